@@ -1,1 +1,108 @@
+//! EmbedMD: the registry's own ML Metadata (MLMD v10) datastore on SQLite, MySQL/MariaDB or
+//! PostgreSQL — connectors, golang-migrate compatible migrations, type sync, adoption of
+//! databases MLMD or the upstream server created.
+
+mod db;
+pub mod dialect;
+pub mod dsn;
+mod error;
+pub mod migrate;
+pub mod types;
+
+pub use db::Pool;
+pub use dialect::{Dialect, Table};
+pub use dsn::{Backend, ConnectTarget, TlsConfig};
+pub use error::{Error, Result};
+pub use migrate::{LockKey, MigrateError, Migrator, Report, SchemaVersion};
+pub use types::TypeIds;
+
+/// An open, migrated datastore.
+#[derive(Debug, Clone)]
+pub struct Datastore {
+    pool: Pool,
+    dialect: Dialect,
+    types: TypeIds,
+}
+
+/// A connected database whose layout is known, before anything is changed in it.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub pool: Pool,
+    pub dialect: Dialect,
+    pub migrator: Migrator,
+}
+
+impl Connection {
+    /// Connects and looks at what the database holds; writes nothing.
+    pub async fn open(target: &ConnectTarget) -> Result<Self> {
+        let pool = Pool::connect(target).await?;
+        match inspect(&pool).await {
+            Ok((dialect, database, schema)) => {
+                let migrator = Migrator::new(target.clone(), dialect, &database, &schema);
+                Ok(Connection { pool, dialect, migrator })
+            }
+            Err(e) => {
+                pool.close().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+async fn inspect(pool: &Pool) -> Result<(Dialect, String, String)> {
+    let dialect = pool.detect_dialect().await?;
+    let (database, schema) = pool.database_and_schema().await?;
+    Ok((dialect, database, schema))
+}
+
+/// Migrates up and syncs the types on one locked session.
+async fn prepare(migrator: &Migrator) -> Result<(Report, TypeIds), MigrateError> {
+    let mut session = migrator.session().await?;
+    match migrate_and_sync(migrator, &mut session).await {
+        Ok(done) => session.end().await.map(|()| done),
+        Err(e) => Err(session.abort(e).await),
+    }
+}
+
+async fn migrate_and_sync(migrator: &Migrator, session: &mut migrate::Session) -> Result<(Report, TypeIds), MigrateError> {
+    let report = migrator.run(session, migrate::Plan::Up(None)).await?;
+    let types = types::sync(session).await?;
+    Ok((report, types))
+}
+
+impl Datastore {
+    /// What the server does at start: connect, migrate up and sync the types, all under
+    /// golang-migrate's lock, so replicas starting together do each step exactly once.
+    pub async fn open(target: &ConnectTarget) -> Result<(Self, Report)> {
+        let Connection { pool, dialect, migrator } = Connection::open(target).await?;
+        match prepare(&migrator).await {
+            Ok((report, types)) => Ok((Datastore { pool, dialect, types }, report)),
+            Err(e) => {
+                pool.close().await;
+                Err(e.into())
+            }
+        }
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub fn types(&self) -> &TypeIds {
+        &self.types
+    }
+
+    /// The row upstream's readiness check reads (`None` when the table is empty).
+    pub async fn schema_version(&self) -> Result<Option<SchemaVersion>> {
+        self.pool.schema_version().await
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await
+    }
+}
 

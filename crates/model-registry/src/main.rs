@@ -1,1 +1,86 @@
-fn main() {}
+use std::process::ExitCode;
+
+use embedmd::{Connection, MigrateError};
+use model_registry::cli::{self, Command, MigrateAction};
+use model_registry::config::{self, ServerConfig};
+use model_registry::{app, App};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let home = std::env::var_os("HOME").map(Into::into);
+    let cli = match cli::parse_from(std::env::args_os(), home) {
+        Ok(cli) => cli,
+        Err(cli::CliError::Clap(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match &cli.command {
+        Command::Proxy(proxy) => serve(proxy, &cli.database).await,
+        Command::Migrate { action } => migrate(action, &cli.database).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(proxy: &cli::ProxyArgs, database: &cli::DatabaseArgs) -> anyhow::Result<()> {
+    let config = ServerConfig::from_args(proxy, database)?;
+    let app = App::build(config).await?;
+    app.run_until(app::shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn migrate(action: &MigrateAction, database: &cli::DatabaseArgs) -> anyhow::Result<()> {
+    if let MigrateAction::Down { all: true, yes: false, .. } = action {
+        anyhow::bail!("`migrate down --all` drops every table, MLMD's data included; add --yes to confirm");
+    }
+    if let MigrateAction::Down { steps: None, all: false, .. } = action {
+        anyhow::bail!("say how many migrations to revert (`migrate down N`) or `migrate down --all --yes`");
+    }
+    let target = config::datastore_target(database)?;
+    let connection = Connection::open(&target).await?;
+    let migrator = &connection.migrator;
+    let result: Result<(), MigrateError> = async {
+        match action {
+            MigrateAction::Up { steps } => print_report(migrator.up(*steps).await?),
+            MigrateAction::Down { steps, .. } => print_report(migrator.down(*steps).await?),
+            MigrateAction::Goto { version } => print_report(migrator.goto(*version).await?),
+            MigrateAction::Force { version } => {
+                migrator.force(*version).await?;
+                println!("forced version {version} (clean)");
+            }
+            MigrateAction::Status => {
+                let status = migrator.status().await?;
+                let current = status.current.version.map_or("none".to_owned(), |v| v.to_string());
+                println!("layout:  {:?}", status.dialect);
+                println!("version: {current}{}", if status.current.dirty { " (dirty)" } else { "" });
+                println!("latest:  {}", status.latest.map_or("none".to_owned(), |v| v.to_string()));
+                println!("pending: {}", status.pending.len());
+            }
+        }
+        Ok(())
+    }
+    .await;
+    connection.pool.close().await;
+    Ok(result?)
+}
+
+fn print_report(report: embedmd::Report) {
+    let show = |v: Option<u64>| v.map_or("none".to_owned(), |v| v.to_string());
+    if report.no_change() {
+        println!("no change (version {})", show(report.to));
+    } else {
+        println!("migrated {} -> {} ({} steps)", show(report.from), show(report.to), report.applied.len());
+    }
+}

@@ -1,0 +1,2 @@
+-- Drops the Artifact table and its data.
+DROP TABLE IF EXISTS `Artifact`;

@@ -1,0 +1,2 @@
+-- Drops the MLMDEnv table.
+DROP TABLE IF EXISTS `MLMDEnv`;

@@ -1,0 +1,2 @@
+-- Drops the Type table and its data.
+DROP TABLE IF EXISTS `Type`;

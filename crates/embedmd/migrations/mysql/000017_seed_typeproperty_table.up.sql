@@ -1,0 +1,1 @@
+-- No-op (up): upstream emptied this migration (it once seeded kf.* type properties; the server now syncs them from code); the slot is kept so databases at version 17 still open.

@@ -1,0 +1,2 @@
+-- Drops the MLMD contextproperty table and its data.
+DROP TABLE IF EXISTS contextproperty;

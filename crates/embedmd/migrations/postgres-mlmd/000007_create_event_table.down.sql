@@ -1,0 +1,2 @@
+-- Drops the MLMD event table and its data.
+DROP TABLE IF EXISTS event;

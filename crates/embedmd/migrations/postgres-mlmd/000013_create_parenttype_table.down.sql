@@ -1,0 +1,2 @@
+-- Drops the MLMD parenttype table and its data.
+DROP TABLE IF EXISTS parenttype;

@@ -1,0 +1,2 @@
+-- Drops the MLMD type table and its data.
+DROP TABLE IF EXISTS type;

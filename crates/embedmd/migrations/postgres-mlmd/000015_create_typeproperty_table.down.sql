@@ -1,0 +1,2 @@
+-- Drops the MLMD typeproperty table and its data.
+DROP TABLE IF EXISTS typeproperty;

@@ -1,0 +1,1 @@
+-- No-op: the up step adds nothing on MLMD-created databases.

@@ -1,0 +1,1 @@
+-- No-op: MLMD-created databases get no foreign keys (MLMD never prevented orphan rows, so adding them could fail adoption).

@@ -1,0 +1,2 @@
+-- Drops the "Association" table and its data.
+DROP TABLE IF EXISTS "Association";

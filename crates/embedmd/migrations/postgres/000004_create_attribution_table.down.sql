@@ -1,0 +1,2 @@
+-- Drops the "Attribution" table and its data.
+DROP TABLE IF EXISTS "Attribution";

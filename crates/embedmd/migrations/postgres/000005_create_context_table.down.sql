@@ -1,0 +1,2 @@
+-- Drops the "Context" table and its data.
+DROP TABLE IF EXISTS "Context";

@@ -1,0 +1,2 @@
+-- Drops the "ContextProperty" table and its data.
+DROP TABLE IF EXISTS "ContextProperty";

@@ -1,0 +1,2 @@
+-- Drops the "EventPath" table and its data.
+DROP TABLE IF EXISTS "EventPath";

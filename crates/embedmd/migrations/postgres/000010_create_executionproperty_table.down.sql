@@ -1,0 +1,2 @@
+-- Drops the "ExecutionProperty" table and its data.
+DROP TABLE IF EXISTS "ExecutionProperty";

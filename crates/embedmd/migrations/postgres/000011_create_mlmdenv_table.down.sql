@@ -1,0 +1,2 @@
+-- Drops the "MLMDEnv" table and its data.
+DROP TABLE IF EXISTS "MLMDEnv";

@@ -1,0 +1,2 @@
+-- Drops the "ParentContext" table and its data.
+DROP TABLE IF EXISTS "ParentContext";

@@ -1,0 +1,2 @@
+-- Drops the "ParentType" table and its data.
+DROP TABLE IF EXISTS "ParentType";

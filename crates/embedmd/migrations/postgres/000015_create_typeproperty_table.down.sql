@@ -1,0 +1,2 @@
+-- Drops the "TypeProperty" table and its data.
+DROP TABLE IF EXISTS "TypeProperty";

@@ -1,0 +1,2 @@
+-- Drops the `ArtifactProperty` table, its indexes and its data.
+DROP TABLE IF EXISTS `ArtifactProperty`;

@@ -1,0 +1,2 @@
+-- Drops the `Association` table, its indexes and its data.
+DROP TABLE IF EXISTS `Association`;

@@ -1,0 +1,2 @@
+-- Drops the `Attribution` table, its indexes and its data.
+DROP TABLE IF EXISTS `Attribution`;

@@ -1,0 +1,2 @@
+-- Drops the `ContextProperty` table, its indexes and its data.
+DROP TABLE IF EXISTS `ContextProperty`;

@@ -1,0 +1,2 @@
+-- Drops the `Event` table, its indexes and its data.
+DROP TABLE IF EXISTS `Event`;

@@ -1,0 +1,2 @@
+-- Drops the `EventPath` table, its indexes and its data.
+DROP TABLE IF EXISTS `EventPath`;

@@ -1,0 +1,2 @@
+-- Drops the `ParentContext` table, its indexes and its data.
+DROP TABLE IF EXISTS `ParentContext`;

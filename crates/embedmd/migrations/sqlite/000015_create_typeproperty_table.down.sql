@@ -1,0 +1,2 @@
+-- Drops the `TypeProperty` table, its indexes and its data.
+DROP TABLE IF EXISTS `TypeProperty`;

@@ -1,0 +1,2 @@
+-- Records MLMD schema version 10 in MLMDEnv unless that row is already there.
+INSERT OR IGNORE INTO `MLMDEnv` (`schema_version`) VALUES (10);

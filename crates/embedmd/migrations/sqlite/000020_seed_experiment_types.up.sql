@@ -1,0 +1,1 @@
+-- No-op (up): upstream emptied this migration (it once seeded experiment types; the server now syncs them from code); the slot is kept so databases at version 20 still open.

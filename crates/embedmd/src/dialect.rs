@@ -1,0 +1,174 @@
+//! Every SQL difference between the supported databases lives here.
+
+use crate::dsn::Backend;
+
+/// A backend together with the table layout found in (or chosen for) the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// MLMD's SQLite schema.
+    Sqlite,
+    /// MySQL/MariaDB: upstream's schema, identical to MLMD's.
+    MySql,
+    /// PostgreSQL in upstream's layout: quoted CamelCase tables (what we create).
+    Postgres,
+    /// PostgreSQL as the MLMD library lays it out: unquoted, hence lower-case, tables. Adopted in
+    /// place, since neither MLMD nor upstream can open the other's PostgreSQL layout.
+    PostgresMlmd,
+}
+
+/// The fifteen MLMD tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    Type,
+    TypeProperty,
+    ParentType,
+    Artifact,
+    ArtifactProperty,
+    Execution,
+    ExecutionProperty,
+    Context,
+    ContextProperty,
+    ParentContext,
+    Attribution,
+    Association,
+    Event,
+    EventPath,
+    MlmdEnv,
+}
+
+impl Table {
+    pub const ALL: [Table; 15] = [
+        Table::Type,
+        Table::TypeProperty,
+        Table::ParentType,
+        Table::Artifact,
+        Table::ArtifactProperty,
+        Table::Execution,
+        Table::ExecutionProperty,
+        Table::Context,
+        Table::ContextProperty,
+        Table::ParentContext,
+        Table::Attribution,
+        Table::Association,
+        Table::Event,
+        Table::EventPath,
+        Table::MlmdEnv,
+    ];
+
+    /// The name as MLMD spells it (and as MySQL, SQLite and upstream PostgreSQL store it).
+    pub fn camel_name(self) -> &'static str {
+        match self {
+            Table::Type => "Type",
+            Table::TypeProperty => "TypeProperty",
+            Table::ParentType => "ParentType",
+            Table::Artifact => "Artifact",
+            Table::ArtifactProperty => "ArtifactProperty",
+            Table::Execution => "Execution",
+            Table::ExecutionProperty => "ExecutionProperty",
+            Table::Context => "Context",
+            Table::ContextProperty => "ContextProperty",
+            Table::ParentContext => "ParentContext",
+            Table::Attribution => "Attribution",
+            Table::Association => "Association",
+            Table::Event => "Event",
+            Table::EventPath => "EventPath",
+            Table::MlmdEnv => "MLMDEnv",
+        }
+    }
+}
+
+impl Dialect {
+    pub fn backend(self) -> Backend {
+        match self {
+            Dialect::Sqlite => Backend::Sqlite,
+            Dialect::MySql => Backend::MySql,
+            Dialect::Postgres | Dialect::PostgresMlmd => Backend::Postgres,
+        }
+    }
+
+    /// The table as it must be written in SQL text.
+    pub fn table(self, table: Table) -> &'static str {
+        match self {
+            Dialect::Sqlite | Dialect::MySql => table.camel_name(),
+            Dialect::Postgres => match table {
+                Table::Type => "\"Type\"",
+                Table::TypeProperty => "\"TypeProperty\"",
+                Table::ParentType => "\"ParentType\"",
+                Table::Artifact => "\"Artifact\"",
+                Table::ArtifactProperty => "\"ArtifactProperty\"",
+                Table::Execution => "\"Execution\"",
+                Table::ExecutionProperty => "\"ExecutionProperty\"",
+                Table::Context => "\"Context\"",
+                Table::ContextProperty => "\"ContextProperty\"",
+                Table::ParentContext => "\"ParentContext\"",
+                Table::Attribution => "\"Attribution\"",
+                Table::Association => "\"Association\"",
+                Table::Event => "\"Event\"",
+                Table::EventPath => "\"EventPath\"",
+                Table::MlmdEnv => "\"MLMDEnv\"",
+            },
+            // Unquoted CamelCase folds to lower case, which is where MLMD's tables are.
+            Dialect::PostgresMlmd => table.camel_name(),
+        }
+    }
+
+    /// The folder of embedded migrations for this layout.
+    pub fn migrations_dir(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::MySql => "mysql",
+            Dialect::Postgres => "postgres",
+            Dialect::PostgresMlmd => "postgres-mlmd",
+        }
+    }
+
+    /// The bind placeholder for the `n`-th parameter (1-based).
+    pub fn placeholder(self, n: usize) -> String {
+        match self.backend() {
+            Backend::Postgres => format!("${n}"),
+            Backend::Sqlite | Backend::MySql => "?".to_owned(),
+        }
+    }
+
+    /// `n` comma-separated placeholders starting at parameter `first`.
+    pub fn placeholders(self, first: usize, n: usize) -> String {
+        (first..first + n).map(|i| self.placeholder(i)).collect::<Vec<_>>().join(", ")
+    }
+
+    /// `expr` as a 64-bit integer, so one Rust type decodes it everywhere (PostgreSQL's driver
+    /// insists on the exact width; MySQL and SQLite widen any integer).
+    pub fn as_i64(self, expr: &str) -> String {
+        match self.backend() {
+            Backend::Postgres => format!("CAST({expr} AS BIGINT)"),
+            Backend::Sqlite | Backend::MySql => expr.to_owned(),
+        }
+    }
+
+    /// An INSERT that skips rows whose key already exists; `head` is `INTO t (cols)` and
+    /// `tail` the `VALUES ...` part.
+    pub fn insert_ignoring_duplicates(self, head: &str, tail: &str) -> String {
+        match self.backend() {
+            Backend::Sqlite => format!("INSERT OR IGNORE {head} {tail}"),
+            Backend::MySql => format!("INSERT IGNORE {head} {tail}"),
+            Backend::Postgres => format!("INSERT {head} {tail} ON CONFLICT DO NOTHING"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_layouts_name_tables_differently() {
+        assert_eq!(Dialect::Postgres.table(Table::MlmdEnv), "\"MLMDEnv\"");
+        assert_eq!(Dialect::PostgresMlmd.table(Table::MlmdEnv), "MLMDEnv");
+        assert_eq!(Dialect::MySql.table(Table::EventPath), "EventPath");
+    }
+
+    #[test]
+    fn placeholders_follow_the_backend() {
+        assert_eq!(Dialect::Postgres.placeholders(2, 3), "$2, $3, $4");
+        assert_eq!(Dialect::MySql.placeholders(2, 3), "?, ?, ?");
+    }
+}

@@ -1,0 +1,742 @@
+//! Data source names as upstream accepts them, turned into sqlx connect options.
+//!
+//! Accepted forms:
+//! - SQLite: a file path, `file:<path>` or `sqlite:<path>` (`sqlite://<path>`), with optional
+//!   `?mode=ro|rw|rwc`.
+//! - MySQL/MariaDB: the Go driver's DSN `user:pass@tcp(host:port)/db?param=value` (what upstream
+//!   documents) and `mysql://user:pass@host:port/db?...` URLs.
+//! - PostgreSQL: `postgres://` / `postgresql://` URLs and libpq `key=value` strings.
+//!
+//! Errors name the part that is wrong and never contain the password.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use percent_encoding::percent_decode_str;
+use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+
+/// Which database server the datastore lives in; parsed once from configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    Sqlite,
+    MySql,
+    Postgres,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 3] = [Backend::Sqlite, Backend::MySql, Backend::Postgres];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::MySql => "mysql",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+impl FromStr for Backend {
+    type Err = DsnError;
+
+    fn from_str(s: &str) -> Result<Self, DsnError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "sqlite" | "sqlite3" => Ok(Backend::Sqlite),
+            "mysql" | "mariadb" => Ok(Backend::MySql),
+            "postgres" | "postgresql" | "pg" => Ok(Backend::Postgres),
+            other => Err(DsnError::UnknownBackend(other.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DsnError {
+    #[error("unknown database type {0:?}: expected one of sqlite, mysql, postgres")]
+    UnknownBackend(String),
+    #[error("cannot tell the database type from the DSN: set --embedmd-database-type to sqlite, mysql or postgres")]
+    Ambiguous,
+    #[error("--embedmd-database-dsn is required for database type {0}")]
+    Missing(Backend),
+    #[error("invalid {backend} DSN: {problem}")]
+    Invalid { backend: Backend, problem: String },
+}
+
+fn invalid(backend: Backend, problem: impl Into<String>) -> DsnError {
+    DsnError::Invalid { backend, problem: problem.into() }
+}
+
+/// TLS settings from the `--embedmd-database-ssl-*` flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub root_cert: Option<PathBuf>,
+    pub ca: Option<PathBuf>,
+    pub cipher: Option<String>,
+    pub verify_server_cert: bool,
+}
+
+impl TlsConfig {
+    fn enabled(&self) -> bool {
+        self.cert.is_some()
+            || self.key.is_some()
+            || self.root_cert.is_some()
+            || self.ca.is_some()
+            || self.verify_server_cert
+    }
+
+    /// MySQL calls the trust anchor "ca", PostgreSQL "root cert": either flag serves both.
+    fn trust_anchor(&self) -> Option<&PathBuf> {
+        self.ca.as_ref().or(self.root_cert.as_ref())
+    }
+}
+
+/// Everything needed to open the datastore.
+#[derive(Clone)]
+pub enum ConnectTarget {
+    Sqlite(SqliteConnectOptions),
+    MySql(MySqlConnectOptions),
+    Postgres(PgConnectOptions),
+}
+
+impl ConnectTarget {
+    pub fn backend(&self) -> Backend {
+        match self {
+            ConnectTarget::Sqlite(_) => Backend::Sqlite,
+            ConnectTarget::MySql(_) => Backend::MySql,
+            ConnectTarget::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// A description safe for logs: host and database, never credentials.
+    pub fn describe(&self) -> String {
+        match self {
+            ConnectTarget::Sqlite(o) => format!("sqlite file {}", o.get_filename().display()),
+            ConnectTarget::MySql(o) => match o.get_socket() {
+                Some(socket) => format!(
+                    "mysql database {:?} via {}",
+                    o.get_database().unwrap_or_default(),
+                    socket.display()
+                ),
+                None => format!(
+                    "mysql database {:?} at {}:{}",
+                    o.get_database().unwrap_or_default(),
+                    o.get_host(),
+                    o.get_port()
+                ),
+            },
+            ConnectTarget::Postgres(o) => format!(
+                "postgres database {:?} at {}:{}",
+                o.get_database().unwrap_or(o.get_username()),
+                o.get_host(),
+                o.get_port()
+            ),
+        }
+    }
+}
+
+impl fmt::Debug for ConnectTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// The SQLite file used when no database is configured at all.
+pub const DEFAULT_SQLITE_FILE: &str = "model-registry.db";
+
+/// SQLite waits this long for a lock held by another connection or process.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Resolves the configured type and DSN into connect options.
+///
+/// With neither, the embedded default is an SQLite file in the working directory. With only a
+/// DSN the type is inferred where the form is unambiguous.
+pub fn resolve(
+    backend: Option<Backend>,
+    dsn: Option<&str>,
+    tls: &TlsConfig,
+) -> Result<ConnectTarget, DsnError> {
+    let dsn = dsn.map(str::trim).filter(|d| !d.is_empty());
+    let backend = match (backend, dsn) {
+        (Some(b), _) => b,
+        (None, Some(d)) => infer_backend(d).ok_or(DsnError::Ambiguous)?,
+        (None, None) => Backend::Sqlite,
+    };
+    match (backend, dsn) {
+        (Backend::Sqlite, None) => Ok(ConnectTarget::Sqlite(sqlite_options(DEFAULT_SQLITE_FILE.into()))),
+        (Backend::Sqlite, Some(d)) => parse_sqlite(d).map(ConnectTarget::Sqlite),
+        (Backend::MySql, Some(d)) => parse_mysql(d, tls).map(ConnectTarget::MySql),
+        (Backend::Postgres, Some(d)) => parse_postgres(d, tls).map(ConnectTarget::Postgres),
+        (b, None) => Err(DsnError::Missing(b)),
+    }
+}
+
+/// Guesses the backend from the DSN's form; `None` when it could be more than one.
+pub fn infer_backend(dsn: &str) -> Option<Backend> {
+    let lower = dsn.to_ascii_lowercase();
+    if lower.starts_with("mysql://") || lower.starts_with("mariadb://") {
+        return Some(Backend::MySql);
+    }
+    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        return Some(Backend::Postgres);
+    }
+    if lower.starts_with("sqlite:") || lower.starts_with("file:") {
+        return Some(Backend::Sqlite);
+    }
+    if lower.contains("@tcp(") || lower.contains("@unix(") || lower.starts_with("tcp(") {
+        return Some(Backend::MySql);
+    }
+    if parse_keyword_values(dsn).is_ok_and(|kv| !kv.is_empty()) {
+        return Some(Backend::Postgres);
+    }
+    if [".db", ".sqlite", ".sqlite3"].iter().any(|ext| lower.ends_with(ext)) {
+        return Some(Backend::Sqlite);
+    }
+    None
+}
+
+fn sqlite_options(path: PathBuf) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        // MLMD's SQLite schema declares no foreign keys and MLMD never enables them.
+        .foreign_keys(false)
+}
+
+fn parse_sqlite(dsn: &str) -> Result<SqliteConnectOptions, DsnError> {
+    let rest = dsn
+        .strip_prefix("sqlite://")
+        .or_else(|| dsn.strip_prefix("sqlite:"))
+        .or_else(|| dsn.strip_prefix("file://"))
+        .or_else(|| dsn.strip_prefix("file:"))
+        .unwrap_or(dsn);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let path = percent_decode_str(path)
+        .decode_utf8()
+        .map_err(|_| invalid(Backend::Sqlite, "the file path is not valid UTF-8"))?;
+    if path.is_empty() || path == ":memory:" {
+        return Err(invalid(
+            Backend::Sqlite,
+            "a file path is required (an in-memory database would lose every write)",
+        ));
+    }
+    let mut options = sqlite_options(PathBuf::from(path.as_ref()));
+    for (key, value) in query_pairs(Backend::Sqlite, query)? {
+        match (key.as_str(), value.as_str()) {
+            ("mode", "ro") => options = options.read_only(true).create_if_missing(false),
+            ("mode", "rw") => options = options.create_if_missing(false),
+            ("mode", "rwc") => {}
+            ("mode", other) => {
+                return Err(invalid(Backend::Sqlite, format!("mode {other:?}: expected ro, rw or rwc")))
+            }
+            // Connection-level knobs of other drivers (cache, _busy_timeout, ...) do not apply.
+            _ => {}
+        }
+    }
+    Ok(options)
+}
+
+fn query_pairs(backend: Backend, query: &str) -> Result<Vec<(String, String)>, DsnError> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| {
+                percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8()
+                    .map(|c| c.into_owned())
+                    .map_err(|_| invalid(backend, format!("parameter {k:?} is not valid UTF-8")))
+            };
+            Ok((decode(k)?, decode(v)?))
+        })
+        .collect()
+}
+
+/// The pieces both MySQL DSN forms carry.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct MySqlParts {
+    user: String,
+    password: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    socket: Option<String>,
+    database: String,
+    params: Vec<(String, String)>,
+}
+
+fn parse_mysql(dsn: &str, tls: &TlsConfig) -> Result<MySqlConnectOptions, DsnError> {
+    let lower = dsn.to_ascii_lowercase();
+    let parts = if lower.starts_with("mysql://") || lower.starts_with("mariadb://") {
+        parse_mysql_url(dsn)?
+    } else {
+        parse_go_mysql_dsn(dsn)?
+    };
+    if parts.database.is_empty() {
+        return Err(invalid(Backend::MySql, "no database name after '/'"));
+    }
+    let mut options = MySqlConnectOptions::new().username(&parts.user).database(&parts.database);
+    if let Some(password) = &parts.password {
+        options = options.password(password);
+    }
+    if let Some(socket) = &parts.socket {
+        options = options.socket(socket);
+    }
+    if let Some(host) = &parts.host {
+        options = options.host(host);
+    }
+    if let Some(port) = parts.port {
+        options = options.port(port);
+    }
+    for (key, value) in &parts.params {
+        options = match key.as_str() {
+            "charset" => options.charset(value.split(',').next().unwrap_or(value)),
+            "collation" => options.collation(value),
+            "tls" | "ssl-mode" | "sslmode" => options.ssl_mode(mysql_ssl_mode(value)?),
+            // Go-side conversions (parseTime, loc) and driver timeouts have no counterpart.
+            _ => options,
+        };
+    }
+    if tls.enabled() {
+        let mode = if tls.verify_server_cert {
+            MySqlSslMode::VerifyIdentity
+        } else if tls.trust_anchor().is_some() {
+            MySqlSslMode::VerifyCa
+        } else {
+            MySqlSslMode::Required
+        };
+        options = options.ssl_mode(mode);
+        if let Some(ca) = tls.trust_anchor() {
+            options = options.ssl_ca(ca);
+        }
+        if let Some(cert) = &tls.cert {
+            options = options.ssl_client_cert(cert);
+        }
+        if let Some(key) = &tls.key {
+            options = options.ssl_client_key(key);
+        }
+    }
+    Ok(options)
+}
+
+fn mysql_ssl_mode(value: &str) -> Result<MySqlSslMode, DsnError> {
+    match value.to_ascii_lowercase().as_str() {
+        "false" | "disabled" => Ok(MySqlSslMode::Disabled),
+        "preferred" => Ok(MySqlSslMode::Preferred),
+        "skip-verify" | "required" => Ok(MySqlSslMode::Required),
+        "verify_ca" | "verify-ca" => Ok(MySqlSslMode::VerifyCa),
+        "true" | "verify_identity" | "verify-identity" => Ok(MySqlSslMode::VerifyIdentity),
+        other => Err(invalid(
+            Backend::MySql,
+            format!("tls={other:?}: expected true, false, skip-verify or preferred"),
+        )),
+    }
+}
+
+/// `[user[:password]@][net[(addr)]]/dbname[?param=value&...]`, as go-sql-driver/mysql reads it:
+/// the last '/' starts the database, the last '@' before it ends the credentials.
+fn parse_go_mysql_dsn(dsn: &str) -> Result<MySqlParts, DsnError> {
+    let slash = dsn.rfind('/').ok_or_else(|| {
+        invalid(Backend::MySql, "missing '/' before the database name (expected user:pass@tcp(host:port)/db)")
+    })?;
+    let (head, tail) = (&dsn[..slash], &dsn[slash + 1..]);
+    let (database, query) = tail.split_once('?').unwrap_or((tail, ""));
+    let mut parts = MySqlParts {
+        database: percent_decode_str(database)
+            .decode_utf8()
+            .map_err(|_| invalid(Backend::MySql, "the database name is not valid UTF-8"))?
+            .into_owned(),
+        params: query_pairs(Backend::MySql, query)?,
+        ..MySqlParts::default()
+    };
+    let (credentials, address) = match head.rfind('@') {
+        Some(at) => (Some(&head[..at]), &head[at + 1..]),
+        None => (None, head),
+    };
+    if let Some(credentials) = credentials {
+        let (user, password) = match credentials.split_once(':') {
+            Some((user, password)) => (user, Some(password.to_owned())),
+            None => (credentials, None),
+        };
+        parts.user = user.to_owned();
+        parts.password = password;
+    }
+    if address.is_empty() {
+        return Ok(parts);
+    }
+    let (net, addr) = match address.split_once('(') {
+        Some((net, rest)) => {
+            let addr = rest.strip_suffix(')').ok_or_else(|| {
+                invalid(Backend::MySql, format!("address after {net:?} is missing its closing ')'"))
+            })?;
+            (net, addr)
+        }
+        None => (address, ""),
+    };
+    match net {
+        "tcp" | "tcp6" | "tcp4" => {
+            if !addr.is_empty() {
+                let (host, port) = split_host_port(Backend::MySql, addr)?;
+                parts.host = Some(host);
+                parts.port = port;
+            }
+        }
+        "unix" => {
+            if addr.is_empty() {
+                return Err(invalid(Backend::MySql, "unix(...) needs a socket path"));
+            }
+            parts.socket = Some(addr.to_owned());
+        }
+        other => {
+            return Err(invalid(Backend::MySql, format!("unknown network {other:?}: expected tcp or unix")))
+        }
+    }
+    Ok(parts)
+}
+
+fn split_host_port(backend: Backend, addr: &str) -> Result<(String, Option<u16>), DsnError> {
+    // Bracketed IPv6 literal: [::1]:3306
+    if let Some(rest) = addr.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| invalid(backend, "IPv6 address is missing its closing ']'"))?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(parse_port(backend, p)?),
+            None if after.is_empty() => None,
+            None => return Err(invalid(backend, format!("unexpected {after:?} after the IPv6 address"))),
+        };
+        return Ok((host.to_owned(), port));
+    }
+    match addr.rsplit_once(':') {
+        Some((host, port)) => Ok((host.to_owned(), Some(parse_port(backend, port)?))),
+        None => Ok((addr.to_owned(), None)),
+    }
+}
+
+fn parse_port(backend: Backend, port: &str) -> Result<u16, DsnError> {
+    port.parse::<u16>()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| invalid(backend, format!("invalid port {port:?}")))
+}
+
+fn parse_mysql_url(dsn: &str) -> Result<MySqlParts, DsnError> {
+    let url = url::Url::parse(dsn).map_err(|e| invalid(Backend::MySql, format!("not a valid URL ({e})")))?;
+    let decode = |s: &str, what: &str| {
+        percent_decode_str(s)
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| invalid(Backend::MySql, format!("the {what} is not valid UTF-8")))
+    };
+    Ok(MySqlParts {
+        user: decode(url.username(), "user name")?,
+        password: url.password().map(|p| decode(p, "password")).transpose()?,
+        host: url.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()),
+        port: url.port(),
+        socket: None,
+        database: decode(url.path().trim_start_matches('/'), "database name")?,
+        params: url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect(),
+    })
+}
+
+fn parse_postgres(dsn: &str, tls: &TlsConfig) -> Result<PgConnectOptions, DsnError> {
+    let lower = dsn.to_ascii_lowercase();
+    let mut options = if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        let url = url::Url::parse(dsn)
+            .map_err(|e| invalid(Backend::Postgres, format!("not a valid URL ({e})")))?;
+        if let Some(port) = url.port() {
+            parse_port(Backend::Postgres, &port.to_string())?;
+        }
+        PgConnectOptions::from_str(url.as_str())
+            .map_err(|e| invalid(Backend::Postgres, scrub(&e.to_string(), url.password())))?
+    } else {
+        postgres_from_keywords(&parse_keyword_values(dsn)?)?
+    };
+    if tls.enabled() {
+        let mode = if tls.verify_server_cert {
+            PgSslMode::VerifyFull
+        } else if tls.trust_anchor().is_some() {
+            PgSslMode::VerifyCa
+        } else {
+            PgSslMode::Require
+        };
+        options = options.ssl_mode(mode);
+        if let Some(root) = tls.root_cert.as_ref().or(tls.ca.as_ref()) {
+            options = options.ssl_root_cert(root);
+        }
+        if let Some(cert) = &tls.cert {
+            options = options.ssl_client_cert(cert);
+        }
+        if let Some(key) = &tls.key {
+            options = options.ssl_client_key(key);
+        }
+    }
+    Ok(options)
+}
+
+/// Removes a password from a driver message, in case the driver quoted its input.
+fn scrub(message: &str, password: Option<&str>) -> String {
+    match password.filter(|p| !p.is_empty()) {
+        Some(p) => message.replace(p, "***"),
+        None => message.to_owned(),
+    }
+}
+
+/// libpq's `key=value key='quoted value'` connection string.
+fn parse_keyword_values(dsn: &str) -> Result<BTreeMap<String, String>, DsnError> {
+    let mut out = BTreeMap::new();
+    let mut chars = dsn.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            return Ok(out);
+        }
+        let mut key = String::new();
+        while let Some(c) = chars.next_if(|c| *c != '=' && !c.is_whitespace()) {
+            key.push(c);
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.next() != Some('=') {
+            return Err(invalid(Backend::Postgres, format!("expected '=' after {key:?}")));
+        }
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(invalid(Backend::Postgres, format!("invalid keyword {key:?}")));
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut value = String::new();
+        if chars.next_if_eq(&'\'').is_some() {
+            loop {
+                match chars.next() {
+                    Some('\\') => value.extend(chars.next()),
+                    Some('\'') => break,
+                    Some(c) => value.push(c),
+                    None => {
+                        return Err(invalid(Backend::Postgres, format!("unterminated quoted value for {key:?}")))
+                    }
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                if c == '\\' {
+                    value.extend(chars.next());
+                } else {
+                    value.push(c);
+                }
+            }
+        }
+        out.insert(key, value);
+    }
+}
+
+fn postgres_from_keywords(kv: &BTreeMap<String, String>) -> Result<PgConnectOptions, DsnError> {
+    let mut options = PgConnectOptions::new_without_pgpass();
+    for (key, value) in kv {
+        options = match key.as_str() {
+            "host" | "hostaddr" => {
+                if value.starts_with('/') {
+                    options.socket(value)
+                } else {
+                    options.host(value)
+                }
+            }
+            "port" => options.port(parse_port(Backend::Postgres, value)?),
+            "dbname" => options.database(value),
+            "user" => options.username(value),
+            "password" => options.password(value),
+            "sslmode" => options.ssl_mode(PgSslMode::from_str(value).map_err(|_| {
+                invalid(
+                    Backend::Postgres,
+                    format!("sslmode {value:?}: expected disable, allow, prefer, require, verify-ca or verify-full"),
+                )
+            })?),
+            "sslrootcert" => options.ssl_root_cert(value),
+            "sslcert" => options.ssl_client_cert(value),
+            "sslkey" => options.ssl_client_key(value),
+            "application_name" => options.application_name(value),
+            "options" => options.options(parse_pg_options(value)?),
+            "connect_timeout" | "search_path" | "TimeZone" | "timezone" => options,
+            other => return Err(invalid(Backend::Postgres, format!("unknown keyword {other:?}"))),
+        };
+    }
+    Ok(options)
+}
+
+/// libpq's `options` keyword: `-c name=value` settings sent at connect time.
+fn parse_pg_options(value: &str) -> Result<Vec<(String, String)>, DsnError> {
+    let mut settings = Vec::new();
+    let mut words = value.split_whitespace();
+    while let Some(word) = words.next() {
+        let setting = match word.strip_prefix("-c") {
+            Some("") => words.next().unwrap_or_default(),
+            Some(inline) => inline,
+            None => return Err(invalid(Backend::Postgres, format!("options: expected -c name=value, found {word:?}"))),
+        };
+        let (name, val) = setting
+            .split_once('=')
+            .ok_or_else(|| invalid(Backend::Postgres, format!("options: expected name=value after -c, found {setting:?}")))?;
+        settings.push((name.to_owned(), val.to_owned()));
+    }
+    Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_tls() -> TlsConfig {
+        TlsConfig::default()
+    }
+
+    #[test]
+    fn defaults_to_an_sqlite_file_in_the_working_directory() {
+        let target = resolve(None, None, &no_tls()).unwrap();
+        let ConnectTarget::Sqlite(o) = target else { panic!("expected sqlite") };
+        assert_eq!(o.get_filename(), std::path::Path::new(DEFAULT_SQLITE_FILE));
+    }
+
+    #[test]
+    fn go_mysql_dsn_as_upstream_documents_it() {
+        let p = parse_go_mysql_dsn("root:s3cr@t@tcp(db.example:3307)/model_registry?charset=utf8mb4&parseTime=True&loc=Local")
+            .unwrap();
+        assert_eq!(p.user, "root");
+        assert_eq!(p.password.as_deref(), Some("s3cr@t"));
+        assert_eq!(p.host.as_deref(), Some("db.example"));
+        assert_eq!(p.port, Some(3307));
+        assert_eq!(p.database, "model_registry");
+        assert!(p.params.contains(&("parseTime".into(), "True".into())));
+    }
+
+    #[test]
+    fn go_mysql_dsn_variants() {
+        let p = parse_go_mysql_dsn("user@unix(/var/run/mysqld.sock)/db").unwrap();
+        assert_eq!(p.socket.as_deref(), Some("/var/run/mysqld.sock"));
+        assert_eq!(p.password, None);
+        let p = parse_go_mysql_dsn("/db").unwrap();
+        assert_eq!((p.user.as_str(), p.host, p.database.as_str()), ("", None, "db"));
+        let p = parse_go_mysql_dsn("u:p@tcp([::1]:3306)/db").unwrap();
+        assert_eq!((p.host.as_deref(), p.port), (Some("::1"), Some(3306)));
+        let p = parse_go_mysql_dsn("u:p@tcp(localhost)/db").unwrap();
+        assert_eq!((p.host.as_deref(), p.port), (Some("localhost"), None));
+        let o = parse_mysql("u:p@tcp(h:1)/db?tls=skip-verify", &no_tls()).unwrap();
+        assert!(matches!(o.get_ssl_mode(), MySqlSslMode::Required));
+    }
+
+    #[test]
+    fn mysql_url() {
+        let o = parse_mysql("mysql://root:p%40ss@127.0.0.1:3306/test", &no_tls()).unwrap();
+        assert_eq!((o.get_host(), o.get_port(), o.get_username()), ("127.0.0.1", 3306, "root"));
+        assert_eq!(o.get_database(), Some("test"));
+    }
+
+    fn mysql_error(dsn: &str) -> String {
+        parse_mysql(dsn, &no_tls()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn malformed_mysql_dsns_name_the_bad_part_and_hide_the_password() {
+        let cases = [
+            ("root:hunter2@tcp(localhost:3306)", "missing '/' before the database name"),
+            ("root:hunter2@tcp(localhost:3306/db", "missing its closing ')'"),
+            ("root:hunter2@tcp(localhost:99999)/db", "invalid port \"99999\""),
+            ("root:hunter2@tcp(localhost:abc)/db", "invalid port \"abc\""),
+            ("root:hunter2@udp(localhost:3306)/db", "unknown network \"udp\""),
+            ("root:hunter2@tcp(localhost:3306)/", "no database name"),
+            ("root:hunter2@tcp(h:1)/db?tls=maybe", "tls=\"maybe\""),
+            ("mysql://root:hunter2@localhost:xx/db", "not a valid URL"),
+        ];
+        for (dsn, expected) in cases {
+            let message = mysql_error(dsn);
+            assert!(message.contains(expected), "{dsn}: {message}");
+            assert!(!message.contains("hunter2"), "{dsn} leaked the password: {message}");
+        }
+    }
+
+    #[test]
+    fn postgres_url_and_keyword_forms() {
+        let o = parse_postgres("postgres://root@127.0.0.1:5432/test?sslmode=disable", &no_tls()).unwrap();
+        assert_eq!((o.get_host(), o.get_port(), o.get_database()), ("127.0.0.1", 5432, Some("test")));
+        let o = parse_postgres("host=db port=5433 user=mr password='p w' dbname=model_registry sslmode=require", &no_tls())
+            .unwrap();
+        assert_eq!((o.get_host(), o.get_port(), o.get_username()), ("db", 5433, "mr"));
+        assert_eq!(o.get_database(), Some("model_registry"));
+        assert!(matches!(o.get_ssl_mode(), PgSslMode::Require));
+    }
+
+    #[test]
+    fn malformed_postgres_dsns() {
+        let cases = [
+            ("host=db port=0 password=hunter2", "invalid port \"0\""),
+            ("host=db sslmode=sometimes password=hunter2", "sslmode \"sometimes\""),
+            ("host=db password='hunter2", "unterminated quoted value for \"password\""),
+            ("host=db frobnicate=1 password=hunter2", "unknown keyword \"frobnicate\""),
+            ("postgres://u:hunter2@host:70000/db", "not a valid URL"),
+        ];
+        for (dsn, expected) in cases {
+            let message = parse_postgres(dsn, &no_tls()).unwrap_err().to_string();
+            assert!(message.contains(expected), "{dsn}: {message}");
+            assert!(!message.contains("hunter2"), "{dsn} leaked the password: {message}");
+        }
+    }
+
+    #[test]
+    fn sqlite_forms() {
+        for dsn in ["/tmp/x.db", "file:/tmp/x.db", "sqlite:/tmp/x.db", "sqlite:///tmp/x.db", "file:///tmp/x.db?cache=shared"] {
+            let o = parse_sqlite(dsn).unwrap();
+            assert_eq!(o.get_filename(), std::path::Path::new("/tmp/x.db"), "{dsn}");
+        }
+        assert_eq!(parse_sqlite("sqlite:relative.db").unwrap().get_filename(), std::path::Path::new("relative.db"));
+        assert!(parse_sqlite("sqlite::memory:").unwrap_err().to_string().contains("file path is required"));
+        assert!(parse_sqlite("x.db?mode=rx").unwrap_err().to_string().contains("mode \"rx\""));
+    }
+
+    #[test]
+    fn inference_from_the_dsn_alone() {
+        let cases = [
+            ("root@tcp(localhost:3306)/db", Some(Backend::MySql)),
+            ("mysql://root@localhost/db", Some(Backend::MySql)),
+            ("postgresql://root@localhost/db", Some(Backend::Postgres)),
+            ("host=localhost dbname=db", Some(Backend::Postgres)),
+            ("sqlite:registry.db", Some(Backend::Sqlite)),
+            ("data/registry.sqlite", Some(Backend::Sqlite)),
+            ("somewhere", None),
+        ];
+        for (dsn, expected) in cases {
+            assert_eq!(infer_backend(dsn), expected, "{dsn}");
+        }
+        assert_eq!(resolve(None, Some("somewhere"), &no_tls()).unwrap_err(), DsnError::Ambiguous);
+        assert_eq!(resolve(Some(Backend::MySql), None, &no_tls()).unwrap_err(), DsnError::Missing(Backend::MySql));
+        assert_eq!(
+            Backend::from_str("oracle").unwrap_err().to_string(),
+            "unknown database type \"oracle\": expected one of sqlite, mysql, postgres"
+        );
+    }
+
+    #[test]
+    fn tls_flags_select_a_verifying_mode() {
+        let tls = TlsConfig { ca: Some("/ca.pem".into()), ..TlsConfig::default() };
+        let o = parse_mysql("u@tcp(h:1)/db", &tls).unwrap();
+        assert!(matches!(o.get_ssl_mode(), MySqlSslMode::VerifyCa));
+        let tls = TlsConfig { root_cert: Some("/ca.pem".into()), verify_server_cert: true, ..TlsConfig::default() };
+        let o = parse_postgres("postgres://u@h/db", &tls).unwrap();
+        assert!(matches!(o.get_ssl_mode(), PgSslMode::VerifyFull));
+    }
+
+    #[test]
+    fn descriptions_never_carry_credentials() {
+        let t = resolve(Some(Backend::MySql), Some("root:hunter2@tcp(h:3306)/db"), &no_tls()).unwrap();
+        assert_eq!(t.describe(), "mysql database \"db\" at h:3306");
+        assert!(!format!("{t:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,352 @@
+//! Command line, as upstream's cobra/viper one: every flag also comes from `MR_<FLAG>` and from
+//! the `--config` YAML file. Precedence: flag > environment > file > default.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "model-registry", version, about = "Kubeflow Model Registry server on an embedded MLMD datastore")]
+pub struct Cli {
+    /// YAML file whose keys are flag names (default: ~/.model-registry.yaml when it exists).
+    #[arg(short = 'c', long, global = true, env = "MR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the Model Registry REST API.
+    Proxy(ProxyArgs),
+    /// Inspect or move the database schema (golang-migrate compatible).
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Address to listen on.
+    #[arg(short = 'n', long, env = "MR_HOSTNAME", default_value = "localhost")]
+    pub hostname: String,
+    /// Port to listen on.
+    #[arg(short = 'p', long, env = "MR_PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Datastore implementation; `embedmd` is the only one.
+    #[arg(long, env = "MR_DATASTORE_TYPE", default_value = "embedmd", value_parser = parse_datastore_type)]
+    pub datastore_type: String,
+}
+
+/// The database flags, shared by `proxy` and `migrate`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DatabaseArgs {
+    /// sqlite (default when nothing is configured), mysql or postgres.
+    #[arg(long, global = true, env = "MR_EMBEDMD_DATABASE_TYPE", value_name = "TYPE")]
+    pub embedmd_database_type: Option<String>,
+    /// Data source name: an SQLite path, a Go MySQL DSN (user:pass@tcp(host:port)/db?...), or a
+    /// mysql:// / postgres:// URL or libpq key=value string.
+    #[arg(long, global = true, env = "MR_EMBEDMD_DATABASE_DSN", value_name = "DSN", hide_env_values = true)]
+    pub embedmd_database_dsn: Option<String>,
+    /// Client certificate for TLS to the database.
+    #[arg(long, global = true, env = "MR_EMBEDMD_DATABASE_SSL_CERT", value_name = "FILE")]
+    pub embedmd_database_ssl_cert: Option<PathBuf>,
+    /// Client key for TLS to the database.
+    #[arg(long, global = true, env = "MR_EMBEDMD_DATABASE_SSL_KEY", value_name = "FILE")]
+    pub embedmd_database_ssl_key: Option<PathBuf>,
+    /// Root certificate to verify the server against (PostgreSQL's sslrootcert).
+    #[arg(long, global = true, env = "MR_EMBEDMD_DATABASE_SSL_ROOT_CERT", value_name = "FILE")]
+    pub embedmd_database_ssl_root_cert: Option<PathBuf>,
+    /// CA certificate to verify the server against (MySQL's ssl-ca).
+    #[arg(long, global = true, env = "MR_EMBEDMD_DATABASE_SSL_CA", value_name = "FILE")]
+    pub embedmd_database_ssl_ca: Option<PathBuf>,
+    /// TLS cipher list (accepted for compatibility; rustls negotiates only modern suites).
+    #[arg(long, global = true, env = "MR_EMBEDMD_DATABASE_SSL_CIPHER", value_name = "LIST")]
+    pub embedmd_database_ssl_cipher: Option<String>,
+    /// Verify the server certificate and host name.
+    #[arg(
+        long,
+        global = true,
+        env = "MR_EMBEDMD_DATABASE_SSL_VERIFY_SERVER_CERT",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    pub embedmd_database_ssl_verify_server_cert: Option<bool>,
+}
+
+#[derive(Debug, Subcommand, Clone, PartialEq, Eq)]
+pub enum MigrateAction {
+    /// Apply all pending migrations, or the next N.
+    Up { steps: Option<usize> },
+    /// Revert the last N migrations, or all of them with --all --yes.
+    Down {
+        steps: Option<usize>,
+        /// Revert every migration: drops every table, MLMD's data included.
+        #[arg(long, conflicts_with = "steps")]
+        all: bool,
+        /// Confirm `--all`.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Migrate up or down to version V.
+    Goto { version: u64 },
+    /// Show the current version, whether it is dirty, and what is pending.
+    Status,
+    /// Record version V (-1 for none) as clean without running anything, after repairing a
+    /// failed migration by hand.
+    Force {
+        #[arg(allow_negative_numbers = true)]
+        version: i64,
+    },
+}
+
+fn parse_datastore_type(value: &str) -> Result<String, String> {
+    match value {
+        "embedmd" => Ok(value.to_owned()),
+        other => Err(format!(
+            "unsupported datastore type {other:?}: only \"embedmd\" is supported (this server keeps \
+             the MLMD schema itself; there is no MLMD gRPC datastore)"
+        )),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Clap(#[from] clap::Error),
+    #[error("cannot read config file {path}: {source}")]
+    ConfigRead { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    ConfigInvalid { path: PathBuf, message: String },
+}
+
+/// Parses the command line, then fills every flag that was neither given nor set in the
+/// environment from the config file.
+pub fn parse_from<I, T>(args: I, home: Option<PathBuf>) -> Result<Cli, CliError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let command = Cli::command();
+    let matches = command.clone().try_get_matches_from(&args)?;
+    let explicit = matches.get_one::<PathBuf>("config").cloned();
+    let file = match explicit {
+        Some(path) => Some(path),
+        None => home.map(|h| h.join(".model-registry.yaml")).filter(|p| p.is_file()),
+    };
+    let Some(path) = file else {
+        return Ok(Cli::from_arg_matches(&matches)?);
+    };
+    let settings = read_config_file(&path)?;
+
+    let leaf = leaf_matches(&matches);
+    let invoked = invoked_command(&command, &matches);
+    let mut extended = args.clone();
+    for (key, value) in settings {
+        if flag_id(&command, &key).is_none() {
+            return Err(CliError::ConfigInvalid { path, message: format!("unknown key {key:?}") });
+        }
+        // A key for another subcommand (say `port` while running `migrate`) does not apply.
+        let Some(id) = long_flag(invoked, &key).or_else(|| long_flag(&command, &key)) else { continue };
+        let given = [leaf, &matches].iter().any(|m| {
+            matches!(
+                m.try_contains_id(&id).ok().and_then(|_| m.value_source(&id)),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            )
+        });
+        if !given {
+            extended.push(format!("--{key}={value}").into());
+        }
+    }
+    let matches = command.try_get_matches_from(&extended)?;
+    Ok(Cli::from_arg_matches(&matches)?)
+}
+
+/// The matches of the innermost subcommand, where its own flags live.
+fn leaf_matches(matches: &clap::ArgMatches) -> &clap::ArgMatches {
+    let mut current = matches;
+    while let Some((_, sub)) = current.subcommand() {
+        current = sub;
+    }
+    current
+}
+
+/// The subcommand that was invoked.
+fn invoked_command<'a>(command: &'a clap::Command, matches: &clap::ArgMatches) -> &'a clap::Command {
+    match matches.subcommand() {
+        Some((name, sub)) => command
+            .find_subcommand(name)
+            .map_or(command, |c| invoked_command(c, sub)),
+        None => command,
+    }
+}
+
+fn long_flag(command: &clap::Command, long: &str) -> Option<String> {
+    command.get_arguments().find(|a| a.get_long() == Some(long)).map(|a| a.get_id().to_string())
+}
+
+/// The argument id behind a long flag name anywhere in the command tree.
+fn flag_id(command: &clap::Command, long: &str) -> Option<String> {
+    long_flag(command, long).or_else(|| command.get_subcommands().find_map(|sub| flag_id(sub, long)))
+}
+
+/// A flat YAML mapping of flag names to scalars.
+fn read_config_file(path: &PathBuf) -> Result<BTreeMap<String, String>, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::ConfigRead { path: path.clone(), source })?;
+    let invalid = |message: String| CliError::ConfigInvalid { path: path.clone(), message };
+    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let mapping = match value {
+        serde_yaml_ng::Value::Null => return Ok(BTreeMap::new()),
+        serde_yaml_ng::Value::Mapping(m) => m,
+        _ => return Err(invalid("expected a mapping of flag names to values".into())),
+    };
+    mapping
+        .into_iter()
+        .map(|(k, v)| {
+            let key = k.as_str().ok_or_else(|| invalid("keys must be flag names".into()))?.to_owned();
+            let value = match v {
+                serde_yaml_ng::Value::String(s) => s,
+                serde_yaml_ng::Value::Number(n) => n.to_string(),
+                serde_yaml_ng::Value::Bool(b) => b.to_string(),
+                _ => return Err(invalid(format!("{key}: expected a single value"))),
+            };
+            Ok((key, value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn yaml(contents: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(contents.as_bytes()).unwrap();
+        f
+    }
+
+    fn proxy(cli: &Cli) -> &ProxyArgs {
+        match &cli.command {
+            Command::Proxy(p) => p,
+            other => panic!("expected proxy, got {other:?}"),
+        }
+    }
+
+    // Environment variables are process-wide; tests that set them run one at a time.
+    static ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    struct EnvVar(&'static str);
+    impl EnvVar {
+        fn set(name: &'static str, value: &str) -> Self {
+            std::env::set_var(name, value);
+            EnvVar(name)
+        }
+    }
+    impl Drop for EnvVar {
+        fn drop(&mut self) {
+            std::env::remove_var(self.0);
+        }
+    }
+
+    #[test]
+    fn defaults_match_upstream() {
+        let _guard = ENV.lock().unwrap();
+        let cli = parse_from(["model-registry", "proxy"], None).unwrap();
+        let p = proxy(&cli);
+        assert_eq!((p.hostname.as_str(), p.port, p.datastore_type.as_str()), ("localhost", 8080, "embedmd"));
+        assert_eq!(cli.database.embedmd_database_type, None);
+        assert_eq!(cli.database.embedmd_database_dsn, None);
+    }
+
+    #[test]
+    fn precedence_is_flag_then_env_then_file_then_default() {
+        let _guard = ENV.lock().unwrap();
+        let file = yaml("port: 9000\nhostname: file-host\nembedmd-database-type: mysql\nembedmd-database-dsn: \"u@tcp(h:1)/f\"\n");
+        let config = file.path().to_str().unwrap().to_owned();
+
+        let cli = parse_from(["model-registry", "proxy", "-c", &config], None).unwrap();
+        assert_eq!((proxy(&cli).port, proxy(&cli).hostname.as_str()), (9000, "file-host"));
+        assert_eq!(cli.database.embedmd_database_dsn.as_deref(), Some("u@tcp(h:1)/f"));
+
+        let _port = EnvVar::set("MR_PORT", "9100");
+        let _dsn = EnvVar::set("MR_EMBEDMD_DATABASE_DSN", "u@tcp(h:1)/env");
+        let cli = parse_from(["model-registry", "proxy", "-c", &config], None).unwrap();
+        assert_eq!((proxy(&cli).port, proxy(&cli).hostname.as_str()), (9100, "file-host"));
+        assert_eq!(cli.database.embedmd_database_dsn.as_deref(), Some("u@tcp(h:1)/env"));
+
+        let cli = parse_from(
+            ["model-registry", "proxy", "-c", &config, "--port", "9200", "--embedmd-database-dsn", "u@tcp(h:1)/flag"],
+            None,
+        )
+        .unwrap();
+        assert_eq!(proxy(&cli).port, 9200);
+        assert_eq!(cli.database.embedmd_database_dsn.as_deref(), Some("u@tcp(h:1)/flag"));
+        assert_eq!(cli.database.embedmd_database_type.as_deref(), Some("mysql"));
+    }
+
+    #[test]
+    fn the_home_config_file_is_read_when_it_exists() {
+        let _guard = ENV.lock().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(home.path().join(".model-registry.yaml"), "port: 7000\n").unwrap();
+        let cli = parse_from(["model-registry", "proxy"], Some(home.path().to_owned())).unwrap();
+        assert_eq!(proxy(&cli).port, 7000);
+        let empty = tempfile::tempdir().unwrap();
+        let cli = parse_from(["model-registry", "proxy"], Some(empty.path().to_owned())).unwrap();
+        assert_eq!(proxy(&cli).port, 8080);
+    }
+
+    #[test]
+    fn bad_config_files_and_flags_are_clear_errors() {
+        let _guard = ENV.lock().unwrap();
+        let unknown = yaml("colour: blue\n");
+        let err = parse_from(["model-registry", "proxy", "-c", unknown.path().to_str().unwrap()], None).unwrap_err();
+        assert!(err.to_string().contains("unknown key \"colour\""), "{err}");
+
+        let nested = yaml("port: [1, 2]\n");
+        let err = parse_from(["model-registry", "proxy", "-c", nested.path().to_str().unwrap()], None).unwrap_err();
+        assert!(err.to_string().contains("port: expected a single value"), "{err}");
+
+        let err = parse_from(["model-registry", "proxy", "-c", "/nonexistent/mr.yaml"], None).unwrap_err();
+        assert!(err.to_string().contains("cannot read config file /nonexistent/mr.yaml"), "{err}");
+
+        let err = parse_from(["model-registry", "proxy", "--datastore-type", "mlmd"], None).unwrap_err();
+        assert!(err.to_string().contains("only \"embedmd\" is supported"), "{err}");
+
+        let err = parse_from(["model-registry", "proxy", "--port", "http"], None).unwrap_err();
+        assert!(err.to_string().contains("invalid value 'http'"), "{err}");
+    }
+
+    #[test]
+    fn migrate_subcommands() {
+        let _guard = ENV.lock().unwrap();
+        let action = |args: &[&str]| match parse_from(args.iter().copied(), None).unwrap().command {
+            Command::Migrate { action } => action,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(action(&["model-registry", "migrate", "up"]), MigrateAction::Up { steps: None });
+        assert_eq!(action(&["model-registry", "migrate", "down", "2"]), MigrateAction::Down { steps: Some(2), all: false, yes: false });
+        assert_eq!(action(&["model-registry", "migrate", "force", "-1"]), MigrateAction::Force { version: -1 });
+        let file = yaml("port: 9000\nembedmd-database-type: sqlite\n");
+        let cli = parse_from(["model-registry", "migrate", "status", "-c", file.path().to_str().unwrap()], None).unwrap();
+        assert_eq!(cli.database.embedmd_database_type.as_deref(), Some("sqlite"));
+        let cli = parse_from(
+            ["model-registry", "migrate", "status", "--embedmd-database-type", "postgres", "--embedmd-database-dsn", "host=x"],
+            None,
+        )
+        .unwrap();
+        assert_eq!(cli.database.embedmd_database_type.as_deref(), Some("postgres"));
+        assert!(parse_from(["model-registry", "migrate", "down", "2", "--all"], None).is_err());
+    }
+}

@@ -1,0 +1,50 @@
+//! HTTP: routing, readiness, and the one mapping from errors to responses.
+
+mod error;
+mod readiness;
+
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+
+pub use error::ApiError;
+
+use crate::app::{AppState, StoreState};
+
+/// The REST API's base path.
+pub const API_BASE: &str = "/api/model_registry/v1alpha3";
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .fallback(dispatch)
+        .with_state(state)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Upstream answers readiness on any path that ends in `/readyz/...`, and the API with 503
+/// until the datastore is ready.
+async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
+    let path = request.uri().path();
+    let readiness = if path.ends_with("/readyz/isDirty") {
+        Some(readiness::Probe::IsDirty)
+    } else if path.ends_with("/readyz/health") {
+        Some(readiness::Probe::Health)
+    } else {
+        None
+    };
+    if let Some(probe) = readiness {
+        if request.method() != Method::GET {
+            return (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
+        }
+        let json = request.uri().query().is_some_and(|q| q.split('&').any(|p| p == "format=json"));
+        return readiness::answer(&state, probe, json).await;
+    }
+    if path == API_BASE || path.starts_with(&format!("{API_BASE}/")) {
+        return match &*state.store() {
+            StoreState::Starting(reason) => ApiError::Unavailable(reason.clone()).into_response(),
+            StoreState::Ready(_) => ApiError::NotFound(format!("no such endpoint: {path}")).into_response(),
+        };
+    }
+    (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
+}

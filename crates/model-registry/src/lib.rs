@@ -1,0 +1,9 @@
+//! The `model-registry` server: CLI -> config -> datastore (embedmd) -> HTTP.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod http;
+
+pub use app::App;
+pub use config::ServerConfig;
