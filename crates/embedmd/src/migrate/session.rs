@@ -174,10 +174,11 @@ impl Session {
     }
 
     pub async fn read_version(&mut self) -> Result<SchemaVersion, MigrateError> {
+        // `dirty` is a boolean on PostgreSQL and an integer elsewhere; CASE reads both.
         let sql = format!(
             "SELECT {}, {} FROM {} LIMIT 1",
             self.dialect.as_i64("version"),
-            self.dialect.as_i64("dirty"),
+            self.dialect.as_i64("CASE WHEN dirty THEN 1 ELSE 0 END"),
             self.qualified_version_table()
         );
         let row: Option<(i64, i64)> = on_conn!(&mut self.conn, c => sqlx::query_as(&sql).fetch_optional(c).await?);
