@@ -371,7 +371,8 @@ fn parse_go_mysql_dsn(dsn: &str) -> Result<MySqlParts, DsnError> {
             None => (credentials, None),
         };
         parts.user = user.to_owned();
-        parts.password = password;
+        // The Go driver sends no password when it is empty (`root:@tcp(...)`).
+        parts.password = password.filter(|p| !p.is_empty());
     }
     if address.is_empty() {
         return Ok(parts);
@@ -442,7 +443,7 @@ fn parse_mysql_url(dsn: &str) -> Result<MySqlParts, DsnError> {
     };
     Ok(MySqlParts {
         user: decode(url.username(), "user name")?,
-        password: url.password().map(|p| decode(p, "password")).transpose()?,
+        password: url.password().filter(|p| !p.is_empty()).map(|p| decode(p, "password")).transpose()?,
         host: url.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()),
         port: url.port(),
         socket: None,
@@ -623,6 +624,8 @@ mod tests {
         let p = parse_go_mysql_dsn("user@unix(/var/run/mysqld.sock)/db").unwrap();
         assert_eq!(p.socket.as_deref(), Some("/var/run/mysqld.sock"));
         assert_eq!(p.password, None);
+        let p = parse_go_mysql_dsn("root:@tcp(127.0.0.1:3306)/db").unwrap();
+        assert_eq!((p.user.as_str(), p.password), ("root", None));
         let p = parse_go_mysql_dsn("/db").unwrap();
         assert_eq!((p.user.as_str(), p.host, p.database.as_str()), ("", None, "db"));
         let p = parse_go_mysql_dsn("u:p@tcp([::1]:3306)/db").unwrap();

@@ -28,7 +28,8 @@ async fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Our errors already carry their cause in their own text.
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }

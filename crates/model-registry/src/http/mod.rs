@@ -19,7 +19,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .fallback(dispatch)
         .with_state(state)
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Failures are logged where they are understood (a 503 while starting is no news).
+        .layer(tower_http::trace::TraceLayer::new_for_http().on_failure(()))
 }
 
 /// Upstream answers readiness on any path that ends in `/readyz/...`, and the API with 503
