@@ -5,12 +5,14 @@ use std::time::Duration;
 use sqlx::mysql::{MySqlConnection, MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnection, SqlitePool, SqlitePoolOptions};
-use sqlx::{Connection, Executor, Row};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, Executor, MySql, Postgres, Row, Sqlite, Transaction};
 
 use crate::dialect::Dialect;
 use crate::dsn::ConnectTarget;
 use crate::error::Result;
 use crate::migrate::{SchemaVersion, VERSION_TABLE};
+use crate::store::Conn as StoreConn;
 
 /// A single, unpooled connection: session locks live and die with it.
 pub enum Conn {
@@ -74,7 +76,69 @@ impl Conn {
     }
 }
 
+/// A write transaction; dropped without [`Tx::commit`] it rolls back.
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    MySql(Transaction<'static, MySql>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    pub fn conn(&mut self) -> StoreConn<'_> {
+        match self {
+            Tx::Sqlite(t) => StoreConn::Sqlite(t),
+            Tx::MySql(t) => StoreConn::MySql(t),
+            Tx::Postgres(t) => StoreConn::Postgres(t),
+        }
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::MySql(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// A pooled connection for reads outside a transaction.
+pub enum Reader {
+    Sqlite(PoolConnection<Sqlite>),
+    MySql(PoolConnection<MySql>),
+    Postgres(PoolConnection<Postgres>),
+}
+
+impl Reader {
+    pub fn conn(&mut self) -> StoreConn<'_> {
+        match self {
+            Reader::Sqlite(c) => StoreConn::Sqlite(c),
+            Reader::MySql(c) => StoreConn::MySql(c),
+            Reader::Postgres(c) => StoreConn::Postgres(c),
+        }
+    }
+}
+
 impl Pool {
+    /// Starts a write transaction. SQLite takes its write lock up front (`BEGIN IMMEDIATE`):
+    /// a deferred transaction that reads, then writes, can fail at once with "database is
+    /// locked" when another writer got there first.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match self {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::MySql(p) => Tx::MySql(p.begin().await?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    pub async fn reader(&self) -> Result<Reader> {
+        Ok(match self {
+            Pool::Sqlite(p) => Reader::Sqlite(p.acquire().await?),
+            Pool::MySql(p) => Reader::MySql(p.acquire().await?),
+            Pool::Postgres(p) => Reader::Postgres(p.acquire().await?),
+        })
+    }
+
     pub async fn connect(target: &ConnectTarget) -> Result<Self> {
         Ok(match target {
             ConnectTarget::Sqlite(o) => Pool::Sqlite(

@@ -8,6 +8,9 @@ pub enum Error {
     Unavailable(#[source] sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] MigrateError),
+    /// A unique key (name within a type, external id) already holds this value.
+    #[error("unique constraint violated: {0}")]
+    UniqueViolation(#[source] sqlx::Error),
     #[error("database error: {0}")]
     Db(#[source] sqlx::Error),
 }
@@ -16,6 +19,8 @@ impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         if is_unavailable(&e) {
             Error::Unavailable(e)
+        } else if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+            Error::UniqueViolation(e)
         } else {
             Error::Db(e)
         }

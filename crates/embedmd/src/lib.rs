@@ -7,9 +7,10 @@ pub mod dialect;
 pub mod dsn;
 mod error;
 pub mod migrate;
+pub mod store;
 pub mod types;
 
-pub use db::Pool;
+pub use db::{Pool, Reader, Tx};
 pub use dialect::{Dialect, Table};
 pub use dsn::{Backend, ConnectTarget, TlsConfig};
 pub use error::{Error, Result};
@@ -94,6 +95,18 @@ impl Datastore {
 
     pub fn types(&self) -> &TypeIds {
         &self.types
+    }
+
+    pub fn store(&self) -> store::Store {
+        store::Store::new(self.dialect)
+    }
+
+    pub async fn begin(&self) -> Result<Tx> {
+        self.pool.begin().await
+    }
+
+    pub async fn reader(&self) -> Result<Reader> {
+        self.pool.reader().await
     }
 
     /// The row upstream's readiness check reads (`None` when the table is empty).

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::config::ServerConfig;
 use crate::http;
+use crate::registry::Registry;
 
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const LONGEST_RETRY: Duration = Duration::from_secs(15);
@@ -20,7 +21,7 @@ const LONGEST_RETRY: Duration = Duration::from_secs(15);
 pub enum StoreState {
     /// Not usable yet; the text says why (unreachable, dirty schema, ...).
     Starting(String),
-    Ready(Datastore),
+    Ready(Registry),
 }
 
 /// Shared by all handlers.
@@ -67,8 +68,8 @@ impl App {
         let connector = tokio::spawn(connect_until_ready(datastore, state.clone()));
         let served = axum::serve(listener, http::router(state.clone())).with_graceful_shutdown(shutdown).await;
         connector.abort();
-        if let StoreState::Ready(store) = &*state.store() {
-            store.close().await;
+        if let StoreState::Ready(registry) = &*state.store() {
+            registry.datastore().close().await;
         }
         served
     }
@@ -87,7 +88,7 @@ async fn connect_until_ready(target: ConnectTarget, state: AppState) {
                 } else {
                     tracing::info!(from = ?report.from, to = ?report.to, applied = report.applied.len(), dialect = ?store.dialect(), "database schema migrated");
                 }
-                state.set(StoreState::Ready(store));
+                state.set(StoreState::Ready(Registry::new(store)));
                 tracing::info!("ready");
                 return;
             }

@@ -4,6 +4,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod registry;
 
 pub use app::App;
 pub use config::ServerConfig;

@@ -1,29 +1,32 @@
+//! The one table from errors to HTTP statuses, with upstream's body `{code, message}`.
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
-/// Every error the API returns; `into_response` is the only place that picks a status.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("{0}")]
-    NotFound(String),
-    #[error("Datastore service is down or unavailable: {0}")]
-    Unavailable(String),
-}
+use crate::registry::Error;
 
-/// Upstream's error body: the reason phrase as `code`, the text as `message`.
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     code: &'a str,
     message: String,
 }
 
-impl IntoResponse for ApiError {
+impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = match &self {
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Internal(e) => {
+                // The cause goes to the log only: driver messages are not for clients.
+                tracing::error!(error = %e, "request failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         };
         let body = ErrorBody { code: status.canonical_reason().unwrap_or_default(), message: self.to_string() };
         (status, Json(body)).into_response()

@@ -1,23 +1,29 @@
 //! HTTP: routing, readiness, and the one mapping from errors to responses.
 
 mod error;
+mod extract;
 mod readiness;
+mod routes;
 
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
-pub use error::ApiError;
-
 use crate::app::{AppState, StoreState};
+use crate::registry::Error;
 
 /// The REST API's base path.
 pub const API_BASE: &str = "/api/model_registry/v1alpha3";
 
+/// Requests larger than this get 413.
+const BODY_LIMIT: usize = 4 * 1024 * 1024;
+
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .nest(API_BASE, routes::api())
         .fallback(dispatch)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
         // Failures are logged where they are understood (a 503 while starting is no news).
         .layer(tower_http::trace::TraceLayer::new_for_http().on_failure(()))
@@ -43,8 +49,8 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     }
     if path == API_BASE || path.starts_with(&format!("{API_BASE}/")) {
         return match &*state.store() {
-            StoreState::Starting(reason) => ApiError::Unavailable(reason.clone()).into_response(),
-            StoreState::Ready(_) => ApiError::NotFound(format!("no such endpoint: {path}")).into_response(),
+            StoreState::Starting(reason) => Error::Unavailable(reason.clone()).into_response(),
+            StoreState::Ready(_) => (StatusCode::NOT_FOUND, "404 page not found\n").into_response(),
         };
     }
     (StatusCode::NOT_FOUND, "404 page not found\n").into_response()

@@ -46,11 +46,13 @@ impl Check {
 
 async fn database_check(state: &AppState) -> Check {
     let store = state.store();
-    let StoreState::Ready(store) = &*store else {
-        let StoreState::Starting(reason) = &*store else { unreachable!() };
-        return Check::fail("database", format!("database is not ready: {reason}"), json!({}));
+    let registry = match &*store {
+        StoreState::Ready(registry) => registry,
+        StoreState::Starting(reason) => {
+            return Check::fail("database", format!("database is not ready: {reason}"), json!({}));
+        }
     };
-    match store.schema_version().await {
+    match registry.datastore().schema_version().await {
         Ok(Some(v)) => {
             let details = json!({ "schema_version": v.version.map_or(-1, |v| v as i64), "schema_dirty": v.dirty });
             if v.dirty {
@@ -66,7 +68,9 @@ async fn database_check(state: &AppState) -> Check {
 
 fn registry_check(state: &AppState) -> Check {
     match &*state.store() {
-        StoreState::Ready(store) => Check::pass("model-registry", json!({ "types_synced": store.types().len() })),
+        StoreState::Ready(registry) => {
+            Check::pass("model-registry", json!({ "types_synced": registry.datastore().types().len() }))
+        }
         StoreState::Starting(_) => {
             Check::fail("model-registry", "model registry service is not initialized".into(), json!({}))
         }

@@ -1,0 +1,490 @@
+//! The MLMD tables as the registry uses them: nodes (contexts, artifacts, executions) with
+//! their typed and custom properties, and the links between them. Every statement is written
+//! once; [`Dialect`] supplies table names and placeholders. Reads of many nodes cost two
+//! queries (rows, then all their properties), never one per row.
+
+mod exec;
+
+use std::collections::{BTreeMap, HashMap};
+
+use sqlx::FromRow;
+
+pub use exec::{Arg, Conn};
+
+use crate::dialect::{Dialect, Table};
+use crate::error::Result;
+
+/// Which of MLMD's three node tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeKind {
+    Context,
+    Artifact,
+    Execution,
+}
+
+impl NodeKind {
+    fn table(self) -> Table {
+        match self {
+            NodeKind::Context => Table::Context,
+            NodeKind::Artifact => Table::Artifact,
+            NodeKind::Execution => Table::Execution,
+        }
+    }
+
+    fn property_table(self) -> Table {
+        match self {
+            NodeKind::Context => Table::ContextProperty,
+            NodeKind::Artifact => Table::ArtifactProperty,
+            NodeKind::Execution => Table::ExecutionProperty,
+        }
+    }
+
+    /// The property table's column naming its node.
+    fn owner_column(self) -> &'static str {
+        match self {
+            NodeKind::Context => "context_id",
+            NodeKind::Artifact => "artifact_id",
+            NodeKind::Execution => "execution_id",
+        }
+    }
+
+    /// The integer state column: `Artifact.state`, `Execution.last_known_state`.
+    fn state_column(self) -> Option<&'static str> {
+        match self {
+            NodeKind::Context => None,
+            NodeKind::Artifact => Some("state"),
+            NodeKind::Execution => Some("last_known_state"),
+        }
+    }
+}
+
+/// A property value as MLMD stores it (one of the value columns).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Int(i64),
+    Double(f64),
+    String(String),
+    Bool(bool),
+    Bytes(Vec<u8>),
+}
+
+/// Typed (declared by the type, `is_custom_property = false`) and custom properties by name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Properties {
+    pub typed: BTreeMap<String, Value>,
+    pub custom: BTreeMap<String, Value>,
+}
+
+/// A row of Context, Artifact or Execution with its properties.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub id: i64,
+    pub type_id: i64,
+    pub name: Option<String>,
+    pub external_id: Option<String>,
+    /// Artifact only.
+    pub uri: Option<String>,
+    /// `Artifact.state` or `Execution.last_known_state`.
+    pub state: Option<i64>,
+    pub create_time: i64,
+    pub update_time: i64,
+    pub properties: Properties,
+}
+
+/// The main-table columns a write sets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeFields {
+    pub type_id: i64,
+    pub name: String,
+    pub external_id: Option<String>,
+    pub uri: Option<String>,
+    pub state: Option<i64>,
+}
+
+/// Order of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderColumn {
+    Id,
+    CreateTime,
+    UpdateTime,
+}
+
+impl OrderColumn {
+    fn column(self) -> &'static str {
+        match self {
+            OrderColumn::Id => "id",
+            OrderColumn::CreateTime => "create_time_since_epoch",
+            OrderColumn::UpdateTime => "last_update_time_since_epoch",
+        }
+    }
+
+    /// The value a page token records for `node`.
+    pub fn value_of(self, node: &Node) -> i64 {
+        match self {
+            OrderColumn::Id => node.id,
+            OrderColumn::CreateTime => node.create_time,
+            OrderColumn::UpdateTime => node.update_time,
+        }
+    }
+}
+
+/// Restricts a list to the children of one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parent {
+    /// Contexts whose ParentContext is this context.
+    Context(i64),
+    /// Artifacts attributed to this context.
+    Attribution(i64),
+    /// Executions associated with this context.
+    Association(i64),
+}
+
+/// A page request, already validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    pub type_ids: Vec<i64>,
+    pub parent: Option<Parent>,
+    pub name: Option<String>,
+    pub external_id: Option<String>,
+    pub order: OrderColumn,
+    pub descending: bool,
+    /// Rows after this `(id, order value)`.
+    pub after: Option<(i64, i64)>,
+    /// `None`: every row.
+    pub limit: Option<u32>,
+}
+
+/// Property ids are bound in chunks this large; a page up to this size costs two queries.
+const IN_CHUNK: usize = 10_000;
+
+#[derive(FromRow)]
+struct NodeRow {
+    id: i64,
+    type_id: i64,
+    name: Option<String>,
+    external_id: Option<String>,
+    uri: Option<String>,
+    state: Option<i64>,
+    create_time: i64,
+    update_time: i64,
+}
+
+#[derive(FromRow)]
+struct PropertyRow {
+    owner: i64,
+    name: String,
+    is_custom: bool,
+    int_value: Option<i64>,
+    double_value: Option<f64>,
+    string_value: Option<String>,
+    byte_value: Option<Vec<u8>>,
+    bool_value: Option<bool>,
+}
+
+impl PropertyRow {
+    /// MLMD sets one value column; read them in upstream's order.
+    fn value(self) -> Option<Value> {
+        if let Some(v) = self.int_value {
+            Some(Value::Int(v))
+        } else if let Some(v) = self.string_value {
+            Some(Value::String(v))
+        } else if let Some(v) = self.bool_value {
+            Some(Value::Bool(v))
+        } else if let Some(v) = self.double_value {
+            Some(Value::Double(v))
+        } else {
+            self.byte_value.map(Value::Bytes)
+        }
+    }
+}
+
+/// Node and link operations for one dialect.
+#[derive(Debug, Clone, Copy)]
+pub struct Store {
+    dialect: Dialect,
+}
+
+impl Store {
+    pub fn new(dialect: Dialect) -> Self {
+        Store { dialect }
+    }
+
+    fn select_nodes(&self, kind: NodeKind) -> String {
+        let d = self.dialect;
+        let uri = if kind == NodeKind::Artifact { "n.uri" } else { "NULL" };
+        let state = kind.state_column().map_or("NULL".to_owned(), |c| d.as_i64(&format!("n.{c}")));
+        format!(
+            "SELECT {id} AS id, {type_id} AS type_id, n.name AS name, n.external_id AS external_id, \
+             {uri} AS uri, {state} AS state, n.create_time_since_epoch AS create_time, \
+             n.last_update_time_since_epoch AS update_time FROM {table} n",
+            id = d.as_i64("n.id"),
+            type_id = d.as_i64("n.type_id"),
+            table = d.table(kind.table()),
+        )
+    }
+
+    /// Loads the properties of `rows` (one query per chunk of ids) and builds the nodes,
+    /// keeping the rows' order.
+    async fn with_properties(&self, conn: &mut Conn<'_>, kind: NodeKind, rows: Vec<NodeRow>) -> Result<Vec<Node>> {
+        let mut properties: HashMap<i64, Properties> = HashMap::new();
+        let d = self.dialect;
+        for chunk in rows.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT {owner} AS owner, name, is_custom_property AS is_custom, {int} AS int_value, \
+                 double_value, string_value, byte_value, bool_value FROM {table} WHERE {owner_col} IN ({ids})",
+                owner = d.as_i64(kind.owner_column()),
+                int = d.as_i64("int_value"),
+                table = d.table(kind.property_table()),
+                owner_col = kind.owner_column(),
+                ids = d.placeholders(1, chunk.len()),
+            );
+            let args: Vec<Arg> = chunk.iter().map(|r| Arg::from(r.id)).collect();
+            for row in conn.fetch_all::<PropertyRow>(&sql, &args).await? {
+                let (owner, name, custom) = (row.owner, row.name.clone(), row.is_custom);
+                if let Some(value) = row.value() {
+                    let entry = properties.entry(owner).or_default();
+                    let map = if custom { &mut entry.custom } else { &mut entry.typed };
+                    map.insert(name, value);
+                }
+            }
+        }
+        Ok(rows
+            .into_iter()
+            .map(|r| Node {
+                properties: properties.remove(&r.id).unwrap_or_default(),
+                id: r.id,
+                type_id: r.type_id,
+                name: r.name,
+                external_id: r.external_id,
+                uri: r.uri,
+                state: r.state,
+                create_time: r.create_time,
+                update_time: r.update_time,
+            })
+            .collect())
+    }
+
+    /// Nodes by id among `type_ids`, in id order; missing ids are simply absent.
+    pub async fn get(&self, conn: &mut Conn<'_>, kind: NodeKind, type_ids: &[i64], ids: &[i64]) -> Result<Vec<Node>> {
+        if ids.is_empty() || type_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let d = self.dialect;
+        let sql = format!(
+            "{} WHERE n.id IN ({}) AND n.type_id IN ({}) ORDER BY n.id",
+            self.select_nodes(kind),
+            d.placeholders(1, ids.len()),
+            d.placeholders(ids.len() + 1, type_ids.len())
+        );
+        let args: Vec<Arg> = ids.iter().chain(type_ids).map(|v| Arg::from(*v)).collect();
+        let rows = conn.fetch_all::<NodeRow>(&sql, &args).await?;
+        self.with_properties(conn, kind, rows).await
+    }
+
+    /// Nodes of `type_ids` whose stored name or external id equals the given one (at most
+    /// `limit` of them).
+    pub async fn find(
+        &self,
+        conn: &mut Conn<'_>,
+        kind: NodeKind,
+        type_ids: &[i64],
+        name: Option<&str>,
+        external_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Node>> {
+        let query = ListQuery {
+            type_ids: type_ids.to_vec(),
+            parent: None,
+            name: name.map(str::to_owned),
+            external_id: external_id.map(str::to_owned),
+            order: OrderColumn::Id,
+            descending: false,
+            after: None,
+            limit: Some(limit),
+        };
+        self.list(conn, kind, &query).await
+    }
+
+    /// One page of nodes.
+    pub async fn list(&self, conn: &mut Conn<'_>, kind: NodeKind, query: &ListQuery) -> Result<Vec<Node>> {
+        if query.type_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let d = self.dialect;
+        let mut args: Vec<Arg> = Vec::new();
+        let next = |args: &mut Vec<Arg>, arg: Arg| {
+            args.push(arg);
+            d.placeholder(args.len())
+        };
+        let mut sql = self.select_nodes(kind);
+        if let Some(parent) = query.parent {
+            let (table, child, owner, id) = match parent {
+                Parent::Context(id) => (Table::ParentContext, "context_id", "parent_context_id", id),
+                Parent::Attribution(id) => (Table::Attribution, "artifact_id", "context_id", id),
+                Parent::Association(id) => (Table::Association, "execution_id", "context_id", id),
+            };
+            let p = next(&mut args, Arg::from(id));
+            sql.push_str(&format!(" JOIN {} l ON l.{child} = n.id AND l.{owner} = {p}", d.table(table)));
+        }
+        let types: Vec<String> = query.type_ids.iter().map(|t| next(&mut args, Arg::from(*t))).collect();
+        sql.push_str(&format!(" WHERE n.type_id IN ({})", types.join(", ")));
+        if let Some(name) = &query.name {
+            let p = next(&mut args, Arg::from(name.as_str()));
+            sql.push_str(&format!(" AND n.name = {p}"));
+        }
+        if let Some(external_id) = &query.external_id {
+            let p = next(&mut args, Arg::from(external_id.as_str()));
+            sql.push_str(&format!(" AND n.external_id = {p}"));
+        }
+        let column = format!("n.{}", query.order.column());
+        let (cmp, dir) = if query.descending { ("<", "DESC") } else { (">", "ASC") };
+        if let Some((id, value)) = query.after {
+            let v1 = next(&mut args, Arg::from(value));
+            let v2 = next(&mut args, Arg::from(value));
+            let i = next(&mut args, Arg::from(id));
+            sql.push_str(&format!(" AND ({column} {cmp} {v1} OR ({column} = {v2} AND n.id {cmp} {i}))"));
+        }
+        // The id breaks ties, so pages are stable whatever the order column.
+        sql.push_str(&format!(" ORDER BY {column} {dir}, n.id {dir}"));
+        if let Some(limit) = query.limit {
+            let p = next(&mut args, Arg::from(i64::from(limit)));
+            sql.push_str(&format!(" LIMIT {p}"));
+        }
+        let rows = conn.fetch_all::<NodeRow>(&sql, &args).await?;
+        self.with_properties(conn, kind, rows).await
+    }
+
+    /// Inserts a node and its properties; returns its id.
+    pub async fn insert(
+        &self,
+        conn: &mut Conn<'_>,
+        kind: NodeKind,
+        fields: &NodeFields,
+        properties: &Properties,
+        now: i64,
+    ) -> Result<i64> {
+        let d = self.dialect;
+        let mut columns = vec!["type_id", "name", "external_id", "create_time_since_epoch", "last_update_time_since_epoch"];
+        let mut args = vec![
+            Arg::from(fields.type_id),
+            Arg::from(fields.name.as_str()),
+            Arg::from(fields.external_id.clone()),
+            Arg::from(now),
+            Arg::from(now),
+        ];
+        if kind == NodeKind::Artifact {
+            columns.push("uri");
+            args.push(Arg::from(fields.uri.clone()));
+        }
+        if let Some(state) = kind.state_column() {
+            columns.push(state);
+            args.push(Arg::from(fields.state));
+        }
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            d.table(kind.table()),
+            columns.join(", "),
+            d.placeholders(1, columns.len())
+        );
+        let id = conn.insert_returning_id(&sql, &args).await?;
+        self.insert_properties(conn, kind, id, properties).await?;
+        Ok(id)
+    }
+
+    /// Rewrites a node's mutable columns and replaces all its properties.
+    pub async fn update(
+        &self,
+        conn: &mut Conn<'_>,
+        kind: NodeKind,
+        id: i64,
+        fields: &NodeFields,
+        properties: &Properties,
+        now: i64,
+    ) -> Result<()> {
+        let d = self.dialect;
+        let mut sets = vec![format!("external_id = {}", d.placeholder(1)), format!("last_update_time_since_epoch = {}", d.placeholder(2))];
+        let mut args = vec![Arg::from(fields.external_id.clone()), Arg::from(now)];
+        if kind == NodeKind::Artifact {
+            args.push(Arg::from(fields.uri.clone()));
+            sets.push(format!("uri = {}", d.placeholder(args.len())));
+        }
+        if let Some(state) = kind.state_column() {
+            args.push(Arg::from(fields.state));
+            sets.push(format!("{state} = {}", d.placeholder(args.len())));
+        }
+        args.push(Arg::from(id));
+        let sql = format!(
+            "UPDATE {} SET {} WHERE id = {}",
+            d.table(kind.table()),
+            sets.join(", "),
+            d.placeholder(args.len())
+        );
+        conn.execute(&sql, &args).await?;
+        let delete = format!(
+            "DELETE FROM {} WHERE {} = {}",
+            d.table(kind.property_table()),
+            kind.owner_column(),
+            d.placeholder(1)
+        );
+        conn.execute(&delete, &[Arg::from(id)]).await?;
+        self.insert_properties(conn, kind, id, properties).await
+    }
+
+    async fn insert_properties(&self, conn: &mut Conn<'_>, kind: NodeKind, id: i64, properties: &Properties) -> Result<()> {
+        let d = self.dialect;
+        let all: Vec<(&String, &Value, bool)> = properties
+            .typed
+            .iter()
+            .map(|(k, v)| (k, v, false))
+            .chain(properties.custom.iter().map(|(k, v)| (k, v, true)))
+            .filter(|(_, v, _)| !matches!(v, Value::Bytes(_)))
+            .collect();
+        if all.is_empty() {
+            return Ok(());
+        }
+        let mut args = Vec::with_capacity(all.len() * 7);
+        let mut rows = Vec::with_capacity(all.len());
+        for (name, value, custom) in all {
+            rows.push(format!("({})", d.placeholders(args.len() + 1, 7)));
+            let (int, double, string, boolean) = match value {
+                Value::Int(v) => (Some(*v), None, None, None),
+                Value::Double(v) => (None, Some(*v), None, None),
+                Value::String(v) => (None, None, Some(v.clone()), None),
+                Value::Bool(v) => (None, None, None, Some(*v)),
+                Value::Bytes(_) => unreachable!("filtered above"),
+            };
+            args.extend([
+                Arg::from(id),
+                Arg::from(name.as_str()),
+                Arg::from(custom),
+                Arg::Int(int),
+                Arg::Double(double),
+                Arg::Text(string),
+                Arg::Bool(boolean),
+            ]);
+        }
+        let sql = format!(
+            "INSERT INTO {} ({}, name, is_custom_property, int_value, double_value, string_value, bool_value) VALUES {}",
+            d.table(kind.property_table()),
+            kind.owner_column(),
+            rows.join(", ")
+        );
+        conn.execute(&sql, &args).await.map(drop)
+    }
+
+    /// Records that `child` belongs to the context `parent` (ParentContext, Attribution or
+    /// Association); an existing link is kept.
+    pub async fn link(&self, conn: &mut Conn<'_>, parent: Parent, child: i64) -> Result<()> {
+        let d = self.dialect;
+        let (table, columns, values) = match parent {
+            Parent::Context(p) => (Table::ParentContext, "context_id, parent_context_id", [child, p]),
+            Parent::Attribution(p) => (Table::Attribution, "context_id, artifact_id", [p, child]),
+            Parent::Association(p) => (Table::Association, "context_id, execution_id", [p, child]),
+        };
+        let sql = d.insert_ignoring_duplicates(
+            &format!("INTO {} ({columns})", d.table(table)),
+            &format!("VALUES ({})", d.placeholders(1, 2)),
+        );
+        conn.execute(&sql, &[Arg::from(values[0]), Arg::from(values[1])]).await.map(drop)
+    }
+}

@@ -1,0 +1,128 @@
+//! List parameters as upstream reads them, and its page token: standard base64 of
+//! `"<last id>:<sort value>"`.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use embedmd::store::{Node, OrderColumn};
+use serde::Deserialize;
+
+use super::error::{Error, Result};
+
+/// The query parameters every list endpoint takes.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListParams {
+    pub filter_query: Option<String>,
+    pub page_size: Option<String>,
+    pub order_by: Option<String>,
+    pub sort_order: Option<String>,
+    pub next_page_token: Option<String>,
+    pub name: Option<String>,
+    pub external_id: Option<String>,
+    pub artifact_type: Option<String>,
+}
+
+const MAX_TOKEN_LEN: usize = 1024;
+
+/// Validated paging.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// As requested; 0 when absent.
+    pub size: i32,
+    pub order: OrderColumn,
+    pub descending: bool,
+    pub after: Option<(i64, i64)>,
+}
+
+impl Page {
+    pub fn parse(params: &ListParams) -> Result<Page> {
+        let size = match params.page_size.as_deref().filter(|s| !s.is_empty()) {
+            None => 0,
+            Some(s) => s.parse::<i32>().map_err(|_| Error::bad_request(format!("invalid pageSize {s:?}: not a 32-bit integer")))?,
+        };
+        // Upstream silently orders by id for anything it does not know.
+        let order = match params.order_by.as_deref() {
+            Some("CREATE_TIME") => OrderColumn::CreateTime,
+            Some("LAST_UPDATE_TIME") => OrderColumn::UpdateTime,
+            _ => OrderColumn::Id,
+        };
+        let descending = params.sort_order.as_deref() == Some("DESC");
+        let after = match params.next_page_token.as_deref().filter(|t| !t.is_empty()) {
+            None => None,
+            Some(token) => Some(decode_token(token)?),
+        };
+        Ok(Page { size, order, descending, after })
+    }
+
+    /// Rows to fetch: one more than the page, to learn whether another page follows.
+    pub fn fetch_limit(&self) -> Option<u32> {
+        u32::try_from(self.size).ok().filter(|s| *s > 0).map(|s| s + 1)
+    }
+
+    /// Trims the extra row and returns the token for the next page (`""` at the end).
+    pub fn finish(&self, nodes: &mut Vec<Node>) -> String {
+        match self.fetch_limit() {
+            Some(limit) if nodes.len() >= limit as usize => {
+                nodes.truncate(limit as usize - 1);
+                nodes.last().map_or_else(String::new, |last| encode_token(last.id, self.order.value_of(last)))
+            }
+            _ => String::new(),
+        }
+    }
+}
+
+pub fn encode_token(id: i64, value: i64) -> String {
+    BASE64.encode(format!("{id}:{value}"))
+}
+
+fn decode_token(token: &str) -> Result<(i64, i64)> {
+    let invalid = |why: &str| Error::bad_request(format!("invalid nextPageToken: {why}"));
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(invalid("too long"));
+    }
+    let bytes = BASE64.decode(token).map_err(|_| invalid("not base64"))?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid("not text"))?;
+    let (id, value) = text.split_once(':').ok_or_else(|| invalid("no ':' separator"))?;
+    let id = id.parse::<i32>().map_err(|_| invalid("bad id"))?;
+    let value = value.parse::<i64>().map_err(|_| invalid("bad sort value"))?;
+    Ok((i64::from(id), value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(token: &str) -> ListParams {
+        ListParams { next_page_token: Some(token.into()), ..ListParams::default() }
+    }
+
+    #[test]
+    fn tokens_round_trip_in_upstreams_format() {
+        assert_eq!(encode_token(2, 2), "Mjoy");
+        let page = Page::parse(&params(&encode_token(7, 1_700_000_000_000))).unwrap();
+        assert_eq!(page.after, Some((7, 1_700_000_000_000)));
+    }
+
+    #[test]
+    fn bad_parameters_are_400s() {
+        for token in ["!!!", "bm9jb2xvbg==", &BASE64.encode("x:1"), &"A".repeat(1100)] {
+            let err = Page::parse(&params(token)).unwrap_err().to_string();
+            assert!(err.starts_with("invalid nextPageToken"), "{token}: {err}");
+        }
+        let err = Page::parse(&ListParams { page_size: Some("x".into()), ..ListParams::default() }).unwrap_err();
+        assert!(err.to_string().contains("invalid pageSize"));
+    }
+
+    #[test]
+    fn lenient_ordering_and_empty_token() {
+        let page = Page::parse(&ListParams {
+            order_by: Some("NAME".into()),
+            sort_order: Some("sideways".into()),
+            next_page_token: Some(String::new()),
+            page_size: Some("-3".into()),
+            ..ListParams::default()
+        })
+        .unwrap();
+        assert_eq!((page.order, page.descending, page.after, page.fetch_limit()), (OrderColumn::Id, false, None, None));
+    }
+}

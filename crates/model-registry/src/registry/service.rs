@@ -1,0 +1,471 @@
+//! The registry's operations, each one transaction for writes and a fixed number of queries
+//! for reads, on top of the MLMD store.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use embedmd::store::{Conn, ListQuery, Node, NodeFields, OrderColumn, Parent, Properties, Store, Value};
+use embedmd::Datastore;
+use serde_json::{json, Value as Json};
+
+use super::codec::{self, parse_id, Draft, Schema, Stored};
+use super::error::{Error, Result};
+use super::paging::{ListParams, Page};
+use super::spec::{Access, EntityKind, Field, Link, Place, Spec, ARTIFACT_KINDS};
+
+/// The model registry over one datastore.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    datastore: Datastore,
+    store: Store,
+}
+
+/// How a create was answered: upstream's nested artifact upsert says 200 for most kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Created,
+    Updated,
+}
+
+/// Lookup parameters of the find endpoints (`/registered_model?name=...`).
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FindParams {
+    pub name: Option<String>,
+    pub external_id: Option<String>,
+    pub parent_resource_id: Option<String>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+fn parent_link(link: Link, id: i64) -> Parent {
+    match link {
+        Link::ParentContext => Parent::Context(id),
+        Link::Attribution => Parent::Attribution(id),
+        Link::Association => Parent::Association(id),
+    }
+}
+
+impl Registry {
+    pub fn new(datastore: Datastore) -> Self {
+        let store = datastore.store();
+        Registry { datastore, store }
+    }
+
+    pub fn datastore(&self) -> &Datastore {
+        &self.datastore
+    }
+
+    fn type_id(&self, kind: EntityKind) -> i64 {
+        self.datastore.types().get(kind.spec().type_name).expect("registry types are synced at start")
+    }
+
+    fn kind_of(&self, node: &Node, among: &[EntityKind]) -> Option<EntityKind> {
+        among.iter().copied().find(|k| self.type_id(*k) == node.type_id)
+    }
+
+    /// One node of one of `kinds` by id, or 404.
+    async fn load(&self, conn: &mut Conn<'_>, kinds: &[EntityKind], id: i64, label: &str) -> Result<(EntityKind, Node)> {
+        let spec = kinds[0].spec();
+        let type_ids: Vec<i64> = kinds.iter().map(|k| self.type_id(*k)).collect();
+        let node = self.store.get(conn, spec.node, &type_ids, &[id]).await?.pop();
+        let node = node.ok_or_else(|| Error::not_found(format!("no {label} found for id {id}")))?;
+        let kind = self.kind_of(&node, kinds).expect("type filtered");
+        Ok((kind, node))
+    }
+
+    pub async fn get(&self, kind: EntityKind, id: &str) -> Result<Json> {
+        self.get_any(&[kind], id).await
+    }
+
+    /// By id among several kinds (the generic `/artifacts/{id}`).
+    pub async fn get_any(&self, kinds: &[EntityKind], id: &str) -> Result<Json> {
+        let label = label_of(kinds);
+        let id = parse_id(id, &format!("{label} ID"))?;
+        let mut reader = self.datastore.reader().await?;
+        let (kind, node) = self.load(&mut reader.conn(), kinds, id, label).await?;
+        Ok(codec::encode(kind.spec(), &node))
+    }
+
+    /// Creates an entity. `parent` is the parent id taken from the path, which wins over the
+    /// body's parent field.
+    pub async fn create(&self, kind: EntityKind, schema: Schema, body: &Json, parent: Option<i64>) -> Result<Json> {
+        let spec = kind.spec();
+        let draft = codec::decode(spec, schema, body)?;
+        let mut tx = self.datastore.begin().await?;
+        let node = self.insert(&mut tx.conn(), spec, draft, parent, schema != Schema::Full || spec.artifact_type.is_none()).await?;
+        tx.commit().await?;
+        Ok(codec::encode(spec, &node))
+    }
+
+    /// Applies a PATCH: only the fields the body carries change.
+    pub async fn update(&self, kinds: &[EntityKind], id: &str, body: &Json) -> Result<Json> {
+        let label = label_of(kinds);
+        let id = parse_id(id, &format!("{label} ID"))?;
+        let mut tx = self.datastore.begin().await?;
+        let mut conn = tx.conn();
+        let (kind, node) = self.load(&mut conn, kinds, id, label).await?;
+        let spec = kind.spec();
+        if spec.artifact_type.is_some() && kinds.len() > 1 {
+            require_artifact_type(body, spec)?;
+        }
+        let draft = codec::decode(spec, Schema::Update, body)?;
+        let node = self.rewrite(&mut conn, spec, node, draft).await?;
+        tx.commit().await?;
+        Ok(codec::encode(spec, &node))
+    }
+
+    /// `POST /model_versions/{id}/artifacts`: create under the version, or update the artifact
+    /// named by `id`; either way the artifact ends up attributed to the version.
+    pub async fn upsert_artifact(&self, parent_kind: EntityKind, parent_id: &str, body: &Json) -> Result<(Written, Json)> {
+        let parent_label = parent_kind.spec().label;
+        let parent_id = parse_id(parent_id, &format!("{parent_label} ID"))?;
+        let kind = artifact_kind(body)?;
+        let spec = kind.spec();
+        let draft = codec::decode(spec, Schema::Full, body)?;
+        let mut tx = self.datastore.begin().await?;
+        let mut conn = tx.conn();
+        self.load(&mut conn, &[parent_kind], parent_id, parent_label).await?;
+        let (written, node) = match draft.id.clone() {
+            Some(id) => {
+                let id = parse_id(&id, "artifact ID")?;
+                let (existing_kind, node) = self.load(&mut conn, &ARTIFACT_KINDS, id, "artifact").await?;
+                if existing_kind != kind {
+                    return Err(Error::bad_request(format!(
+                        "cannot change artifact type from {} to {}: artifactType is immutable",
+                        existing_kind.spec().artifact_type.unwrap_or_default(),
+                        spec.artifact_type.unwrap_or_default()
+                    )));
+                }
+                let node = self.rewrite(&mut conn, spec, node, draft).await?;
+                self.store.link(&mut conn, Parent::Attribution(parent_id), node.id).await?;
+                (Written::Updated, node)
+            }
+            None => (Written::Created, self.insert(&mut conn, spec, draft, Some(parent_id), false).await?),
+        };
+        tx.commit().await?;
+        // Upstream answers 201 only for new model and doc artifacts.
+        let status = match (written, kind) {
+            (Written::Created, EntityKind::ModelArtifact | EntityKind::DocArtifact) => Written::Created,
+            _ => Written::Updated,
+        };
+        Ok((status, codec::encode(spec, &node)))
+    }
+
+    /// `POST /artifacts`: the Artifact oneOf, created without a parent.
+    pub async fn create_artifact(&self, body: &Json) -> Result<Json> {
+        self.create(artifact_kind(body)?, Schema::Full, body, None).await
+    }
+
+    async fn insert(&self, conn: &mut Conn<'_>, spec: &Spec, draft: Draft, path_parent: Option<i64>, defaults: bool) -> Result<Node> {
+        let parent_id = match spec.parent {
+            Some(parent) => {
+                let from_body = parent.field.and_then(|f| match draft.get(f) {
+                    Some(Stored::Property(Value::Int(id))) => Some(*id),
+                    _ => None,
+                });
+                let id = path_parent.or(from_body);
+                if let Some(id) = id {
+                    let label = parent.kind.spec().label;
+                    self.load(conn, &[parent.kind], id, label).await?;
+                }
+                id
+            }
+            None => None,
+        };
+        if let Some(parent) = spec.parent.filter(|p| p.field.is_some() && parent_id.is_none()) {
+            return Err(Error::Unprocessable(format!("required field '{}' is zero value.", parent.field.unwrap_or_default())));
+        }
+        self.check_references(conn, spec, &draft).await?;
+        let name = match draft.name.clone() {
+            Some(name) if !name.is_empty() => name,
+            _ if spec.name_required => {
+                return Err(Error::Unprocessable("required field 'name' is zero value.".into()));
+            }
+            _ => uuid::Uuid::new_v4().to_string(),
+        };
+        // Children are stored as "<parent id>:<name>"; parentless artifacts get a random prefix
+        // so that the same name can be created twice, as upstream does.
+        let stored_name = match (parent_id, spec.artifact_type) {
+            (Some(p), _) => format!("{p}:{name}"),
+            (None, Some(_)) => format!("{}:{name}", uuid::Uuid::new_v4()),
+            (None, None) => name.clone(),
+        };
+        let mut fields = NodeFields {
+            type_id: self.type_id(spec.kind),
+            name: stored_name,
+            external_id: draft.external_id.clone(),
+            uri: None,
+            state: None,
+        };
+        let mut properties = Properties { custom: draft.custom.clone().unwrap_or_default(), ..Properties::default() };
+        if let Some(description) = &draft.description {
+            properties.typed.insert("description".into(), Value::String(description.clone()));
+        }
+        if let (Some(parent), Some(id)) = (spec.parent, parent_id) {
+            if let Some(field) = parent.field.and_then(|f| spec.field(f)) {
+                if let Place::Property(p) = field.place {
+                    properties.typed.insert(p.into(), Value::Int(id));
+                }
+            }
+        }
+        for field in spec.fields {
+            let value = match draft.get(field.json) {
+                Some(v) => v.clone(),
+                None => match field.default.filter(|_| defaults) {
+                    Some(default) => codec::decode(spec, Schema::Create, &json!({ field.json: default }))?.fields[0].1.clone(),
+                    None => continue,
+                },
+            };
+            apply(&mut fields, &mut properties, field, value);
+        }
+        let now = now_ms();
+        let id = self.store.insert(conn, spec.node, &fields, &properties, now).await.map_err(|e| conflict(spec, &name, e))?;
+        if let (Some(parent), Some(parent_id)) = (spec.parent, parent_id) {
+            self.store.link(conn, parent_link(parent.link, parent_id), id).await?;
+        }
+        Ok(Node {
+            id,
+            type_id: fields.type_id,
+            name: Some(fields.name),
+            external_id: fields.external_id,
+            uri: fields.uri,
+            state: fields.state,
+            create_time: now,
+            update_time: now,
+            properties,
+        })
+    }
+
+    /// Merges a draft onto a stored node and writes it back.
+    async fn rewrite(&self, conn: &mut Conn<'_>, spec: &Spec, node: Node, draft: Draft) -> Result<Node> {
+        self.check_references(conn, spec, &draft).await?;
+        let mut fields = NodeFields {
+            type_id: node.type_id,
+            name: node.name.clone().unwrap_or_default(),
+            external_id: draft.external_id.clone().or(node.external_id.clone()),
+            uri: node.uri.clone(),
+            state: node.state,
+        };
+        let mut properties = node.properties.clone();
+        if let Some(custom) = draft.custom.clone() {
+            // Hidden experiment links survive a replacement of the visible map.
+            let hidden: Vec<(String, Value)> = properties
+                .custom
+                .iter()
+                .filter(|(k, _)| k.as_str() == "experiment_id" || k.as_str() == "experiment_run_id")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            properties.custom = custom;
+            properties.custom.extend(hidden);
+        }
+        if let Some(description) = &draft.description {
+            properties.typed.insert("description".into(), Value::String(description.clone()));
+        }
+        for (field, value) in &draft.fields {
+            if field.access == Access::Mutable {
+                apply(&mut fields, &mut properties, field, value.clone());
+            }
+        }
+        let now = now_ms();
+        let name = codec::bare_name(&fields.name).to_owned();
+        self.store.update(conn, spec.node, node.id, &fields, &properties, now).await.map_err(|e| conflict(spec, &name, e))?;
+        Ok(Node { external_id: fields.external_id, uri: fields.uri, state: fields.state, update_time: now, properties, ..node })
+    }
+
+    /// Ids a body points at (beyond its parent) must exist: upstream stores them unchecked.
+    async fn check_references(&self, conn: &mut Conn<'_>, spec: &Spec, draft: &Draft) -> Result<()> {
+        for (json, kind) in [("registeredModelId", EntityKind::RegisteredModel), ("modelVersionId", EntityKind::ModelVersion)] {
+            let is_parent = spec.parent.and_then(|p| p.field) == Some(json);
+            if let (false, Some(Stored::Property(Value::Int(id)))) = (is_parent, draft.get(json)) {
+                self.load(conn, &[kind], *id, kind.spec().label).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One page of entities of `kinds`, optionally the children of a parent.
+    pub async fn list(&self, kinds: &[EntityKind], parent: Option<(Link, i64)>, params: &ListParams) -> Result<Json> {
+        if params.filter_query.as_deref().is_some_and(|f| !f.trim().is_empty()) {
+            return Err(Error::bad_request(
+                "invalid filter query: filterQuery is not supported by this server yet; list without it",
+            ));
+        }
+        let page = Page::parse(params)?;
+        let spec = kinds[0].spec();
+        let prefix = parent.map(|(_, id)| format!("{id}:")).unwrap_or_default();
+        let query = ListQuery {
+            type_ids: kinds.iter().map(|k| self.type_id(*k)).collect(),
+            parent: parent.map(|(link, id)| parent_link(link, id)),
+            name: params.name.as_ref().filter(|_| parent.is_some()).map(|n| format!("{prefix}{n}")),
+            external_id: params.external_id.clone().filter(|_| parent.is_some()),
+            order: page.order,
+            descending: page.descending,
+            after: page.after,
+            limit: page.fetch_limit(),
+        };
+        let mut reader = self.datastore.reader().await?;
+        let mut nodes = self.store.list(&mut reader.conn(), spec.node, &query).await?;
+        let token = page.finish(&mut nodes);
+        let items: Vec<Json> = nodes
+            .iter()
+            .map(|n| codec::encode(self.kind_of(n, kinds).expect("type filtered").spec(), n))
+            .collect();
+        Ok(json!({ "items": items, "nextPageToken": token, "pageSize": page.size, "size": items.len() }))
+    }
+
+    /// Checks that a parent exists before listing its children (404 otherwise).
+    pub async fn list_children(&self, parent_kind: EntityKind, parent_id: &str, kinds: &[EntityKind], link: Link, params: &ListParams) -> Result<Json> {
+        let label = parent_kind.spec().label;
+        let id = parse_id(parent_id, &format!("{label} ID"))?;
+        let mut reader = self.datastore.reader().await?;
+        self.load(&mut reader.conn(), &[parent_kind], id, label).await?;
+        drop(reader);
+        self.list(kinds, Some((link, id)), params).await
+    }
+
+    /// The find endpoints: exactly one match, else 404.
+    pub async fn find(&self, kinds: &[EntityKind], params: &FindParams) -> Result<Json> {
+        let spec = kinds[0].spec();
+        let label = label_of(kinds);
+        let needs_parent = spec.parent.is_some();
+        let name = match (&params.name, &params.parent_resource_id) {
+            (Some(name), Some(parent)) if needs_parent => Some(format!("{}:{name}", parse_id(parent, "parentResourceId")?)),
+            (Some(name), _) if !needs_parent => Some(name.clone()),
+            _ => None,
+        };
+        if name.is_none() && params.external_id.is_none() {
+            let expected = if needs_parent { "(name and parentResourceId) or externalId" } else { "name or externalId" };
+            return Err(Error::bad_request(format!("invalid parameters call, supply either {expected}")));
+        }
+        let type_ids: Vec<i64> = kinds.iter().map(|k| self.type_id(*k)).collect();
+        let mut reader = self.datastore.reader().await?;
+        let mut nodes = self
+            .store
+            .find(&mut reader.conn(), spec.node, &type_ids, name.as_deref(), params.external_id.as_deref(), 2)
+            .await?;
+        match nodes.len() {
+            1 => {
+                let node = nodes.remove(0);
+                Ok(codec::encode(self.kind_of(&node, kinds).expect("type filtered").spec(), &node))
+            }
+            0 => Err(Error::not_found(format!("no {label} found for {}", describe(params)))),
+            _ => Err(Error::not_found(format!("multiple {label}s found for {}", describe(params)))),
+        }
+    }
+
+    /// `GET /inference_services/{id}/model`.
+    pub async fn inference_service_model(&self, id: &str) -> Result<Json> {
+        let id = parse_id(id, "inference service ID")?;
+        let mut reader = self.datastore.reader().await?;
+        let mut conn = reader.conn();
+        let (_, service) = self.load(&mut conn, &[EntityKind::InferenceService], id, "inference service").await?;
+        let model_id = int_property(&service, "registered_model_id")
+            .ok_or_else(|| Error::not_found(format!("inference service {id} has no registered model")))?;
+        let (_, model) = self.load(&mut conn, &[EntityKind::RegisteredModel], model_id, "registered model").await?;
+        Ok(codec::encode(EntityKind::RegisteredModel.spec(), &model))
+    }
+
+    /// `GET /inference_services/{id}/version`: its version, else the model's newest one.
+    pub async fn inference_service_version(&self, id: &str) -> Result<Json> {
+        let id = parse_id(id, "inference service ID")?;
+        let mut reader = self.datastore.reader().await?;
+        let mut conn = reader.conn();
+        let (_, service) = self.load(&mut conn, &[EntityKind::InferenceService], id, "inference service").await?;
+        let version = match int_property(&service, "model_version_id") {
+            Some(version_id) => self.load(&mut conn, &[EntityKind::ModelVersion], version_id, "model version").await?.1,
+            None => {
+                let model_id = int_property(&service, "registered_model_id")
+                    .ok_or_else(|| Error::not_found(format!("inference service {id} has no registered model")))?;
+                let query = ListQuery {
+                    type_ids: vec![self.type_id(EntityKind::ModelVersion)],
+                    parent: Some(Parent::Context(model_id)),
+                    name: None,
+                    external_id: None,
+                    order: OrderColumn::CreateTime,
+                    descending: true,
+                    after: None,
+                    limit: Some(1),
+                };
+                let mut latest = self.store.list(&mut conn, EntityKind::ModelVersion.spec().node, &query).await?;
+                latest.pop().ok_or_else(|| Error::not_found(format!("no model version found for registered model {model_id}")))?
+            }
+        };
+        Ok(codec::encode(EntityKind::ModelVersion.spec(), &version))
+    }
+}
+
+fn int_property(node: &Node, name: &str) -> Option<i64> {
+    match node.properties.typed.get(name) {
+        Some(Value::Int(v)) => Some(*v),
+        _ => None,
+    }
+}
+
+fn label_of(kinds: &[EntityKind]) -> &'static str {
+    if kinds.len() > 1 {
+        "artifact"
+    } else {
+        kinds[0].spec().label
+    }
+}
+
+fn describe(params: &FindParams) -> String {
+    let mut parts = Vec::new();
+    if let Some(name) = &params.name {
+        parts.push(format!("name {name:?}"));
+    }
+    if let Some(parent) = &params.parent_resource_id {
+        parts.push(format!("parentResourceId {parent}"));
+    }
+    if let Some(external_id) = &params.external_id {
+        parts.push(format!("externalId {external_id:?}"));
+    }
+    parts.join(", ")
+}
+
+fn apply(fields: &mut NodeFields, properties: &mut Properties, field: &Field, value: Stored) {
+    match (field.place, value) {
+        (Place::Uri, Stored::Uri(uri)) => fields.uri = Some(uri),
+        (Place::StateColumn, Stored::State(state)) => fields.state = Some(state),
+        (Place::Property(name), Stored::Property(v)) => {
+            properties.typed.insert(name.into(), v);
+        }
+        _ => unreachable!("codec decodes each place to its own variant"),
+    }
+}
+
+/// A unique-key violation on write is a duplicate name or external id.
+fn conflict(spec: &Spec, name: &str, e: embedmd::Error) -> Error {
+    match e {
+        embedmd::Error::UniqueViolation(_) => {
+            Error::Conflict(format!("{} with name {name:?} or the same externalId already exists: conflict", spec.label))
+        }
+        other => other.into(),
+    }
+}
+
+/// The kind named by an Artifact oneOf body's `artifactType`.
+fn artifact_kind(body: &Json) -> Result<EntityKind> {
+    body.get("artifactType")
+        .and_then(Json::as_str)
+        .and_then(EntityKind::from_artifact_type)
+        .ok_or_else(|| {
+            Error::bad_request(
+                "invalid artifact type, must be either model-artifact, doc-artifact, dataset-artifact, metric or parameter",
+            )
+        })
+}
+
+fn require_artifact_type(body: &Json, spec: &Spec) -> Result<()> {
+    let kind = artifact_kind(body)?;
+    if kind.spec().artifact_type != spec.artifact_type {
+        return Err(Error::bad_request(format!(
+            "cannot change artifact type from {} to {}: artifactType is immutable",
+            spec.artifact_type.unwrap_or_default(),
+            kind.spec().artifact_type.unwrap_or_default()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! One table: each REST entity, the MLMD type it is stored as, and where each of its fields
+//! lives (a main-table column or a typed property, and how its JSON is encoded).
+
+use embedmd::store::NodeKind;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntityKind {
+    RegisteredModel,
+    ModelVersion,
+    ServingEnvironment,
+    InferenceService,
+    ServeModel,
+    ModelArtifact,
+    DocArtifact,
+    DataSet,
+    Metric,
+    Parameter,
+}
+
+/// How a child names and links its parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// ParentContext(child, parent).
+    ParentContext,
+    /// Attribution(parent context, artifact).
+    Attribution,
+    /// Association(parent context, execution).
+    Association,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParentSpec {
+    pub kind: EntityKind,
+    pub link: Link,
+    /// The request/response field carrying the parent's id, if any.
+    pub field: Option<&'static str>,
+}
+
+/// Where a field is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// A typed (non-custom) property.
+    Property(&'static str),
+    /// `Artifact.uri`.
+    Uri,
+    /// `Artifact.state` or `Execution.last_known_state`, as the index into the enum's values.
+    StateColumn,
+}
+
+/// How a field's JSON is read and written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    Text,
+    /// An id: a JSON string of an int32, stored as an int.
+    Id,
+    /// One of these strings.
+    Enum(&'static [&'static str]),
+    /// A JSON array of strings, stored as a struct `{<field>: [..]}`.
+    TextList(&'static str),
+    Number,
+    /// A JSON integer.
+    Integer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Accepted on create and update.
+    Mutable,
+    /// Accepted on create only.
+    CreateOnly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    pub json: &'static str,
+    pub place: Place,
+    pub codec: Codec,
+    pub access: Access,
+    /// Value given on create when the body leaves the field out.
+    pub default: Option<&'static str>,
+    pub required: bool,
+}
+
+const fn text(json: &'static str, property: &'static str) -> Field {
+    Field { json, place: Place::Property(property), codec: Codec::Text, access: Access::Mutable, default: None, required: false }
+}
+
+const fn parent_id(json: &'static str, property: &'static str) -> Field {
+    Field { json, place: Place::Property(property), codec: Codec::Id, access: Access::CreateOnly, default: None, required: true }
+}
+
+const fn context_state(json: &'static str, property: &'static str, values: &'static [&'static str], default: &'static str) -> Field {
+    Field { json, place: Place::Property(property), codec: Codec::Enum(values), access: Access::Mutable, default: Some(default), required: false }
+}
+
+pub const LIVE_ARCHIVED: &[&str] = &["LIVE", "ARCHIVED"];
+pub const ARTIFACT_STATES: &[&str] =
+    &["UNKNOWN", "PENDING", "LIVE", "MARKED_FOR_DELETION", "DELETED", "ABANDONED", "REFERENCE"];
+pub const EXECUTION_STATES: &[&str] = &["UNKNOWN", "NEW", "RUNNING", "COMPLETE", "FAILED", "CACHED", "CANCELED"];
+const DESIRED_STATES: &[&str] = &["DEPLOYED", "UNDEPLOYED"];
+const PARAMETER_TYPES: &[&str] = &["string", "number", "boolean", "object"];
+
+const URI: Field = Field { json: "uri", place: Place::Uri, codec: Codec::Text, access: Access::Mutable, default: None, required: false };
+const ARTIFACT_STATE: Field = Field {
+    json: "state",
+    place: Place::StateColumn,
+    codec: Codec::Enum(ARTIFACT_STATES),
+    access: Access::Mutable,
+    default: Some("UNKNOWN"),
+    required: false,
+};
+
+/// Everything the registry knows about one entity.
+#[derive(Debug)]
+pub struct Spec {
+    pub kind: EntityKind,
+    /// Lower-case noun for messages ("registered model").
+    pub label: &'static str,
+    pub type_name: &'static str,
+    pub node: NodeKind,
+    /// `artifactType` discriminator, for artifacts.
+    pub artifact_type: Option<&'static str>,
+    /// Without a name the server generates a UUID.
+    pub name_required: bool,
+    pub parent: Option<ParentSpec>,
+    pub fields: &'static [Field],
+}
+
+pub const ARTIFACT_KINDS: [EntityKind; 5] = [
+    EntityKind::ModelArtifact,
+    EntityKind::DocArtifact,
+    EntityKind::DataSet,
+    EntityKind::Metric,
+    EntityKind::Parameter,
+];
+
+static REGISTERED_MODEL: Spec = Spec {
+    kind: EntityKind::RegisteredModel,
+    label: "registered model",
+    type_name: "kf.RegisteredModel",
+    node: NodeKind::Context,
+    artifact_type: None,
+    name_required: true,
+    parent: None,
+    fields: &[
+        text("owner", "owner"),
+        context_state("state", "state", LIVE_ARCHIVED, "LIVE"),
+        text("readme", "readme"),
+        text("maturity", "maturity"),
+        text("provider", "provider"),
+        text("logo", "logo"),
+        text("license", "license"),
+        text("licenseLink", "license_link"),
+        text("libraryName", "library_name"),
+        Field { json: "language", place: Place::Property("language"), codec: Codec::TextList("language"), access: Access::Mutable, default: None, required: false },
+        Field { json: "tasks", place: Place::Property("tasks"), codec: Codec::TextList("tasks"), access: Access::Mutable, default: None, required: false },
+    ],
+};
+
+static MODEL_VERSION: Spec = Spec {
+    kind: EntityKind::ModelVersion,
+    label: "model version",
+    type_name: "kf.ModelVersion",
+    node: NodeKind::Context,
+    artifact_type: None,
+    name_required: true,
+    parent: Some(ParentSpec { kind: EntityKind::RegisteredModel, link: Link::ParentContext, field: Some("registeredModelId") }),
+    fields: &[
+        parent_id("registeredModelId", "registered_model_id"),
+        context_state("state", "state", LIVE_ARCHIVED, "LIVE"),
+        text("author", "author"),
+    ],
+};
+
+static SERVING_ENVIRONMENT: Spec = Spec {
+    kind: EntityKind::ServingEnvironment,
+    label: "serving environment",
+    type_name: "kf.ServingEnvironment",
+    node: NodeKind::Context,
+    artifact_type: None,
+    name_required: true,
+    parent: None,
+    fields: &[],
+};
+
+static INFERENCE_SERVICE: Spec = Spec {
+    kind: EntityKind::InferenceService,
+    label: "inference service",
+    type_name: "kf.InferenceService",
+    node: NodeKind::Context,
+    artifact_type: None,
+    name_required: false,
+    parent: Some(ParentSpec { kind: EntityKind::ServingEnvironment, link: Link::ParentContext, field: Some("servingEnvironmentId") }),
+    fields: &[
+        parent_id("servingEnvironmentId", "serving_environment_id"),
+        parent_id("registeredModelId", "registered_model_id"),
+        Field { json: "modelVersionId", place: Place::Property("model_version_id"), codec: Codec::Id, access: Access::Mutable, default: None, required: false },
+        text("runtime", "runtime"),
+        context_state("desiredState", "desired_state", DESIRED_STATES, "DEPLOYED"),
+    ],
+};
+
+static SERVE_MODEL: Spec = Spec {
+    kind: EntityKind::ServeModel,
+    label: "serve model",
+    type_name: "kf.ServeModel",
+    node: NodeKind::Execution,
+    artifact_type: None,
+    name_required: false,
+    parent: Some(ParentSpec { kind: EntityKind::InferenceService, link: Link::Association, field: None }),
+    fields: &[
+        parent_id("modelVersionId", "model_version_id"),
+        Field {
+            json: "lastKnownState",
+            place: Place::StateColumn,
+            codec: Codec::Enum(EXECUTION_STATES),
+            access: Access::Mutable,
+            default: Some("UNKNOWN"),
+            required: false,
+        },
+    ],
+};
+
+/// Artifacts may hang under a model version; experiment runs come with the experiments API.
+const ARTIFACT_PARENT: Option<ParentSpec> =
+    Some(ParentSpec { kind: EntityKind::ModelVersion, link: Link::Attribution, field: None });
+
+static MODEL_ARTIFACT: Spec = Spec {
+    kind: EntityKind::ModelArtifact,
+    label: "model artifact",
+    type_name: "kf.ModelArtifact",
+    node: NodeKind::Artifact,
+    artifact_type: Some("model-artifact"),
+    name_required: false,
+    parent: ARTIFACT_PARENT,
+    fields: &[
+        URI,
+        ARTIFACT_STATE,
+        text("modelFormatName", "model_format_name"),
+        text("modelFormatVersion", "model_format_version"),
+        text("storageKey", "storage_key"),
+        text("storagePath", "storage_path"),
+        text("serviceAccountName", "service_account_name"),
+        text("modelSourceKind", "model_source_kind"),
+        text("modelSourceClass", "model_source_class"),
+        text("modelSourceGroup", "model_source_group"),
+        text("modelSourceId", "model_source_id"),
+        text("modelSourceName", "model_source_name"),
+    ],
+};
+
+static DOC_ARTIFACT: Spec = Spec {
+    kind: EntityKind::DocArtifact,
+    label: "doc artifact",
+    type_name: "kf.DocArtifact",
+    node: NodeKind::Artifact,
+    artifact_type: Some("doc-artifact"),
+    name_required: false,
+    parent: ARTIFACT_PARENT,
+    fields: &[URI, ARTIFACT_STATE],
+};
+
+static DATA_SET: Spec = Spec {
+    kind: EntityKind::DataSet,
+    label: "dataset",
+    type_name: "kf.DataSet",
+    node: NodeKind::Artifact,
+    artifact_type: Some("dataset-artifact"),
+    name_required: false,
+    parent: ARTIFACT_PARENT,
+    fields: &[
+        URI,
+        ARTIFACT_STATE,
+        text("digest", "digest"),
+        text("sourceType", "source_type"),
+        text("source", "source"),
+        text("schema", "schema"),
+        text("profile", "profile"),
+    ],
+};
+
+static METRIC: Spec = Spec {
+    kind: EntityKind::Metric,
+    label: "metric",
+    type_name: "kf.Metric",
+    node: NodeKind::Artifact,
+    artifact_type: Some("metric"),
+    name_required: false,
+    parent: ARTIFACT_PARENT,
+    fields: &[
+        ARTIFACT_STATE,
+        // Declared PROTO by the type, stored in double_value by upstream.
+        Field { json: "value", place: Place::Property("value"), codec: Codec::Number, access: Access::Mutable, default: None, required: false },
+        text("timestamp", "timestamp"),
+        Field { json: "step", place: Place::Property("step"), codec: Codec::Integer, access: Access::Mutable, default: None, required: false },
+    ],
+};
+
+static PARAMETER: Spec = Spec {
+    kind: EntityKind::Parameter,
+    label: "parameter",
+    type_name: "kf.Parameter",
+    node: NodeKind::Artifact,
+    artifact_type: Some("parameter"),
+    name_required: false,
+    parent: ARTIFACT_PARENT,
+    fields: &[
+        ARTIFACT_STATE,
+        text("value", "value"),
+        Field {
+            json: "parameterType",
+            place: Place::Property("parameter_type"),
+            codec: Codec::Enum(PARAMETER_TYPES),
+            access: Access::Mutable,
+            default: None,
+            required: false,
+        },
+    ],
+};
+
+impl EntityKind {
+    pub fn spec(self) -> &'static Spec {
+        match self {
+            EntityKind::RegisteredModel => &REGISTERED_MODEL,
+            EntityKind::ModelVersion => &MODEL_VERSION,
+            EntityKind::ServingEnvironment => &SERVING_ENVIRONMENT,
+            EntityKind::InferenceService => &INFERENCE_SERVICE,
+            EntityKind::ServeModel => &SERVE_MODEL,
+            EntityKind::ModelArtifact => &MODEL_ARTIFACT,
+            EntityKind::DocArtifact => &DOC_ARTIFACT,
+            EntityKind::DataSet => &DATA_SET,
+            EntityKind::Metric => &METRIC,
+            EntityKind::Parameter => &PARAMETER,
+        }
+    }
+
+    /// The artifact kind named by an `artifactType` value.
+    pub fn from_artifact_type(value: &str) -> Option<EntityKind> {
+        ARTIFACT_KINDS.into_iter().find(|k| k.spec().artifact_type == Some(value))
+    }
+}
+
+impl Spec {
+    pub fn field(&self, json: &str) -> Option<&'static Field> {
+        self.fields.iter().find(|f| f.json == json)
+    }
+}
