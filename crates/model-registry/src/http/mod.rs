@@ -24,9 +24,24 @@ pub fn router(state: AppState) -> Router {
         .nest(API_BASE, routes::api())
         .fallback(dispatch)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(reject_declared_oversize))
         .with_state(state)
         // Failures are logged where they are understood (a 503 while starting is no news).
         .layer(tower_http::trace::TraceLayer::new_for_http().on_failure(()))
+}
+
+/// A body whose declared length is over the limit is refused before it is read; bodies
+/// without a length are cut off by `DefaultBodyLimit` as they stream in.
+async fn reject_declared_oversize(request: Request, next: axum::middleware::Next) -> Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > BODY_LIMIT) {
+        return Error::PayloadTooLarge.into_response();
+    }
+    next.run(request).await
 }
 
 /// Upstream answers readiness on any path that ends in `/readyz/...`, and the API with 503

@@ -203,13 +203,6 @@ impl Registry {
         if let Some(description) = &draft.description {
             properties.typed.insert("description".into(), Value::String(description.clone()));
         }
-        if let (Some(parent), Some(id)) = (spec.parent, parent_id) {
-            if let Some(field) = parent.field.and_then(|f| spec.field(f)) {
-                if let Place::Property(p) = field.place {
-                    properties.typed.insert(p.into(), Value::Int(id));
-                }
-            }
-        }
         for field in spec.fields {
             let value = match draft.get(field.json) {
                 Some(v) => v.clone(),
@@ -219,6 +212,12 @@ impl Registry {
                 },
             };
             apply(&mut fields, &mut properties, field, value);
+        }
+        // The parent named by the path wins over the body's parent field.
+        if let (Some(parent), Some(id)) = (spec.parent, parent_id) {
+            if let Some(Place::Property(p)) = parent.field.and_then(|f| spec.field(f)).map(|f| f.place) {
+                properties.typed.insert(p.into(), Value::Int(id));
+            }
         }
         let now = now_ms();
         let id = self.store.insert(conn, spec.node, &fields, &properties, now).await.map_err(|e| conflict(spec, &name, e))?;
