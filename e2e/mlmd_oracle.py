@@ -752,6 +752,46 @@ def cmd_roundtrip(store, args):
     print(json.dumps(dict(ids, ok=True, suffix=sfx), sort_keys=True))
 
 
+def cmd_seed_registry(store, args):
+    """Write a registered model, a version and its model artifact the way the MLMD-backed
+    registry did: kf.* types, "<parent id>:<name>" names, ParentContext and Attribution links.
+    Prints the ids as JSON."""
+    S, I = pb.STRING, pb.INT
+    rm_type = pb.ContextType(name="kf.RegisteredModel")
+    for k in ("description", "owner", "state"):
+        rm_type.properties[k] = S
+    mv_type = pb.ContextType(name="kf.ModelVersion")
+    for k in ("author", "description", "model_name", "state", "version"):
+        mv_type.properties[k] = S
+    ma_type = pb.ArtifactType(name="kf.ModelArtifact")
+    for k in ("description", "model_format_name", "model_format_version", "storage_key", "storage_path", "service_account_name"):
+        ma_type.properties[k] = S
+    rm_type_id = store.put_context_type(rm_type, can_add_fields=True, can_omit_fields=True)
+    mv_type_id = store.put_context_type(mv_type, can_add_fields=True, can_omit_fields=True)
+    ma_type_id = store.put_artifact_type(ma_type, can_add_fields=True, can_omit_fields=True)
+
+    rm = pb.Context(type_id=rm_type_id, name="legacy-model")
+    rm.properties["owner"].string_value = "mlmd"
+    rm.properties["state"].string_value = "LIVE"
+    rm.custom_properties["team"].string_value = "vision"
+    [rm_id] = store.put_contexts([rm])
+    mv = pb.Context(type_id=mv_type_id, name=f"{rm_id}:v1")
+    mv.properties["author"].string_value = "mlmd"
+    mv.properties["state"].string_value = "LIVE"
+    # MLMD rejects undeclared properties, so such versions know their model only by the link.
+    mv.custom_properties["accuracy"].double_value = 0.5
+    [mv_id] = store.put_contexts([mv])
+    store.put_parent_contexts([pb.ParentContext(child_id=mv_id, parent_id=rm_id)])
+    ma = pb.Artifact(type_id=ma_type_id, name=f"{mv_id}:legacy-model", uri="s3://legacy/model",
+                                     state=pb.Artifact.LIVE)
+    ma.properties["model_format_name"].string_value = "onnx"
+    ma.properties["model_format_version"].string_value = "1"
+    [ma_id] = store.put_artifacts([ma])
+    store.put_attributions_and_associations(
+        [pb.Attribution(context_id=mv_id, artifact_id=ma_id)], [])
+    print(json.dumps({"registered_model": rm_id, "model_version": mv_id, "model_artifact": ma_id}))
+
+
 def cmd_dump(store, args):
     print(json.dumps(dump_store(store), sort_keys=True, indent=None if args.compact else 1))
 
@@ -763,6 +803,7 @@ def main(argv=None):
     sub = ap.add_subparsers(dest="command", required=True)
     sub.add_parser("create").set_defaults(fn=cmd_create)
     sub.add_parser("seed").set_defaults(fn=cmd_seed)
+    sub.add_parser("seed-registry").set_defaults(fn=cmd_seed_registry)
     v = sub.add_parser("verify")
     v.add_argument("--strict", action="store_true", help="fail on any non-seed artifact/context/execution")
     v.set_defaults(fn=cmd_verify)

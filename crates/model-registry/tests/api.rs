@@ -27,6 +27,7 @@ on_every_backend!(
     custom_properties_of_every_kind,
     racing_duplicate_creates_yield_one_201,
     mlmd_reads_what_the_api_wrote,
+    serves_what_mlmd_wrote_like_the_older_registry,
 );
 
 struct Api {
@@ -37,7 +38,10 @@ struct Api {
 
 impl Api {
     async fn start(backend: Backend) -> Api {
-        let db = TestDb::new(backend).await;
+        Api::start_on(TestDb::new(backend).await).await
+    }
+
+    async fn start_on(db: TestDb) -> Api {
         let datastore = embedmd::dsn::resolve(None, Some(db.url()), &embedmd::TlsConfig::default()).unwrap();
         let app = App::build(ServerConfig { hostname: "127.0.0.1".into(), port: 0, datastore }).await.unwrap();
         let root = format!("http://{}", app.local_addr());
@@ -376,4 +380,30 @@ async fn mlmd_reads_what_the_api_wrote(backend: Backend) {
     for expected in ["kf.RegisteredModel", "kf.ModelVersion", "kf.ModelArtifact", "s3://x", &format!("{}:v", id(&model))] {
         assert!(text.contains(expected), "MLMD does not see {expected}: {text}");
     }
+}
+
+/// A database the MLMD-backed registry filled: prefixed names, ParentContext and Attribution
+/// links, no `registered_model_id` property. On PostgreSQL these are MLMD's lower-case tables.
+async fn serves_what_mlmd_wrote_like_the_older_registry(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let ids: Value = serde_json::from_str(&db.mlmd_ok_async(&["seed-registry"]).await).unwrap();
+    let (rm, mv, ma) = (ids["registered_model"].to_string(), ids["model_version"].to_string(), ids["model_artifact"].to_string());
+    let api = Api::start_on(db).await;
+
+    let (_, model) = api.get("/registered_model?name=legacy-model").await;
+    assert_eq!((model["id"].as_str(), model["owner"].as_str(), model["state"].as_str()), (Some(rm.as_str()), Some("mlmd"), Some("LIVE")));
+    assert_eq!(model["customProperties"]["team"]["string_value"], "vision");
+    let (_, version) = api.get(&format!("/model_version?name=v1&parentResourceId={rm}")).await;
+    assert_eq!((version["id"].as_str(), version["name"].as_str()), (Some(mv.as_str()), Some("v1")));
+    assert_eq!(version["registeredModelId"], rm.as_str(), "taken from the ParentContext link");
+    let (_, versions) = api.get(&format!("/registered_models/{rm}/versions")).await;
+    assert_eq!(versions["items"][0]["registeredModelId"], rm.as_str());
+    let (_, artifacts) = api.get(&format!("/model_versions/{mv}/artifacts")).await;
+    let artifact = &artifacts["items"][0];
+    assert_eq!((artifact["id"].as_str(), artifact["name"].as_str()), (Some(ma.as_str()), Some("legacy-model")));
+    assert_eq!((artifact["uri"].as_str(), artifact["state"].as_str(), artifact["modelFormatName"].as_str()), (Some("s3://legacy/model"), Some("LIVE"), Some("onnx")));
+    // And the registry keeps working on top of it.
+    api.created(&format!("/registered_models/{rm}/versions"), json!({"name": "v2"})).await;
+    let (_, versions) = api.get(&format!("/registered_models/{rm}/versions")).await;
+    assert_eq!(versions["size"], 2);
 }

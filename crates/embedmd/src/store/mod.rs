@@ -487,4 +487,27 @@ impl Store {
         );
         conn.execute(&sql, &[Arg::from(values[0]), Arg::from(values[1])]).await.map(drop)
     }
+
+    /// The parent context of each of `children` (ParentContext), one query per chunk.
+    pub async fn parent_contexts(&self, conn: &mut Conn<'_>, children: &[i64]) -> Result<HashMap<i64, i64>> {
+        #[derive(FromRow)]
+        struct Link {
+            child: i64,
+            parent: i64,
+        }
+        let d = self.dialect;
+        let mut parents = HashMap::new();
+        for chunk in children.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT {} AS child, {} AS parent FROM {} WHERE context_id IN ({})",
+                d.as_i64("context_id"),
+                d.as_i64("parent_context_id"),
+                d.table(Table::ParentContext),
+                d.placeholders(1, chunk.len())
+            );
+            let args: Vec<Arg> = chunk.iter().map(|id| Arg::from(*id)).collect();
+            parents.extend(conn.fetch_all::<Link>(&sql, &args).await?.into_iter().map(|l| (l.child, l.parent)));
+        }
+        Ok(parents)
+    }
 }

@@ -65,12 +65,34 @@ impl Registry {
         among.iter().copied().find(|k| self.type_id(*k) == node.type_id)
     }
 
+    /// Versions written through MLMD's API (the older registry) cannot carry the undeclared
+    /// `registered_model_id` property; their model is the ParentContext link. One query.
+    async fn fill_model_ids(&self, conn: &mut Conn<'_>, nodes: &mut [Node]) -> Result<()> {
+        let version_type = self.type_id(EntityKind::ModelVersion);
+        let missing: Vec<i64> = nodes
+            .iter()
+            .filter(|n| n.type_id == version_type && !n.properties.typed.contains_key("registered_model_id"))
+            .map(|n| n.id)
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let parents = self.store.parent_contexts(conn, &missing).await?;
+        for node in nodes.iter_mut() {
+            if let Some(parent) = parents.get(&node.id) {
+                node.properties.typed.entry("registered_model_id".into()).or_insert(Value::Int(*parent));
+            }
+        }
+        Ok(())
+    }
+
     /// One node of one of `kinds` by id, or 404.
     async fn load(&self, conn: &mut Conn<'_>, kinds: &[EntityKind], id: i64, label: &str) -> Result<(EntityKind, Node)> {
         let spec = kinds[0].spec();
         let type_ids: Vec<i64> = kinds.iter().map(|k| self.type_id(*k)).collect();
-        let node = self.store.get(conn, spec.node, &type_ids, &[id]).await?.pop();
-        let node = node.ok_or_else(|| Error::not_found(format!("no {label} found for id {id}")))?;
+        let mut nodes = self.store.get(conn, spec.node, &type_ids, &[id]).await?;
+        self.fill_model_ids(conn, &mut nodes).await?;
+        let node = nodes.pop().ok_or_else(|| Error::not_found(format!("no {label} found for id {id}")))?;
         let kind = self.kind_of(&node, kinds).expect("type filtered");
         Ok((kind, node))
     }
@@ -305,8 +327,10 @@ impl Registry {
             limit: page.fetch_limit(),
         };
         let mut reader = self.datastore.reader().await?;
-        let mut nodes = self.store.list(&mut reader.conn(), spec.node, &query).await?;
+        let mut conn = reader.conn();
+        let mut nodes = self.store.list(&mut conn, spec.node, &query).await?;
         let token = page.finish(&mut nodes);
+        self.fill_model_ids(&mut conn, &mut nodes).await?;
         let items: Vec<Json> = nodes
             .iter()
             .map(|n| codec::encode(self.kind_of(n, kinds).expect("type filtered").spec(), n))
@@ -340,10 +364,10 @@ impl Registry {
         }
         let type_ids: Vec<i64> = kinds.iter().map(|k| self.type_id(*k)).collect();
         let mut reader = self.datastore.reader().await?;
-        let mut nodes = self
-            .store
-            .find(&mut reader.conn(), spec.node, &type_ids, name.as_deref(), params.external_id.as_deref(), 2)
-            .await?;
+        let mut conn = reader.conn();
+        let mut nodes =
+            self.store.find(&mut conn, spec.node, &type_ids, name.as_deref(), params.external_id.as_deref(), 2).await?;
+        self.fill_model_ids(&mut conn, &mut nodes).await?;
         match nodes.len() {
             1 => {
                 let node = nodes.remove(0);
@@ -388,6 +412,7 @@ impl Registry {
                     limit: Some(1),
                 };
                 let mut latest = self.store.list(&mut conn, EntityKind::ModelVersion.spec().node, &query).await?;
+                self.fill_model_ids(&mut conn, &mut latest).await?;
                 latest.pop().ok_or_else(|| Error::not_found(format!("no model version found for registered model {model_id}")))?
             }
         };
