@@ -6,16 +6,7 @@ use std::time::Duration;
 use embedmd::{Connection, Datastore, Dialect, MigrateError, SchemaVersion, TlsConfig};
 use testkit::{Backend, TestDb};
 
-/// Generates one test per backend for each scenario function `async fn name(Backend)`.
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test] async fn $name() { super::$name(testkit::Backend::Sqlite).await } )* }
-        mod mysql { $( #[tokio::test] async fn $name() { super::$name(testkit::Backend::MySql).await } )* }
-        mod postgres { $( #[tokio::test] async fn $name() { super::$name(testkit::Backend::Postgres).await } )* }
-    };
-}
-
-on_every_backend!(
+testkit::on_every_backend!(
     up_from_empty_then_no_change,
     down_steps_and_down_all_then_up_again,
     failed_step_leaves_dirty_blocks_start_and_force_recovers,

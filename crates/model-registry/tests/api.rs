@@ -10,15 +10,7 @@ use model_registry::{App, ServerConfig};
 use serde_json::{json, Value};
 use testkit::{Backend, TestDb};
 
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name(testkit::Backend::Sqlite).await } )* }
-        mod mysql { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name(testkit::Backend::MySql).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name(testkit::Backend::Postgres).await } )* }
-    };
-}
-
-on_every_backend!(
+testkit::on_every_backend!(
     registered_models_and_versions,
     artifacts,
     serving,

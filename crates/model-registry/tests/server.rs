@@ -10,15 +10,7 @@ use testkit::{Backend, TestDb};
 const BIN: &str = env!("CARGO_BIN_EXE_model-registry");
 const API: &str = "/api/model_registry/v1alpha3";
 
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test] async fn $name() { super::$name(testkit::Backend::Sqlite).await } )* }
-        mod mysql { $( #[tokio::test] async fn $name() { super::$name(testkit::Backend::MySql).await } )* }
-        mod postgres { $( #[tokio::test] async fn $name() { super::$name(testkit::Backend::Postgres).await } )* }
-    };
-}
-
-on_every_backend!(
+testkit::on_every_backend!(
     serves_readiness_and_stops_on_sigterm,
     dirty_database_blocks_start_until_forced,
     eight_servers_start_together_and_migrate_once,

@@ -229,7 +229,7 @@ where
 
 impl Conn {
     async fn open(url: &str, read_only: bool) -> Result<(Backend, Conn), sqlx::Error> {
-        let backend = Backend::from_url(url)
+        let backend = embedmd::dsn::infer_backend(url)
             .ok_or_else(|| sqlx::Error::Configuration(format!("unsupported URL {url}").into()))?;
         let conn = match backend {
             Backend::Sqlite => {

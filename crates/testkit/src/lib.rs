@@ -20,7 +20,6 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use sqlx::Connection;
 
@@ -35,74 +34,29 @@ pub use oracle::{
     mlmd, mlmd_async, mlmd_err, mlmd_err_async, mlmd_ok, mlmd_ok_async, oracle_script, venv_python,
 };
 
-/// The database backends the project supports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Backend {
-    Sqlite,
-    MySql,
-    Postgres,
+/// The backends are embedmd's own.
+pub use embedmd::Backend;
+
+/// The admin DSN used to create/drop test databases (`None` for SQLite): the value of
+/// `MR_TEST_MYSQL_DSN` / `MR_TEST_POSTGRES_DSN`, or the local default.
+pub fn admin_dsn(backend: Backend) -> Option<String> {
+    let (var, default) = match backend {
+        Backend::Sqlite => return None,
+        Backend::MySql => ("MR_TEST_MYSQL_DSN", "mysql://root@127.0.0.1:3306/test"),
+        Backend::Postgres => ("MR_TEST_POSTGRES_DSN", "postgres://root@127.0.0.1:5432/test"),
+    };
+    Some(std::env::var(var).ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.to_string()))
 }
 
-impl Backend {
-    /// Every backend, for tests that run once per backend.
-    pub const ALL: [Backend; 3] = [Backend::Sqlite, Backend::MySql, Backend::Postgres];
-
-    /// `"sqlite"`, `"mysql"` or `"postgres"`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::MySql => "mysql",
-            Backend::Postgres => "postgres",
-        }
-    }
-
-    /// The backend of a sqlx-style URL (`sqlite:`, `mysql:`/`mariadb:`, `postgres:`/`postgresql:`).
-    pub fn from_url(url: &str) -> Option<Backend> {
-        let scheme = url.split(':').next()?.to_ascii_lowercase();
-        match scheme.as_str() {
-            "sqlite" => Some(Backend::Sqlite),
-            "mysql" | "mariadb" => Some(Backend::MySql),
-            "postgres" | "postgresql" => Some(Backend::Postgres),
-            _ => None,
-        }
-    }
-
-    /// The admin DSN used to create/drop test databases (`None` for SQLite): the value of
-    /// `MR_TEST_MYSQL_DSN` / `MR_TEST_POSTGRES_DSN`, or the local default.
-    pub fn admin_dsn(self) -> Option<String> {
-        let (var, default) = match self {
-            Backend::Sqlite => return None,
-            Backend::MySql => ("MR_TEST_MYSQL_DSN", "mysql://root@127.0.0.1:3306/test"),
-            Backend::Postgres => (
-                "MR_TEST_POSTGRES_DSN",
-                "postgres://root@127.0.0.1:5432/test",
-            ),
-        };
-        Some(
-            std::env::var(var)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| default.to_string()),
-        )
-    }
-}
-
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Backend {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "sqlite" => Ok(Backend::Sqlite),
-            "mysql" | "mariadb" => Ok(Backend::MySql),
-            "postgres" | "postgresql" | "pg" => Ok(Backend::Postgres),
-            other => Err(format!("unknown backend {other:?}")),
-        }
-    }
+/// Generates one `#[tokio::test]` per backend (modules `sqlite`, `mysql`, `postgres`) for each
+/// scenario `async fn name(backend: Backend)` in scope.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name($crate::Backend::Sqlite).await } )* }
+        mod mysql { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name($crate::Backend::MySql).await } )* }
+        mod postgres { $( #[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name($crate::Backend::Postgres).await } )* }
+    };
 }
 
 /// The workspace root (`crates/testkit/../..`).
@@ -170,7 +124,7 @@ impl TestDb {
                 }
             }
             Backend::MySql | Backend::Postgres => {
-                let admin = backend.admin_dsn().expect("server backend");
+                let admin = admin_dsn(backend).expect("server backend");
                 let url = derive_url(&admin, &name);
                 let sql = format!("CREATE DATABASE {name}");
                 let res = match backend {
@@ -440,15 +394,5 @@ mod tests {
         assert_eq!(percent_decode("abc%"), "abc%");
     }
 
-    #[test]
-    fn backend_names() {
-        for b in Backend::ALL {
-            assert_eq!(b.name().parse::<Backend>().unwrap(), b);
-        }
-        assert_eq!(Backend::from_url("sqlite:///x.db"), Some(Backend::Sqlite));
-        assert_eq!(
-            Backend::from_url("postgresql://x/y"),
-            Some(Backend::Postgres)
-        );
-    }
+
 }

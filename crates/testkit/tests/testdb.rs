@@ -10,7 +10,7 @@ async fn exists(backend: Backend, name: &str) -> bool {
         Backend::Sqlite => std::path::Path::new(name).exists(),
         Backend::MySql => {
             let rows = query_text(
-                &backend.admin_dsn().unwrap(),
+                &testkit::admin_dsn(backend).unwrap(),
                 &format!("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{name}'"),
             )
             .await;
@@ -18,7 +18,7 @@ async fn exists(backend: Backend, name: &str) -> bool {
         }
         Backend::Postgres => {
             let rows = query_text(
-                &backend.admin_dsn().unwrap(),
+                &testkit::admin_dsn(backend).unwrap(),
                 &format!("SELECT datname FROM pg_database WHERE datname = '{name}'"),
             )
             .await;
@@ -115,7 +115,7 @@ fn check_url(db: &TestDb) {
                 "{}",
                 db.name()
             );
-            let mut expected = url::Url::parse(&b.admin_dsn().unwrap()).unwrap();
+            let mut expected = url::Url::parse(&testkit::admin_dsn(b).unwrap()).unwrap();
             expected.set_path(&format!("/{}", db.name()));
             assert_eq!(db.url(), expected.as_str());
             if b == Backend::MySql && std::env::var_os("MR_TEST_MYSQL_DSN").is_none() {
@@ -242,12 +242,12 @@ async fn keep_leaves_the_database() {
                 std::fs::remove_dir_all(std::path::Path::new(&name).parent().unwrap()).unwrap()
             }
             Backend::MySql => {
-                testkit::execute_sql(&b.admin_dsn().unwrap(), &format!("DROP DATABASE `{name}`"))
+                testkit::execute_sql(&testkit::admin_dsn(b).unwrap(), &format!("DROP DATABASE `{name}`"))
                     .await
             }
             Backend::Postgres => {
                 testkit::execute_sql(
-                    &b.admin_dsn().unwrap(),
+                    &testkit::admin_dsn(b).unwrap(),
                     &format!("DROP DATABASE \"{name}\""),
                 )
                 .await
