@@ -160,7 +160,9 @@ pub fn encode(spec: &Spec, node: &Node) -> Json {
     let mut out = Map::new();
     out.insert("id".into(), Json::String(node.id.to_string()));
     if let Some(name) = &node.name {
-        out.insert("name".into(), Json::String(bare_name(name).to_owned()));
+        // Only children carry a "<parent id>:" prefix; a top-level name keeps its colons.
+        let shown = if spec.parent.is_some() { bare_name(name) } else { name.as_str() };
+        out.insert("name".into(), Json::String(shown.to_owned()));
     }
     if let Some(external_id) = &node.external_id {
         out.insert("externalId".into(), Json::String(external_id.clone()));
