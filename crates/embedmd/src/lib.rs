@@ -2,6 +2,8 @@
 //! PostgreSQL — connectors, golang-migrate compatible migrations, type sync, adoption of
 //! databases MLMD or the upstream server created.
 
+use std::sync::Arc;
+
 mod db;
 pub mod dialect;
 pub mod dsn;
@@ -23,6 +25,25 @@ pub struct Datastore {
     pool: Pool,
     dialect: Dialect,
     types: TypeIds,
+    /// SQLite admits one writer at a time; writers queue here, in order, instead of polling
+    /// SQLite's busy handler, whose growing sleeps made the slowest writes wait seconds.
+    sqlite_writers: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction holding this process's SQLite write turn, if any.
+pub struct WriteTx {
+    tx: Tx,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub fn conn(&mut self) -> store::Conn<'_> {
+        self.tx.conn()
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await
+    }
 }
 
 /// A connected database whose layout is known, before anything is changed in it.
@@ -77,7 +98,9 @@ impl Datastore {
     pub async fn open(target: &ConnectTarget) -> Result<(Self, Report)> {
         let Connection { pool, dialect, migrator } = Connection::open(target).await?;
         match prepare(&migrator).await {
-            Ok((report, types)) => Ok((Datastore { pool, dialect, types }, report)),
+            Ok((report, types)) => {
+                Ok((Datastore { pool, dialect, types, sqlite_writers: Arc::default() }, report))
+            }
             Err(e) => {
                 pool.close().await;
                 Err(e.into())
@@ -101,8 +124,12 @@ impl Datastore {
         store::Store::new(self.dialect)
     }
 
-    pub async fn begin(&self) -> Result<Tx> {
-        self.pool.begin().await
+    pub async fn begin(&self) -> Result<WriteTx> {
+        let turn = match self.dialect {
+            Dialect::Sqlite => Some(self.sqlite_writers.clone().lock_owned().await),
+            _ => None,
+        };
+        Ok(WriteTx { tx: self.pool.begin().await?, _turn: turn })
     }
 
     pub async fn reader(&self) -> Result<Reader> {

@@ -1,0 +1,174 @@
+//! A fresh database per backend, dropped after the run.
+
+use anyhow::Context as _;
+use sqlx::{Connection, MySqlConnection, PgConnection};
+use tempfile::TempDir;
+
+use crate::Backend;
+
+/// Admin connections (sqlx URLs) for creating and dropping the server databases.
+#[derive(Debug, Clone)]
+pub struct AdminDsns {
+    pub mysql: String,
+    pub postgres: String,
+}
+
+impl AdminDsns {
+    /// `None` for SQLite, which needs no server.
+    fn get(&self, backend: Backend) -> Option<&str> {
+        match backend {
+            Backend::Sqlite => None,
+            Backend::MySql => Some(&self.mysql),
+            Backend::Postgres => Some(&self.postgres),
+        }
+    }
+
+    /// Fails, naming the DSN, when `backend`'s database server cannot be reached.
+    pub async fn check_reachable(&self, backend: Backend) -> anyhow::Result<()> {
+        match self.get(backend) {
+            Some(admin_dsn) => execute(backend, admin_dsn, "SELECT 1").await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// An empty database the server will migrate: a temporary SQLite file, or
+/// `mr_bench_<random>` on the MySQL/MariaDB or PostgreSQL server.
+#[derive(Debug)]
+pub struct BenchDb {
+    server_dsn: String,
+    location: Location,
+}
+
+#[derive(Debug)]
+enum Location {
+    SqliteDir(TempDir),
+    Server {
+        backend: Backend,
+        admin_dsn: String,
+        name: String,
+    },
+}
+
+impl BenchDb {
+    /// Fails, naming the admin DSN, when the database server is unreachable.
+    pub async fn create(backend: Backend, admin: &AdminDsns) -> anyhow::Result<BenchDb> {
+        let Some(admin_dsn) = admin.get(backend) else {
+            return BenchDb::create_sqlite();
+        };
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let name = format!("mr_bench_{}", &suffix[..12]);
+        execute(backend, admin_dsn, &format!("CREATE DATABASE {name}")).await?;
+        let mut server_dsn = url::Url::parse(admin_dsn)
+            .with_context(|| format!("admin DSN {} is not a URL", without_password(admin_dsn)))?;
+        server_dsn.set_path(&name);
+        Ok(BenchDb {
+            server_dsn: server_dsn.to_string(),
+            location: Location::Server {
+                backend,
+                admin_dsn: admin_dsn.to_string(),
+                name,
+            },
+        })
+    }
+
+    fn create_sqlite() -> anyhow::Result<BenchDb> {
+        let dir = tempfile::Builder::new().prefix("mr_bench_").tempdir()?;
+        let file = dir.path().join("registry.db");
+        Ok(BenchDb {
+            server_dsn: file.display().to_string(),
+            location: Location::SqliteDir(dir),
+        })
+    }
+
+    /// The value of the server's `--embedmd-database-dsn`.
+    pub fn server_dsn(&self) -> &str {
+        &self.server_dsn
+    }
+
+    /// PostgreSQL: `ANALYZE`, so the planner sees the rows the workloads added. This stands in
+    /// for autovacuum, which may be off (this machine's CI configuration turns it off); with
+    /// the statistics of an empty database every property load becomes a sequential scan.
+    /// MySQL/MariaDB (InnoDB) keeps its statistics current itself; SQLite plans without any.
+    pub async fn refresh_statistics(&self) -> anyhow::Result<()> {
+        match self.location {
+            Location::Server {
+                backend: Backend::Postgres,
+                ..
+            } => execute(Backend::Postgres, &self.server_dsn, "ANALYZE").await,
+            _ => Ok(()),
+        }
+    }
+
+    pub async fn drop_database(self) -> anyhow::Result<()> {
+        match self.location {
+            Location::SqliteDir(dir) => Ok(dir.close()?),
+            Location::Server {
+                backend: Backend::Postgres,
+                admin_dsn,
+                name,
+            } => {
+                execute(
+                    Backend::Postgres,
+                    &admin_dsn,
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                )
+                .await
+            }
+            Location::Server {
+                backend,
+                admin_dsn,
+                name,
+            } => {
+                execute(
+                    backend,
+                    &admin_dsn,
+                    &format!("DROP DATABASE IF EXISTS {name}"),
+                )
+                .await
+            }
+        }
+    }
+}
+
+/// Runs one statement on a new admin connection.
+async fn execute(backend: Backend, admin_dsn: &str, sql: &str) -> anyhow::Result<()> {
+    let shown = without_password(admin_dsn);
+    let unreachable = || format!("cannot connect to the {} server at {shown}", backend.name());
+    let failed = || format!("`{sql}` failed on {shown}");
+    match backend {
+        Backend::MySql => {
+            let mut connection = MySqlConnection::connect(admin_dsn)
+                .await
+                .with_context(unreachable)?;
+            sqlx::raw_sql(sql)
+                .execute(&mut connection)
+                .await
+                .with_context(failed)?;
+            connection.close().await?;
+        }
+        Backend::Postgres => {
+            let mut connection = PgConnection::connect(admin_dsn)
+                .await
+                .with_context(unreachable)?;
+            sqlx::raw_sql(sql)
+                .execute(&mut connection)
+                .await
+                .with_context(failed)?;
+            connection.close().await?;
+        }
+        Backend::Sqlite => unreachable!("SQLite databases are files"),
+    }
+    Ok(())
+}
+
+/// The DSN for messages, its password (if any) masked.
+fn without_password(dsn: &str) -> String {
+    match url::Url::parse(dsn) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => dsn.to_string(),
+    }
+}
