@@ -169,31 +169,19 @@ impl Pool {
         on_pool!(self, p => p.close().await)
     }
 
-    /// Whether `table` exists in the current database (and schema, on PostgreSQL). The name is
-    /// compared exactly, so PostgreSQL's `MLMDEnv` and `mlmdenv` are told apart.
+    /// Whether `table` exists (see [`Dialect::table_exists_query`]).
     pub async fn table_exists(&self, table: &str) -> Result<bool> {
-        let found = match self {
-            Pool::Sqlite(p) => sqlx::query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
-                .bind(table)
-                .fetch_optional(p)
-                .await?
-                .is_some(),
-            Pool::MySql(p) => sqlx::query(
-                "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
-            )
-            .bind(table)
-            .fetch_optional(p)
-            .await?
-            .is_some(),
-            Pool::Postgres(p) => sqlx::query(
-                "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1",
-            )
-            .bind(table)
-            .fetch_optional(p)
-            .await?
-            .is_some(),
-        };
-        Ok(found)
+        let sql = self.any_dialect().table_exists_query();
+        Ok(on_pool!(self, p => sqlx::query(sql).bind(table).fetch_optional(p).await?.is_some()))
+    }
+
+    /// A dialect of this pool's backend, for SQL that is the same in both PostgreSQL layouts.
+    fn any_dialect(&self) -> Dialect {
+        match self {
+            Pool::Sqlite(_) => Dialect::Sqlite,
+            Pool::MySql(_) => Dialect::MySql,
+            Pool::Postgres(_) => Dialect::Postgres,
+        }
     }
 
     /// The row upstream's readiness check reads; `None` when the table is empty or missing.

@@ -135,6 +135,27 @@ impl Dialect {
         (first..first + n).map(|i| self.placeholder(i)).collect::<Vec<_>>().join(", ")
     }
 
+    /// A query, with the table name as its one parameter, that returns a row when the table
+    /// exists in the current database (and schema, on PostgreSQL). Names compare exactly, so
+    /// PostgreSQL's `MLMDEnv` and `mlmdenv` are told apart.
+    pub fn table_exists_query(self) -> &'static str {
+        match self.backend() {
+            Backend::Sqlite => "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+            Backend::MySql => "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
+            Backend::Postgres => {
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1"
+            }
+        }
+    }
+
+    /// The name MLMD's catalog shows for `table` (lower case in MLMD's PostgreSQL layout).
+    pub fn catalog_name(self, table: Table) -> String {
+        match self {
+            Dialect::PostgresMlmd => table.camel_name().to_ascii_lowercase(),
+            _ => table.camel_name().to_owned(),
+        }
+    }
+
     /// `expr` as a 64-bit integer, so one Rust type decodes it everywhere (PostgreSQL's driver
     /// insists on the exact width; MySQL and SQLite widen any integer).
     pub fn as_i64(self, expr: &str) -> String {

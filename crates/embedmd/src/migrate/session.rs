@@ -255,26 +255,9 @@ impl Session {
     /// The MLMD schema version recorded in `MLMDEnv`, if that table exists: every row.
     pub async fn mlmd_schema_versions(&mut self) -> Result<Option<Vec<i64>>, MigrateError> {
         let env = self.dialect.table(Table::MlmdEnv);
-        let exists = match &mut self.conn {
-            Conn::Sqlite(c) => sqlx::query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'MLMDEnv'")
-                .fetch_optional(c)
-                .await?
-                .is_some(),
-            Conn::MySql(c) => sqlx::query(
-                "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'MLMDEnv'",
-            )
-            .fetch_optional(c)
-            .await?
-            .is_some(),
-            Conn::Postgres(c) => sqlx::query(
-                "SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2",
-            )
-            .bind(&self.postgres_schema)
-            .bind(if self.dialect == Dialect::PostgresMlmd { "mlmdenv" } else { "MLMDEnv" })
-            .fetch_optional(c)
-            .await?
-            .is_some(),
-        };
+        let probe = self.dialect.table_exists_query();
+        let name = self.dialect.catalog_name(Table::MlmdEnv);
+        let exists = on_conn!(&mut self.conn, c => sqlx::query(probe).bind(&name).fetch_optional(c).await?.is_some());
         if !exists {
             return Ok(None);
         }
