@@ -237,6 +237,9 @@ async fn errors(backend: Backend) {
         (400, api.get("/registered_models?filterQuery=name%3D'm1'").await),
         (400, api.get("/artifacts?artifactType=picture").await),
         (400, api.post("/registered_models", json!({"name": "m4", "customProperties": {"k": {"metadataType": "MetadataIntValue", "int_value": "1e3"}}})).await),
+        (400, api.post("/registered_models", json!({"name": "n".repeat(256)})).await),
+        (400, api.post("/registered_models", json!({"name": "m5", "externalId": "e".repeat(256)})).await),
+        (400, api.post("/model_versions", json!({"name": "v".repeat(254), "registeredModelId": m})).await),
     ];
     for (expected, (status, body)) in cases {
         assert_eq!(status, expected, "{body}");
@@ -250,8 +253,10 @@ async fn errors(backend: Backend) {
     assert_eq!(raw("{not json").await.unwrap().status(), 400);
     assert_eq!(raw("{\"name\":\"a\\u0000b\"}").await.unwrap().status(), 400);
     assert_eq!(oversized_post(&api.base).await, 413);
-    // Nothing half-written: the failed creates left only m1.
-    assert_eq!(api.get("/registered_models").await.1["size"], 1);
+    // Exactly 255 characters fit on every backend.
+    api.created("/registered_models", json!({"name": "n".repeat(255)})).await;
+    // Nothing half-written: the failed creates left only m1 and the 255-character name.
+    assert_eq!(api.get("/registered_models").await.1["size"], 2);
     assert_eq!(api.get("/model_versions").await.1["size"], 0);
 }
 

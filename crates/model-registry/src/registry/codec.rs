@@ -61,7 +61,7 @@ pub fn decode(spec: &Spec, schema: Schema, body: &Json) -> Result<Draft> {
         }
         match key.as_str() {
             "name" if schema != Schema::Update => draft.name = Some(text(key, value)?),
-            "externalId" => draft.external_id = Some(text(key, value)?),
+            "externalId" => draft.external_id = Some(bounded(key, text(key, value)?, MAX_NAME_CHARS)?),
             "description" => draft.description = Some(text(key, value)?),
             "customProperties" => draft.custom = Some(custom_properties(value)?),
             "artifactType" if spec.artifact_type.is_some() => {
@@ -88,6 +88,18 @@ pub fn decode(spec: &Spec, schema: Schema, body: &Json) -> Result<Draft> {
     Ok(draft)
 }
 
+/// Names, external ids and property names are `varchar(255)` in MLMD's schema.
+pub const MAX_NAME_CHARS: usize = 255;
+
+/// `value` if it has at most `max` characters.
+pub fn bounded(key: &str, value: String, max: usize) -> Result<String> {
+    let length = value.chars().count();
+    if length > max {
+        return Err(Error::bad_request(format!("{key} is {length} characters long; at most {max} are allowed")));
+    }
+    Ok(value)
+}
+
 fn text(key: &str, value: &Json) -> Result<String> {
     value
         .as_str()
@@ -99,7 +111,10 @@ fn custom_properties(value: &Json) -> Result<BTreeMap<String, Value>> {
     let object = value
         .as_object()
         .ok_or_else(|| Error::bad_request("json: field \"customProperties\" must be an object"))?;
-    object.iter().map(|(k, v)| Ok((k.clone(), decode_metadata_value(k, v)?))).collect()
+    object
+        .iter()
+        .map(|(k, v)| Ok((bounded("a custom property name", k.clone(), MAX_NAME_CHARS)?, decode_metadata_value(k, v)?)))
+        .collect()
 }
 
 /// Parses an id as upstream does (a decimal int32).

@@ -214,6 +214,9 @@ impl Registry {
             (None, Some(_)) => format!("{}:{name}", uuid::Uuid::new_v4()),
             (None, None) => name.clone(),
         };
+        // The prefix counts against the column's length too.
+        let room = codec::MAX_NAME_CHARS - (stored_name.chars().count() - name.chars().count());
+        codec::bounded("name", name.clone(), room)?;
         let mut fields = NodeFields {
             type_id: self.type_id(spec.kind),
             name: stored_name,
