@@ -20,6 +20,7 @@ testkit::on_every_backend!(
     racing_duplicate_creates_yield_one_201,
     mlmd_reads_what_the_api_wrote,
     serves_what_mlmd_wrote_like_the_older_registry,
+    experiments_and_runs,
 );
 
 struct Api {
@@ -403,4 +404,33 @@ async fn serves_what_mlmd_wrote_like_the_older_registry(backend: Backend) {
     api.created(&format!("/registered_models/{rm}/versions"), json!({"name": "v2"})).await;
     let (_, versions) = api.get(&format!("/registered_models/{rm}/versions")).await;
     assert_eq!(versions["size"], 2);
+}
+
+async fn experiments_and_runs(backend: Backend) {
+    let api = Api::start(backend).await;
+    let experiment = api.created("/experiments", json!({"name": "e", "owner": "o"})).await;
+    assert_eq!(experiment["state"], "LIVE");
+    let e = id(&experiment).to_owned();
+    assert_eq!(api.get("/experiment?name=e").await.1["id"], e.as_str());
+
+    let run = api.created("/experiment_runs", json!({"experimentId": e, "startTimeSinceEpoch": "1000"})).await;
+    assert_eq!((run["status"].as_str(), run["state"].as_str()), (Some("RUNNING"), Some("LIVE")));
+    assert_eq!(run["name"].as_str().unwrap().len(), 36, "a generated UUID name");
+    assert_eq!(run["experimentId"], e.as_str());
+    let r = id(&run).to_owned();
+    let named = api.created(&format!("/experiments/{e}/experiment_runs"), json!({"name": "r2"})).await;
+    assert_eq!(named["experimentId"], e.as_str());
+    let (_, runs) = api.get(&format!("/experiments/{e}/experiment_runs")).await;
+    assert_eq!(runs["size"], 2);
+    assert_eq!(api.get(&format!("/experiment_run?name=r2&parentResourceId={e}")).await.1["id"], named["id"]);
+
+    let (status, finished) = api.patch(&format!("/experiment_runs/{r}"), json!({"status": "FINISHED", "endTimeSinceEpoch": "2000"})).await;
+    assert_eq!((status, finished["status"].as_str(), finished["endTimeSinceEpoch"].as_str()), (200, Some("FINISHED"), Some("2000")));
+    assert_eq!(finished["startTimeSinceEpoch"], "1000");
+    let (status, body) = api.patch(&format!("/experiment_runs/{r}"), json!({"endTimeSinceEpoch": "500"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(api.patch(&format!("/experiment_runs/{r}"), json!({"startTimeSinceEpoch": "1"})).await.0, 400, "start is create-only");
+    assert_eq!(api.post("/experiment_runs", json!({"experimentId": e, "startTimeSinceEpoch": "soon"})).await.0, 400);
+    assert_eq!(api.post("/experiment_runs", json!({"experimentId": "999999"})).await.0, 404);
+    assert_eq!(api.post("/experiment_runs", json!({"experimentId": e, "status": "PAUSED"})).await.0, 400);
 }

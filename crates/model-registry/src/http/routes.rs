@@ -11,7 +11,9 @@ use super::extract::{Body, Query};
 use crate::app::{AppState, StoreState};
 use crate::registry::{parse_id, EntityKind, Error, FindParams, Link, ListParams, Registry, Schema, Written, ARTIFACT_KINDS};
 
-use EntityKind::{InferenceService, ModelArtifact, ModelVersion, RegisteredModel, ServeModel, ServingEnvironment};
+use EntityKind::{
+    Experiment, ExperimentRun, InferenceService, ModelArtifact, ModelVersion, RegisteredModel, ServeModel, ServingEnvironment,
+};
 
 type Reply = Result<Response, Error>;
 
@@ -101,6 +103,8 @@ pub fn api() -> Router<AppState> {
         ("/model_artifacts", "/model_artifact", ModelArtifact),
         ("/serving_environments", "/serving_environment", ServingEnvironment),
         ("/inference_services", "/inference_service", InferenceService),
+        ("/experiments", "/experiment", Experiment),
+        ("/experiment_runs", "/experiment_run", ExperimentRun),
     ] {
         router = collection(router, plural, singular, kind);
     }
@@ -113,6 +117,7 @@ pub fn api() -> Router<AppState> {
         Link::ParentContext,
         Schema::Create,
     );
+    router = children(router, "/experiments/{id}/experiment_runs", Experiment, ExperimentRun, Link::ParentContext, Schema::Full);
     router = children(router, "/inference_services/{id}/serves", InferenceService, ServeModel, Link::Association, Schema::Create);
     router
         .route(

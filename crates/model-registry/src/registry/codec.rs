@@ -155,6 +155,11 @@ fn decode_field(field: &Field, value: &Json) -> Result<Stored> {
             let n = value.as_i64().ok_or_else(|| wrong("an integer"))?;
             Value::Int(i64::from(i32::try_from(n).map_err(|_| wrong("a 32-bit integer"))?))
         }
+        Codec::Millis => {
+            let given = text(key, value)?;
+            given.parse::<u64>().map_err(|_| wrong("a string of epoch milliseconds"))?;
+            Value::String(given)
+        }
     };
     Ok(match field.place {
         Place::Uri => match stored {
@@ -221,7 +226,7 @@ fn encode_field(field: &Field, node: &Node) -> Option<Json> {
         Place::Property(name) => node.properties.typed.get(name)?,
     };
     match (field.codec, value) {
-        (Codec::Text | Codec::Enum(_), Value::String(s)) => Some(Json::String(s.clone())),
+        (Codec::Text | Codec::Enum(_) | Codec::Millis, Value::String(s)) => Some(Json::String(s.clone())),
         (Codec::Id, Value::Int(v)) => Some(Json::String(v.to_string())),
         (Codec::TextList(key), Value::String(s)) => decode_struct(s)?.remove(key),
         (Codec::Number, Value::Double(v)) => serde_json::Number::from_f64(*v).map(Json::Number),

@@ -238,6 +238,7 @@ impl Registry {
             };
             apply(&mut fields, &mut properties, field, value);
         }
+        check_run_times(spec, &properties)?;
         // The parent named by the path wins over the body's parent field.
         if let (Some(parent), Some(id)) = (spec.parent, parent_id) {
             if let Some(Place::Property(p)) = parent.field.and_then(|f| spec.field(f)).map(|f| f.place) {
@@ -292,6 +293,7 @@ impl Registry {
                 apply(&mut fields, &mut properties, field, value.clone());
             }
         }
+        check_run_times(spec, &properties)?;
         let now = now_ms();
         let name = codec::bare_name(&fields.name).to_owned();
         self.store.update(conn, spec.node, node.id, &fields, &properties, now).await.map_err(|e| conflict(spec, &name, e))?;
@@ -421,6 +423,24 @@ impl Registry {
         };
         Ok(codec::encode(EntityKind::ModelVersion.spec(), &version))
     }
+}
+
+/// A run cannot end before it starts.
+fn check_run_times(spec: &Spec, properties: &Properties) -> Result<()> {
+    let millis = |name: &str| match properties.typed.get(name) {
+        Some(Value::String(s)) => s.parse::<u64>().ok(),
+        _ => None,
+    };
+    if spec.kind == EntityKind::ExperimentRun {
+        if let (Some(start), Some(end)) = (millis("start_time_since_epoch"), millis("end_time_since_epoch")) {
+            if end < start {
+                return Err(Error::bad_request(format!(
+                    "endTimeSinceEpoch {end} is before startTimeSinceEpoch {start}"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn int_property(node: &Node, name: &str) -> Option<i64> {

@@ -15,6 +15,8 @@ pub enum EntityKind {
     DataSet,
     Metric,
     Parameter,
+    Experiment,
+    ExperimentRun,
 }
 
 /// How a child names and links its parent.
@@ -60,6 +62,8 @@ pub enum Codec {
     Number,
     /// A JSON integer.
     Integer,
+    /// Epoch milliseconds as a JSON string of digits, kept as text.
+    Millis,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +103,7 @@ pub const ARTIFACT_STATES: &[&str] =
 pub const EXECUTION_STATES: &[&str] = &["UNKNOWN", "NEW", "RUNNING", "COMPLETE", "FAILED", "CACHED", "CANCELED"];
 const DESIRED_STATES: &[&str] = &["DEPLOYED", "UNDEPLOYED"];
 const PARAMETER_TYPES: &[&str] = &["string", "number", "boolean", "object"];
+const RUN_STATUSES: &[&str] = &["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"];
 
 const URI: Field = Field { json: "uri", place: Place::Uri, codec: Codec::Text, access: Access::Mutable, default: None, required: false };
 const ARTIFACT_STATE: Field = Field {
@@ -318,6 +323,50 @@ static PARAMETER: Spec = Spec {
     ],
 };
 
+static EXPERIMENT: Spec = Spec {
+    kind: EntityKind::Experiment,
+    label: "experiment",
+    type_name: "kf.Experiment",
+    node: NodeKind::Context,
+    artifact_type: None,
+    name_required: true,
+    parent: None,
+    fields: &[text("owner", "owner"), context_state("state", "state", LIVE_ARCHIVED, "LIVE")],
+};
+
+static EXPERIMENT_RUN: Spec = Spec {
+    kind: EntityKind::ExperimentRun,
+    label: "experiment run",
+    type_name: "kf.ExperimentRun",
+    node: NodeKind::Context,
+    artifact_type: None,
+    name_required: false,
+    parent: Some(ParentSpec { kind: EntityKind::Experiment, link: Link::ParentContext, field: Some("experimentId") }),
+    fields: &[
+        parent_id("experimentId", "experiment_id"),
+        text("owner", "owner"),
+        context_state("state", "state", LIVE_ARCHIVED, "LIVE"),
+        context_state("status", "status", RUN_STATUSES, "RUNNING"),
+        // Declared INT by the type, stored as text by upstream.
+        Field {
+            json: "startTimeSinceEpoch",
+            place: Place::Property("start_time_since_epoch"),
+            codec: Codec::Millis,
+            access: Access::CreateOnly,
+            default: None,
+            required: false,
+        },
+        Field {
+            json: "endTimeSinceEpoch",
+            place: Place::Property("end_time_since_epoch"),
+            codec: Codec::Millis,
+            access: Access::Mutable,
+            default: None,
+            required: false,
+        },
+    ],
+};
+
 impl EntityKind {
     pub fn spec(self) -> &'static Spec {
         match self {
@@ -331,6 +380,8 @@ impl EntityKind {
             EntityKind::DataSet => &DATA_SET,
             EntityKind::Metric => &METRIC,
             EntityKind::Parameter => &PARAMETER,
+            EntityKind::Experiment => &EXPERIMENT,
+            EntityKind::ExperimentRun => &EXPERIMENT_RUN,
         }
     }
 
