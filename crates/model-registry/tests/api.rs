@@ -21,6 +21,7 @@ testkit::on_every_backend!(
     mlmd_reads_what_the_api_wrote,
     serves_what_mlmd_wrote_like_the_older_registry,
     experiments_and_runs,
+    run_artifacts_upsert_metrics_and_parameters_by_name,
 );
 
 struct Api {
@@ -433,4 +434,42 @@ async fn experiments_and_runs(backend: Backend) {
     assert_eq!(api.post("/experiment_runs", json!({"experimentId": e, "startTimeSinceEpoch": "soon"})).await.0, 400);
     assert_eq!(api.post("/experiment_runs", json!({"experimentId": "999999"})).await.0, 404);
     assert_eq!(api.post("/experiment_runs", json!({"experimentId": e, "status": "PAUSED"})).await.0, 400);
+}
+
+async fn run_artifacts_upsert_metrics_and_parameters_by_name(backend: Backend) {
+    let api = Api::start(backend).await;
+    let experiment = api.created("/experiments", json!({"name": "e"})).await;
+    let run = api.created("/experiment_runs", json!({"experimentId": id(&experiment)})).await;
+    let r = id(&run).to_owned();
+    let path = format!("/experiment_runs/{r}/artifacts");
+
+    let (status, metric) = api.post(&path, json!({"artifactType": "metric", "name": "acc", "value": 0.9, "step": 1})).await;
+    assert_eq!(status, 200, "{metric}");
+    assert_eq!((metric["experimentId"].as_str(), metric["experimentRunId"].as_str()), (experiment["id"].as_str(), Some(r.as_str())));
+    assert_eq!(metric["customProperties"], json!({}), "the experiment links stay hidden");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (status, again) = api.post(&path, json!({"artifactType": "metric", "name": "acc", "value": 0.95, "step": 2})).await;
+    assert_eq!((status, again["id"].as_str(), again["value"].as_f64()), (200, metric["id"].as_str(), Some(0.95)), "updated by name");
+    assert_eq!(api.post(&path, json!({"artifactType": "metric", "name": "loss"})).await.0, 400, "metric value is required");
+
+    let (_, parameter) = api.post(&path, json!({"artifactType": "parameter", "name": "lr", "value": "0.1", "parameterType": "number"})).await;
+    let (_, parameter2) = api.post(&path, json!({"artifactType": "parameter", "name": "lr", "value": "0.2"})).await;
+    assert_eq!((parameter2["id"].as_str(), parameter2["value"].as_str()), (parameter["id"].as_str(), Some("0.2")));
+    assert_eq!(parameter2["parameterType"], "number");
+
+    let (status, _) = api.post(&path, json!({"artifactType": "dataset-artifact", "name": "train", "uri": "s3://d"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(api.post(&path, json!({"artifactType": "dataset-artifact", "name": "train"})).await.0, 409, "only metrics and parameters upsert by name");
+
+    let (_, listed) = api.get(&path).await;
+    assert_eq!(listed["size"], 3, "metric history rows are not artifacts of the run's list: {listed}");
+    assert_eq!(api.post("/experiment_runs/999999/artifacts", json!({"artifactType": "metric", "name": "m", "value": 1})).await.0, 404);
+
+    let types = if backend == Backend::Postgres { ("\"Artifact\"", "\"Type\"") } else { ("Artifact", "Type") };
+    let history = api
+        ._db
+        .query_text(&format!("SELECT a.name FROM {} a JOIN {} t ON t.id = a.type_id WHERE t.name = 'kf.MetricHistory' ORDER BY a.id", types.0, types.1))
+        .await;
+    assert_eq!(history.len(), 2, "one history row per metric upsert");
+    assert!(history[0][0].as_deref().unwrap().starts_with(&format!("{r}:acc__")), "{history:?}");
 }

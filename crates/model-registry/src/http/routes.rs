@@ -134,6 +134,19 @@ pub fn api() -> Router<AppState> {
             }),
         )
         .route(
+            "/experiment_runs/{id}/artifacts",
+            get(|State(s): State<AppState>, Path(id): Path<String>, Query(p): Query<ListParams>| async move {
+                let kinds = artifact_kinds(&p)?;
+                ok(registry(&s)?.list_children(ExperimentRun, &id, &kinds, Link::Attribution, &p).await?)
+            })
+            .post(|State(s): State<AppState>, Path(id): Path<String>, Body(body): Body| async move {
+                match registry(&s)?.upsert_artifact(ExperimentRun, &id, &body).await? {
+                    (Written::Created, value) => created(value),
+                    (Written::Updated, value) => ok(value),
+                }
+            }),
+        )
+        .route(
             "/artifacts",
             get(|State(s): State<AppState>, Query(p): Query<ListParams>| async move {
                 let kinds = artifact_kinds(&p)?;

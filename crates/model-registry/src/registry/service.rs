@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use embedmd::store::{Conn, ListQuery, Node, NodeFields, OrderColumn, Parent, Properties, Store, Value};
+use embedmd::store::{Conn, ListQuery, Node, NodeFields, NodeKind, OrderColumn, Parent, Properties, Store, Value};
 use embedmd::Datastore;
 use serde_json::{json, Value as Json};
 
@@ -138,20 +138,42 @@ impl Registry {
         Ok(codec::encode(spec, &node))
     }
 
-    /// `POST /model_versions/{id}/artifacts`: create under the version, or update the artifact
-    /// named by `id`; either way the artifact ends up attributed to the version.
+    /// `POST /model_versions/{id}/artifacts` and `POST /experiment_runs/{id}/artifacts`: create
+    /// under the parent, or update the artifact named by `id` (or, for a run's metrics and
+    /// parameters, by name); either way the artifact ends up attributed to the parent.
     pub async fn upsert_artifact(&self, parent_kind: EntityKind, parent_id: &str, body: &Json) -> Result<(Written, Json)> {
         let parent_label = parent_kind.spec().label;
         let parent_id = parse_id(parent_id, &format!("{parent_label} ID"))?;
         let kind = artifact_kind(body)?;
         let spec = kind.spec();
-        let draft = codec::decode(spec, Schema::Full, body)?;
+        let mut draft = codec::decode(spec, Schema::Full, body)?;
+        let under_run = parent_kind == EntityKind::ExperimentRun;
+        if under_run && kind == EntityKind::Metric && draft.get("value").is_none() {
+            return Err(Error::bad_request("metric value is required"));
+        }
         let mut tx = self.datastore.begin().await?;
         let mut conn = tx.conn();
-        self.load(&mut conn, &[parent_kind], parent_id, parent_label).await?;
-        let (written, node) = match draft.id.clone() {
+        let (_, parent) = self.load(&mut conn, &[parent_kind], parent_id, parent_label).await?;
+        if under_run {
+            // Upstream records the run and its experiment as hidden custom properties.
+            let custom = draft.custom.get_or_insert_with(Default::default);
+            if let Some(experiment) = int_property(&parent, "experiment_id") {
+                custom.insert("experiment_id".into(), Value::Int(experiment));
+            }
+            custom.insert("experiment_run_id".into(), Value::Int(parent_id));
+        }
+        let existing = match (&draft.id, &draft.name) {
+            (Some(id), _) => Some(parse_id(id, "artifact ID")?),
+            // Metrics and parameters logged to a run are upserted by name.
+            (None, Some(name)) if under_run && matches!(kind, EntityKind::Metric | EntityKind::Parameter) => {
+                let stored = format!("{parent_id}:{name}");
+                let found = self.store.find(&mut conn, spec.node, &[self.type_id(kind)], Some(&stored), None, 1).await?;
+                found.first().map(|n| n.id)
+            }
+            (None, _) => None,
+        };
+        let (written, node) = match existing {
             Some(id) => {
-                let id = parse_id(&id, "artifact ID")?;
                 let (existing_kind, node) = self.load(&mut conn, &ARTIFACT_KINDS, id, "artifact").await?;
                 if existing_kind != kind {
                     return Err(Error::bad_request(format!(
@@ -166,6 +188,9 @@ impl Registry {
             }
             None => (Written::Created, self.insert(&mut conn, spec, draft, Some(parent_id), false).await?),
         };
+        if under_run && kind == EntityKind::Metric {
+            self.record_metric_history(&mut conn, parent_id, &node).await?;
+        }
         tx.commit().await?;
         // Upstream answers 201 only for new model and doc artifacts.
         let status = match (written, kind) {
@@ -173,6 +198,22 @@ impl Registry {
             _ => Written::Updated,
         };
         Ok((status, codec::encode(spec, &node)))
+    }
+
+    /// Each metric upsert under a run leaves a `kf.MetricHistory` row named
+    /// `<run id>:<metric name>__<update time>`, attributed to the run.
+    async fn record_metric_history(&self, conn: &mut Conn<'_>, run_id: i64, metric: &Node) -> Result<()> {
+        let name = codec::bare_name(metric.name.as_deref().unwrap_or_default()).to_owned();
+        let fields = NodeFields {
+            type_id: self.type_id(EntityKind::MetricHistory),
+            name: format!("{run_id}:{name}__{}", metric.update_time),
+            external_id: None,
+            uri: None,
+            state: metric.state,
+        };
+        let id = self.store.insert(conn, NodeKind::Artifact, &fields, &metric.properties, metric.update_time).await?;
+        self.store.link(conn, Parent::Attribution(run_id), id).await?;
+        Ok(())
     }
 
     /// `POST /artifacts`: the Artifact oneOf, created without a parent.
@@ -188,7 +229,8 @@ impl Registry {
                     _ => None,
                 });
                 let id = path_parent.or(from_body);
-                if let Some(id) = id {
+                // An artifact's parent comes from the path and was loaded by the caller.
+                if let Some(id) = id.filter(|_| spec.artifact_type.is_none()) {
                     let label = parent.kind.spec().label;
                     self.load(conn, &[parent.kind], id, label).await?;
                 }

@@ -17,6 +17,8 @@ pub enum EntityKind {
     Parameter,
     Experiment,
     ExperimentRun,
+    /// One row per metric upsert under a run; listed as `metric`.
+    MetricHistory,
 }
 
 /// How a child names and links its parent.
@@ -226,7 +228,7 @@ static SERVE_MODEL: Spec = Spec {
     ],
 };
 
-/// Artifacts may hang under a model version; experiment runs come with the experiments API.
+/// Artifacts hang under a model version or an experiment run (the caller names which).
 const ARTIFACT_PARENT: Option<ParentSpec> =
     Some(ParentSpec { kind: EntityKind::ModelVersion, link: Link::Attribution, field: None });
 
@@ -284,6 +286,25 @@ static DATA_SET: Spec = Spec {
     ],
 };
 
+const METRIC_FIELDS: &[Field] = &[
+    ARTIFACT_STATE,
+    // Declared PROTO by the type, stored in double_value by upstream.
+    Field { json: "value", place: Place::Property("value"), codec: Codec::Number, access: Access::Mutable, default: None, required: false },
+    text("timestamp", "timestamp"),
+    Field { json: "step", place: Place::Property("step"), codec: Codec::Integer, access: Access::Mutable, default: None, required: false },
+];
+
+static METRIC_HISTORY: Spec = Spec {
+    kind: EntityKind::MetricHistory,
+    label: "metric history",
+    type_name: "kf.MetricHistory",
+    node: NodeKind::Artifact,
+    artifact_type: Some("metric"),
+    name_required: false,
+    parent: Some(ParentSpec { kind: EntityKind::ExperimentRun, link: Link::Attribution, field: None }),
+    fields: METRIC_FIELDS,
+};
+
 static METRIC: Spec = Spec {
     kind: EntityKind::Metric,
     label: "metric",
@@ -292,13 +313,7 @@ static METRIC: Spec = Spec {
     artifact_type: Some("metric"),
     name_required: false,
     parent: ARTIFACT_PARENT,
-    fields: &[
-        ARTIFACT_STATE,
-        // Declared PROTO by the type, stored in double_value by upstream.
-        Field { json: "value", place: Place::Property("value"), codec: Codec::Number, access: Access::Mutable, default: None, required: false },
-        text("timestamp", "timestamp"),
-        Field { json: "step", place: Place::Property("step"), codec: Codec::Integer, access: Access::Mutable, default: None, required: false },
-    ],
+    fields: METRIC_FIELDS,
 };
 
 static PARAMETER: Spec = Spec {
@@ -382,6 +397,7 @@ impl EntityKind {
             EntityKind::Parameter => &PARAMETER,
             EntityKind::Experiment => &EXPERIMENT,
             EntityKind::ExperimentRun => &EXPERIMENT_RUN,
+            EntityKind::MetricHistory => &METRIC_HISTORY,
         }
     }
 
