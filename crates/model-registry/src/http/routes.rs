@@ -95,6 +95,23 @@ fn children(
     )
 }
 
+/// `GET` (optionally by `artifactType`) and the upserting `POST` on a parent's artifacts.
+fn artifacts_of(router: Router<AppState>, path: &str, parent: EntityKind) -> Router<AppState> {
+    router.route(
+        path,
+        get(move |State(s): State<AppState>, Path(id): Path<String>, Query(p): Query<ListParams>| async move {
+            let kinds = artifact_kinds(&p)?;
+            ok(registry(&s)?.list_children(parent, &id, &kinds, Link::Attribution, &p).await?)
+        })
+        .post(move |State(s): State<AppState>, Path(id): Path<String>, Body(body): Body| async move {
+            match registry(&s)?.upsert_artifact(parent, &id, &body).await? {
+                (Written::Created, value) => created(value),
+                (Written::Updated, value) => ok(value),
+            }
+        }),
+    )
+}
+
 pub fn api() -> Router<AppState> {
     let mut router = Router::new();
     for (plural, singular, kind) in [
@@ -118,34 +135,10 @@ pub fn api() -> Router<AppState> {
         Schema::Create,
     );
     router = children(router, "/experiments/{id}/experiment_runs", Experiment, ExperimentRun, Link::ParentContext, Schema::Full);
+    router = artifacts_of(router, "/model_versions/{id}/artifacts", ModelVersion);
+    router = artifacts_of(router, "/experiment_runs/{id}/artifacts", ExperimentRun);
     router = children(router, "/inference_services/{id}/serves", InferenceService, ServeModel, Link::Association, Schema::Create);
     router
-        .route(
-            "/model_versions/{id}/artifacts",
-            get(|State(s): State<AppState>, Path(id): Path<String>, Query(p): Query<ListParams>| async move {
-                let kinds = artifact_kinds(&p)?;
-                ok(registry(&s)?.list_children(ModelVersion, &id, &kinds, Link::Attribution, &p).await?)
-            })
-            .post(|State(s): State<AppState>, Path(id): Path<String>, Body(body): Body| async move {
-                match registry(&s)?.upsert_artifact(ModelVersion, &id, &body).await? {
-                    (Written::Created, value) => created(value),
-                    (Written::Updated, value) => ok(value),
-                }
-            }),
-        )
-        .route(
-            "/experiment_runs/{id}/artifacts",
-            get(|State(s): State<AppState>, Path(id): Path<String>, Query(p): Query<ListParams>| async move {
-                let kinds = artifact_kinds(&p)?;
-                ok(registry(&s)?.list_children(ExperimentRun, &id, &kinds, Link::Attribution, &p).await?)
-            })
-            .post(|State(s): State<AppState>, Path(id): Path<String>, Body(body): Body| async move {
-                match registry(&s)?.upsert_artifact(ExperimentRun, &id, &body).await? {
-                    (Written::Created, value) => created(value),
-                    (Written::Updated, value) => ok(value),
-                }
-            }),
-        )
         .route(
             "/artifacts",
             get(|State(s): State<AppState>, Query(p): Query<ListParams>| async move {
