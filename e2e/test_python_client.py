@@ -627,10 +627,6 @@ async def test_async_get_artifacts_by_type(mr_server):
     assert {ma.id, doc.id, sa.id} <= everything
 
 
-# The README says filterQuery is not evaluated yet (any list request carrying one answers 400).
-# strict: once it is implemented this XPASSes and fails the run, so the marker gets removed.
-@pytest.mark.xfail(raises=mr_exc.BadRequestException, strict=True,
-                   reason="filterQuery not implemented yet (README: a list request with one gets 400)")
 @pytest.mark.asyncio
 async def test_async_get_artifacts_filter_query(mr_server):
     """get_artifacts(filter_query=...): GET /artifacts?filterQuery=..."""

@@ -22,6 +22,7 @@ testkit::on_every_backend!(
     serves_what_mlmd_wrote_like_the_older_registry,
     experiments_and_runs,
     run_artifacts_upsert_metrics_and_parameters_by_name,
+    filter_queries,
 );
 
 struct Api {
@@ -236,7 +237,7 @@ async fn errors(backend: Backend) {
         (404, api.post("/inference_services", json!({"registeredModelId": m, "servingEnvironmentId": "999999"})).await),
         (400, api.get("/registered_models?pageSize=x").await),
         (400, api.get("/registered_models?nextPageToken=!!!").await),
-        (400, api.get("/registered_models?filterQuery=name%3D'm1'").await),
+        (400, api.get("/registered_models?filterQuery=name%20%3C%3C%3C").await),
         (400, api.get("/artifacts?artifactType=picture").await),
         (400, api.post("/registered_models", json!({"name": "m4", "customProperties": {"k": {"metadataType": "MetadataIntValue", "int_value": "1e3"}}})).await),
         (400, api.post("/registered_models", json!({"name": "n".repeat(256)})).await),
@@ -472,4 +473,75 @@ async fn run_artifacts_upsert_metrics_and_parameters_by_name(backend: Backend) {
         .await;
     assert_eq!(history.len(), 2, "one history row per metric upsert");
     assert!(history[0][0].as_deref().unwrap().starts_with(&format!("{r}:acc__")), "{history:?}");
+}
+
+async fn filter_queries(backend: Backend) {
+    let api = Api::start(backend).await;
+    let int = |v: &str| json!({"metadataType": "MetadataIntValue", "int_value": v});
+    api.created("/registered_models", json!({"name": "model-a", "owner": "ann", "customProperties": {
+        "budget": int("1500"), "priority": int("3"), "accuracy": {"metadataType": "MetadataDoubleValue", "double_value": 0.97},
+        "framework": {"metadataType": "MetadataStringValue", "string_value": "pytorch"},
+        "mlflow.source.type": {"metadataType": "MetadataStringValue", "string_value": "notebook"},
+        "prod": {"metadataType": "MetadataBoolValue", "bool_value": true}}})).await;
+    api.created("/registered_models", json!({"name": "model-b", "state": "ARCHIVED", "customProperties": {"budget": int("10"), "accuracy": {"metadataType": "MetadataDoubleValue", "double_value": 0.5}}})).await;
+    let other = api.created("/registered_models", json!({"name": "Other_1"})).await;
+    let version = api.created("/model_versions", json!({"name": "v1", "registeredModelId": id(&other), "author": "bob"})).await;
+    api.created("/model_versions", json!({"name": "v2", "registeredModelId": id(&other)})).await;
+    api.post(&format!("/model_versions/{}/artifacts", id(&version)), json!({"artifactType": "model-artifact", "name": "art", "uri": "s3://x/y", "state": "LIVE", "modelFormatName": "onnx"})).await;
+
+    let names = |page: &Value| -> Vec<String> {
+        page["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap().to_owned()).collect()
+    };
+    let query = |path: &'static str, filter: &'static str| {
+        let api = &api;
+        async move {
+            let url = reqwest::Url::parse_with_params(&format!("{}{path}", api.base), &[("filterQuery", filter)]).unwrap();
+            let response = api.http.get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("/registered_models", "name = \"model-a\"", &["model-a"]),
+        ("/registered_models", "name='model-a' AND state='LIVE'", &["model-a"]),
+        ("/registered_models", "accuracy > 0.95", &["model-a"]),
+        ("/registered_models", "name LIKE \"%model%\"", &["model-a", "model-b"]),
+        ("/registered_models", "(name = \"model-a\" OR name = \"model-b\") AND state = \"LIVE\"", &["model-a"]),
+        ("/registered_models", "framework.string_value = \"pytorch\"", &["model-a"]),
+        ("/registered_models", "`mlflow.source.type` = \"notebook\"", &["model-a"]),
+        ("/registered_models", "state IN ('LIVE','ARCHIVED')", &["model-a", "model-b", "Other_1"]),
+        ("/registered_models", "budget > 1000 AND priority <= 5", &["model-a"]),
+        ("/registered_models", "budget >= 10", &["model-a", "model-b"]),
+        ("/registered_models", "prod = true", &["model-a"]),
+        ("/registered_models", "owner != 'ann'", &[]),
+        ("/registered_models", "name ILIKE 'MODEL-%'", &["model-a", "model-b"]),
+        ("/registered_models", "name LIKE 'Other\\_1'", &["Other_1"]),
+        ("/registered_models", "name LIKE 'model_a'", &["model-a"]),
+        ("/registered_models", "name = 'x'' OR 1=1 --'", &[]),
+        ("/registered_models", "id IN ()", &[]),
+        ("/model_versions", "name = 'v1'", &["v1"]),
+        ("/model_versions", "name LIKE 'v%'", &["v1", "v2"]),
+        ("/model_versions", "author = 'bob'", &["v1"]),
+        ("/model_artifacts", "state = 'LIVE' AND uri LIKE 's3://%'", &["art"]),
+        ("/model_artifacts", "modelFormatName = \"onnx\"", &["art"]),
+        ("/artifacts", "state = 'UNKNOWN'", &[]),
+    ];
+    for (path, filter, expected) in cases {
+        let (status, page) = query(path, filter).await;
+        if filter.contains("''") {
+            assert_eq!(status, 400, "{filter}: {page}");
+            continue;
+        }
+        assert_eq!(status, 200, "{filter}: {page}");
+        assert_eq!(names(&page), *expected, "{path} {filter}");
+    }
+    let (status, body) = query("/registered_models", "invalid <<< syntax").await;
+    assert_eq!(status, 400);
+    assert!(body["message"].as_str().unwrap().starts_with("invalid filter query"), "{body}");
+    // Filtering composes with paging.
+    let (_, first) = api.get("/registered_models?filterQuery=name%20LIKE%20%27model%25%27&pageSize=1&orderBy=ID").await;
+    assert_eq!(names(&first), ["model-a"]);
+    let token = first["nextPageToken"].as_str().unwrap().to_owned();
+    let (_, second) = api.get(&format!("/registered_models?filterQuery=name%20LIKE%20%27model%25%27&pageSize=1&orderBy=ID&nextPageToken={token}")).await;
+    assert_eq!((names(&second), second["nextPageToken"].as_str()), (vec!["model-b".to_owned()], Some("")));
 }

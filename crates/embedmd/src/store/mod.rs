@@ -4,12 +4,14 @@
 //! queries (rows, then all their properties), never one per row.
 
 mod exec;
+mod filter;
 
 use std::collections::{BTreeMap, HashMap};
 
 use sqlx::FromRow;
 
 pub use exec::{Arg, Conn};
+pub use filter::{CmpOp, Column, Filter, FilterValue, Target, ValueColumn};
 
 use crate::dialect::{Dialect, Table};
 use crate::error::Result;
@@ -152,6 +154,8 @@ pub struct ListQuery {
     pub after: Option<(i64, i64)>,
     /// `None`: every row.
     pub limit: Option<u32>,
+    /// A resolved `filterQuery`.
+    pub filter: Option<Filter>,
 }
 
 /// Property ids are bound in chunks this large; a page up to this size costs two queries.
@@ -301,6 +305,7 @@ impl Store {
             descending: false,
             after: None,
             limit: Some(limit),
+            filter: None,
         };
         self.list(conn, kind, &query).await
     }
@@ -335,6 +340,11 @@ impl Store {
         if let Some(external_id) = &query.external_id {
             let p = next(&mut args, Arg::from(external_id.as_str()));
             sql.push_str(&format!(" AND n.external_id = {p}"));
+        }
+        if let Some(filter) = &query.filter {
+            let mut push = |arg: Arg| next(&mut args, arg);
+            let condition = filter.render(d, kind, &mut push);
+            sql.push_str(&format!(" AND ({condition})"));
         }
         let column = format!("n.{}", query.order.column());
         let (cmp, dir) = if query.descending { ("<", "DESC") } else { (">", "ASC") };

@@ -2,6 +2,7 @@
 
 mod codec;
 mod error;
+mod filter;
 mod paging;
 mod service;
 mod spec;

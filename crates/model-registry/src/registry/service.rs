@@ -8,6 +8,7 @@ use embedmd::Datastore;
 use serde_json::{json, Value as Json};
 
 use super::codec::{self, parse_id, Draft, Schema, Stored};
+use super::filter;
 use super::error::{Error, Result};
 use super::paging::{ListParams, Page};
 use super::spec::{Access, EntityKind, Field, Link, Place, Spec, ARTIFACT_KINDS};
@@ -355,11 +356,6 @@ impl Registry {
 
     /// One page of entities of `kinds`, optionally the children of a parent.
     pub async fn list(&self, kinds: &[EntityKind], parent: Option<(Link, i64)>, params: &ListParams) -> Result<Json> {
-        if params.filter_query.as_deref().is_some_and(|f| !f.trim().is_empty()) {
-            return Err(Error::bad_request(
-                "invalid filter query: filterQuery is not supported by this server yet; list without it",
-            ));
-        }
         let page = Page::parse(params)?;
         let spec = kinds[0].spec();
         let prefix = parent.map(|(_, id)| format!("{id}:")).unwrap_or_default();
@@ -372,6 +368,7 @@ impl Registry {
             descending: page.descending,
             after: page.after,
             limit: page.fetch_limit(),
+            filter: filter::resolve(kinds, params.filter_query.as_deref())?,
         };
         let mut reader = self.datastore.reader().await?;
         let mut conn = reader.conn();
@@ -457,6 +454,7 @@ impl Registry {
                     descending: true,
                     after: None,
                     limit: Some(1),
+                    filter: None,
                 };
                 let mut latest = self.store.list(&mut conn, EntityKind::ModelVersion.spec().node, &query).await?;
                 self.fill_model_ids(&mut conn, &mut latest).await?;

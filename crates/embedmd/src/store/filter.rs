@@ -1,0 +1,167 @@
+//! A resolved filter (what `filterQuery` becomes once names are mapped to columns and
+//! properties) rendered to SQL: every value a bind parameter, identifiers from this file only.
+
+use super::exec::Arg;
+use super::NodeKind;
+use crate::dialect::Dialect;
+use crate::dsn::Backend;
+
+/// A main-table column a filter may test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    Id,
+    Name,
+    ExternalId,
+    CreateTime,
+    UpdateTime,
+    Uri,
+    /// `Artifact.state` or `Execution.last_known_state`.
+    State,
+}
+
+/// A property value column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueColumn {
+    Int,
+    Double,
+    String,
+    Bool,
+}
+
+impl ValueColumn {
+    fn sql(self) -> &'static str {
+        match self {
+            ValueColumn::Int => "int_value",
+            ValueColumn::Double => "double_value",
+            ValueColumn::String => "string_value",
+            ValueColumn::Bool => "bool_value",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Column(Column),
+    /// A property by name; several value columns are alternatives (an integer literal matches
+    /// `int_value` or `double_value`).
+    Property { name: String, custom: bool, columns: Vec<ValueColumn> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Like,
+    ILike,
+    In,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FilterValue {
+    Int(i64),
+    Double(f64),
+    Text(String),
+    Bool(bool),
+    List(Vec<FilterValue>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
+    Compare { target: Target, op: CmpOp, value: FilterValue },
+}
+
+impl Filter {
+    /// SQL for `WHERE`, over node alias `n`; `next` turns a value into its placeholder.
+    pub(crate) fn render(&self, dialect: Dialect, kind: NodeKind, next: &mut dyn FnMut(Arg) -> String) -> String {
+        match self {
+            Filter::And(parts) => join(parts, " AND ", dialect, kind, next),
+            Filter::Or(parts) => join(parts, " OR ", dialect, kind, next),
+            Filter::Compare { target, op, value } => match target {
+                Target::Column(column) => {
+                    let sql = format!("n.{}", column_sql(*column, kind));
+                    compare(dialect, &sql, *op, value, next)
+                }
+                Target::Property { name, custom, columns } => {
+                    let table = dialect.table(kind.property_table());
+                    let owner = kind.owner_column();
+                    let name_p = next(Arg::from(name.as_str()));
+                    let custom_p = next(Arg::from(*custom));
+                    let tests: Vec<String> = columns
+                        .iter()
+                        .map(|c| compare(dialect, &format!("p.{}", c.sql()), *op, value, next))
+                        .collect();
+                    format!(
+                        "EXISTS (SELECT 1 FROM {table} p WHERE p.{owner} = n.id AND p.name = {name_p} \
+                         AND p.is_custom_property = {custom_p} AND ({}))",
+                        tests.join(" OR ")
+                    )
+                }
+            },
+        }
+    }
+}
+
+fn join(parts: &[Filter], sep: &str, dialect: Dialect, kind: NodeKind, next: &mut dyn FnMut(Arg) -> String) -> String {
+    let rendered: Vec<String> = parts.iter().map(|p| format!("({})", p.render(dialect, kind, next))).collect();
+    rendered.join(sep)
+}
+
+fn column_sql(column: Column, kind: NodeKind) -> &'static str {
+    match column {
+        Column::Id => "id",
+        Column::Name => "name",
+        Column::ExternalId => "external_id",
+        Column::CreateTime => "create_time_since_epoch",
+        Column::UpdateTime => "last_update_time_since_epoch",
+        Column::Uri => "uri",
+        Column::State => kind.state_column().unwrap_or("state"),
+    }
+}
+
+fn arg(value: &FilterValue) -> Arg {
+    match value {
+        FilterValue::Int(v) => Arg::Int(Some(*v)),
+        FilterValue::Double(v) => Arg::Double(Some(*v)),
+        FilterValue::Text(v) => Arg::Text(Some(v.clone())),
+        FilterValue::Bool(v) => Arg::Bool(Some(*v)),
+        FilterValue::List(_) => unreachable!("lists only follow IN"),
+    }
+}
+
+fn compare(dialect: Dialect, column: &str, op: CmpOp, value: &FilterValue, next: &mut dyn FnMut(Arg) -> String) -> String {
+    match (op, value) {
+        (CmpOp::In, FilterValue::List(items)) if items.is_empty() => "1 = 0".to_owned(),
+        (CmpOp::In, FilterValue::List(items)) => {
+            let placeholders: Vec<String> = items.iter().map(|v| next(arg(v))).collect();
+            format!("{column} IN ({})", placeholders.join(", "))
+        }
+        (CmpOp::In, single) => format!("{column} = {}", next(arg(single))),
+        (CmpOp::ILike, v) => match dialect.backend() {
+            Backend::Postgres => format!("{column} ILIKE {}", next(arg(v))),
+            Backend::MySql | Backend::Sqlite => format!("UPPER({column}) LIKE UPPER({})", next(arg(v))),
+        },
+        (CmpOp::Like, v) => match dialect.backend() {
+            // SQLite has no default LIKE escape; MySQL and PostgreSQL use the backslash.
+            Backend::Sqlite => format!("{column} LIKE {} ESCAPE '\\'", next(arg(v))),
+            Backend::MySql | Backend::Postgres => format!("{column} LIKE {}", next(arg(v))),
+        },
+        (op, v) => {
+            let symbol = match op {
+                CmpOp::Eq => "=",
+                CmpOp::Ne => "<>",
+                CmpOp::Lt => "<",
+                CmpOp::Le => "<=",
+                CmpOp::Gt => ">",
+                CmpOp::Ge => ">=",
+                CmpOp::Like | CmpOp::ILike | CmpOp::In => unreachable!("handled above"),
+            };
+            format!("{column} {symbol} {}", next(arg(v)))
+        }
+    }
+}
