@@ -473,6 +473,18 @@ async fn run_artifacts_upsert_metrics_and_parameters_by_name(backend: Backend) {
         .await;
     assert_eq!(history.len(), 2, "one history row per metric upsert");
     assert!(history[0][0].as_deref().unwrap().starts_with(&format!("{r}:acc__")), "{history:?}");
+
+    let (status, page) = api.get(&format!("/experiment_runs/{r}/metric_history")).await;
+    assert_eq!((status, page["size"].as_u64()), (200, Some(2)), "{page}");
+    assert_eq!((page["items"][0]["name"].as_str(), page["items"][0]["artifactType"].as_str()), (Some("acc"), Some("metric")));
+    assert_eq!(page["items"][0]["experimentRunId"], r.as_str());
+    assert_eq!(api.get(&format!("/experiment_runs/{r}/metric_history?name=acc")).await.1["size"], 2);
+    assert_eq!(api.get(&format!("/experiment_runs/{r}/metric_history?name=ac")).await.1["size"], 0);
+    let (_, step) = api.get(&format!("/experiment_runs/{r}/metric_history?stepIds=2,7")).await;
+    assert_eq!((step["size"].as_u64(), step["items"][0]["value"].as_f64()), (Some(1), Some(0.95)));
+    assert_eq!(api.get(&format!("/experiment_runs/{r}/metric_history?stepIds=1,x")).await.0, 400);
+    assert_eq!(api.get("/experiment_runs/metric_history?name=acc").await.1["size"], 2);
+    assert_eq!(api.get("/experiment_runs/999999/metric_history").await.0, 404);
 }
 
 async fn filter_queries(backend: Backend) {

@@ -140,6 +140,18 @@ pub fn api() -> Router<AppState> {
     router = children(router, "/inference_services/{id}/serves", InferenceService, ServeModel, Link::Association, Schema::Create);
     router
         .route(
+            "/experiment_runs/metric_history",
+            get(|State(s): State<AppState>, Query(p): Query<ListParams>| async move {
+                ok(registry(&s)?.metric_history(None, &p).await?)
+            }),
+        )
+        .route(
+            "/experiment_runs/{id}/metric_history",
+            get(|State(s): State<AppState>, Path(id): Path<String>, Query(p): Query<ListParams>| async move {
+                ok(registry(&s)?.metric_history(Some(&id), &p).await?)
+            }),
+        )
+        .route(
             "/artifacts",
             get(|State(s): State<AppState>, Query(p): Query<ListParams>| async move {
                 let kinds = artifact_kinds(&p)?;

@@ -6,7 +6,7 @@ use embedmd::store::{Node, Value};
 use serde_json::{Map, Value as Json};
 
 use super::error::{Error, Result};
-use super::spec::{Access, Codec, Field, Place, Spec};
+use super::spec::{Access, Codec, EntityKind, Field, Place, Spec};
 use super::value::{decode_metadata_value, decode_struct, encode_metadata_value, encode_struct};
 
 /// Custom properties the server writes for artifacts logged under an experiment run; shown as
@@ -181,7 +181,11 @@ pub fn encode(spec: &Spec, node: &Node) -> Json {
     out.insert("id".into(), Json::String(node.id.to_string()));
     if let Some(name) = &node.name {
         // Only children carry a "<parent id>:" prefix; a top-level name keeps its colons.
-        let shown = if spec.parent.is_some() { bare_name(name) } else { name.as_str() };
+        let mut shown = if spec.parent.is_some() { bare_name(name) } else { name.as_str() };
+        // History rows are "<metric>__<update time>"; they show the metric's name.
+        if spec.kind == EntityKind::MetricHistory {
+            shown = shown.rsplit_once("__").map_or(shown, |(metric, _)| metric);
+        }
         out.insert("name".into(), Json::String(shown.to_owned()));
     }
     if let Some(external_id) = &node.external_id {

@@ -20,6 +20,7 @@ pub struct ListParams {
     pub name: Option<String>,
     pub external_id: Option<String>,
     pub artifact_type: Option<String>,
+    pub step_ids: Option<String>,
 }
 
 const MAX_TOKEN_LEN: usize = 1024;

@@ -3,7 +3,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use embedmd::store::{Conn, ListQuery, Node, NodeFields, NodeKind, OrderColumn, Parent, Properties, Store, Value};
+use embedmd::store::{
+    CmpOp, Column, Conn, Filter, FilterValue, ListQuery, Node, NodeFields, NodeKind, OrderColumn, Parent, Properties, Store,
+    Target, Value, ValueColumn,
+};
 use embedmd::Datastore;
 use serde_json::{json, Value as Json};
 
@@ -356,7 +359,24 @@ impl Registry {
 
     /// One page of entities of `kinds`, optionally the children of a parent.
     pub async fn list(&self, kinds: &[EntityKind], parent: Option<(Link, i64)>, params: &ListParams) -> Result<Json> {
+        self.list_filtered(kinds, parent, params, Vec::new()).await
+    }
+
+    /// [`Registry::list`] with conditions of the endpoint's own ANDed to the filterQuery.
+    async fn list_filtered(
+        &self,
+        kinds: &[EntityKind],
+        parent: Option<(Link, i64)>,
+        params: &ListParams,
+        mut conditions: Vec<Filter>,
+    ) -> Result<Json> {
         let page = Page::parse(params)?;
+        conditions.extend(filter::resolve(kinds, params.filter_query.as_deref())?);
+        let filter = match conditions.len() {
+            0 => None,
+            1 => conditions.pop(),
+            _ => Some(Filter::And(conditions)),
+        };
         let spec = kinds[0].spec();
         let prefix = parent.map(|(_, id)| format!("{id}:")).unwrap_or_default();
         let query = ListQuery {
@@ -368,7 +388,7 @@ impl Registry {
             descending: page.descending,
             after: page.after,
             limit: page.fetch_limit(),
-            filter: filter::resolve(kinds, params.filter_query.as_deref())?,
+            filter,
         };
         let mut reader = self.datastore.reader().await?;
         let mut conn = reader.conn();
@@ -390,6 +410,44 @@ impl Registry {
         self.load(&mut reader.conn(), &[parent_kind], id, label).await?;
         drop(reader);
         self.list(kinds, Some((link, id)), params).await
+    }
+
+    /// `GET /experiment_runs[/{id}]/metric_history`: the rows each metric upsert left, by metric
+    /// `name` and by `stepIds` (`1,2,3`), shown as metrics.
+    pub async fn metric_history(&self, run: Option<&str>, params: &ListParams) -> Result<Json> {
+        let mut conditions = Vec::new();
+        if let Some(name) = params.name.as_deref().filter(|n| !n.is_empty()) {
+            let escaped = name.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            conditions.push(Filter::Compare {
+                target: Target::Column(Column::Name),
+                op: CmpOp::Like,
+                value: FilterValue::Text(format!("%:{escaped}\\_\\_%")),
+            });
+        }
+        if let Some(steps) = params.step_ids.as_deref().filter(|s| !s.is_empty()) {
+            let ids = steps
+                .split(',')
+                .map(|s| s.trim().parse::<i32>().map(|v| FilterValue::Int(i64::from(v))))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| Error::bad_request(format!("invalid stepIds {steps:?}: expected integers separated by commas")))?;
+            conditions.push(Filter::Compare {
+                target: Target::Property { name: "step".into(), custom: false, columns: vec![ValueColumn::Int] },
+                op: CmpOp::In,
+                value: FilterValue::List(ids),
+            });
+        }
+        // `name` is the metric's name here, not a stored name.
+        let params = ListParams { name: None, external_id: None, ..params.clone() };
+        let parent = match run {
+            Some(run) => {
+                let id = parse_id(run, "experiment run ID")?;
+                let mut reader = self.datastore.reader().await?;
+                self.load(&mut reader.conn(), &[EntityKind::ExperimentRun], id, "experiment run").await?;
+                Some((Link::Attribution, id))
+            }
+            None => None,
+        };
+        self.list_filtered(&[EntityKind::MetricHistory], parent, &params, conditions).await
     }
 
     /// The find endpoints: exactly one match, else 404.
