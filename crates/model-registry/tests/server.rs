@@ -155,6 +155,9 @@ async fn serves_readiness_and_stops_on_sigterm(backend: Backend) {
     assert_eq!(health["checks"]["database"]["Details"]["schema_version"], latest(backend));
     assert_eq!(health["checks"]["database"]["Details"]["schema_dirty"], false);
     assert_eq!(health["checks"]["model-registry"]["Status"], "pass");
+    let registry = &health["checks"]["model-registry"]["Details"];
+    assert_eq!((registry["registered_models_accessible"].as_bool(), registry["registered_models_count"].as_u64()), (Some(true), Some(0)));
+    assert_eq!(registry["total_resources_checked"], 7);
     assert!(health["checks"]["meta"]["Details"]["timestamp"].is_string());
 
     let response = reqwest::Client::new().post(format!("{}/readyz/health", server.base)).send().await.unwrap();

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::app::{AppState, StoreState};
+use crate::registry::{EntityKind, ListParams, ARTIFACT_KINDS};
 
 #[derive(Debug, Clone, Copy)]
 pub enum Probe {
@@ -66,14 +67,40 @@ async fn database_check(state: &AppState) -> Check {
     }
 }
 
-fn registry_check(state: &AppState) -> Check {
-    match &*state.store() {
-        StoreState::Ready(registry) => {
-            Check::pass("model-registry", json!({ "types_synced": registry.datastore().types().len() }))
+/// As upstream: list one item of each resource; every list must answer.
+async fn registry_check(state: &AppState) -> Check {
+    let store = state.store();
+    let StoreState::Ready(registry) = &*store else {
+        return Check::fail("model-registry", "model registry service is not initialized".into(), json!({}));
+    };
+    let one = ListParams { page_size: Some("1".into()), ..ListParams::default() };
+    let resources: [(&str, &[EntityKind]); 7] = [
+        ("registered_models", &[EntityKind::RegisteredModel]),
+        ("artifacts", &ARTIFACT_KINDS),
+        ("model_versions", &[EntityKind::ModelVersion]),
+        ("serving_environments", &[EntityKind::ServingEnvironment]),
+        ("inference_services", &[EntityKind::InferenceService]),
+        ("experiments", &[EntityKind::Experiment]),
+        ("experiment_runs", &[EntityKind::ExperimentRun]),
+    ];
+    let mut details = serde_json::Map::new();
+    let mut failure = None;
+    for (name, kinds) in resources {
+        match registry.list(kinds, None, &one).await {
+            Ok(page) => {
+                details.insert(format!("{name}_accessible"), json!(true));
+                details.insert(format!("{name}_count"), page["size"].clone());
+            }
+            Err(e) => {
+                details.insert(format!("{name}_accessible"), json!(false));
+                failure.get_or_insert_with(|| format!("cannot list {name}: {e}"));
+            }
         }
-        StoreState::Starting(_) => {
-            Check::fail("model-registry", "model registry service is not initialized".into(), json!({}))
-        }
+    }
+    details.insert("total_resources_checked".into(), json!(resources.len()));
+    match failure {
+        None => Check::pass("model-registry", Value::Object(details)),
+        Some(message) => Check::fail("model-registry", message, Value::Object(details)),
     }
 }
 
@@ -81,7 +108,7 @@ pub async fn answer(state: &AppState, probe: Probe, json_format: bool) -> Respon
     let started = Instant::now();
     let mut checks = vec![database_check(state).await];
     if let Probe::Health = probe {
-        checks.push(registry_check(state));
+        checks.push(registry_check(state).await);
     }
     let failure = checks
         .iter()
