@@ -867,3 +867,343 @@ def test_raw_list_envelope_and_page_token(fresh_mr_server):
     last = desc["items"][0]
     assert last["id"] == ids[2]
     assert base64.b64decode(desc["nextPageToken"]).decode() == f"{last['id']}:{last['createTimeSinceEpoch']}"
+
+
+# --------------------------------------------------------------------------- experiments and runs
+#
+# The client's experiment-tracking API: ModelRegistry.create_experiment / get_experiments /
+# start_experiment_run (ActiveExperimentRun.log_param / log_metric / log_dataset, upserted on exit) /
+# get_experiment_run / get_experiment_runs / get_experiment_run_logs, and underneath them
+# ModelRegistryAPIClient.upsert_experiment / upsert_experiment_run / upsert_experiment_run_artifact /
+# get_artifacts_by_experiment_run_params. The client wraps neither the metric_history endpoints nor
+# PATCH /experiment_runs/{id} (its upsert_experiment_run with an id is broken: it calls
+# create_experiment_run(id, update)), so those go through the generated API of get_client().
+
+from model_registry.types import Experiment, ExperimentRun  # noqa: E402
+from model_registry.types.artifacts import DataSet, Metric, Parameter  # noqa: E402
+from mr_openapi import ArtifactTypeQueryParam as ArtType  # noqa: E402
+from mr_openapi import ExperimentRunState, ExperimentRunStatus, ExperimentRunUpdate, ExperimentState  # noqa: E402
+from mr_openapi import ParameterType  # noqa: E402
+
+
+def _art_kinds(arts) -> list[tuple[str, str]]:
+    return sorted((type(a).__name__, a.name) for a in arts)
+
+
+def test_experiment_create_and_upsert_by_name(client, mr_server):
+    name = uniq("exp")
+    exp = client.create_experiment(name)
+    assert isinstance(exp, Experiment) and is_id(exp.id) and exp.name == name
+    assert exp.state == ExperimentState.LIVE
+    assert is_ms(exp.create_time_since_epoch) and is_ms(exp.last_update_time_since_epoch)
+    # the same name again is an upsert (find by name, then PATCH): same id
+    again = client.create_experiment(name)
+    assert again.id == exp.id and again.name == name
+
+    api = async_api(mr_server)
+    tick()
+    upd = client.async_runner(api.upsert_experiment(
+        Experiment(name=name, owner="alice", description="desc", custom_properties={"team": "ml", "k": 3})))
+    assert upd.id == exp.id and upd.owner == "alice" and upd.description == "desc"
+    assert_props(upd.custom_properties, {"team": "ml", "k": 3})
+    assert int(upd.last_update_time_since_epoch) > int(exp.last_update_time_since_epoch)
+    assert upd.create_time_since_epoch == exp.create_time_since_epoch
+
+    by_name = client.async_runner(api.get_experiment_by_name(name))
+    assert by_name.id == exp.id and by_name.owner == "alice"
+    by_id = client.async_runner(api.get_experiment_by_id(exp.id))
+    assert by_id is not None and by_id.id == exp.id and by_id.name == name
+    assert client.async_runner(api.get_experiment_by_name(uniq("nope"))) is None
+    assert client.async_runner(api.get_experiment_by_id("999999999")) is None
+
+    other = client.create_experiment(uniq("exp"))
+    assert other.id != exp.id
+    ids = [e.id for e in drain(client.get_experiments(), 1000)]
+    assert {exp.id, other.id} <= set(ids) and len(ids) == len(set(ids))
+
+
+def test_start_experiment_run_logs_params_metrics_datasets(client, mr_server):
+    exp_name = uniq("exp-run")
+    with client.start_experiment_run(experiment_name=exp_name, owner="bob", description="exp desc",
+                                     run_description="first run") as run:
+        assert is_id(run.info.id) and is_id(run.info.experiment_id) and run.info.name
+        run.log_param("lr", 0.01)
+        run.log_param("epochs", 10)
+        run.log_param("optimizer", "adam", description="the optimizer")
+        run.log_param("shuffle", True)
+        run.log_metric("accuracy", 0.93, step=4, description="val acc")
+        run.log_metric("loss", 0.25, step=4, timestamp="1700000000123")
+        run.log_dataset("train", uri="s3://data/train.csv", source_type="s3", source="s3://data",
+                        schema='{"cols": ["a", "b"]}', profile='{"rows": 100}', description="training set")
+        # nothing reaches the server before the context exits
+        assert drain(client.get_experiment_run_logs(run_id=run.info.id), 10) == []
+
+    exp = client.async_runner(async_api(mr_server).get_experiment_by_name(exp_name))
+    assert exp is not None and exp.id == run.info.experiment_id and exp.owner == "bob" and exp.description == "exp desc"
+
+    # on exit the logs were upserted and replaced by what the server answered
+    lr = run.get_log("params", "lr")
+    assert isinstance(lr, Parameter) and is_id(lr.id) and lr.value == 0.01 and lr.parameter_type == ParameterType.NUMBER
+    assert lr.experiment_id == exp.id and lr.experiment_run_id == run.info.id
+    assert run.get_log("params", "epochs").value == 10.0
+    opt = run.get_log("params", "optimizer")
+    assert opt.value == "adam" and opt.parameter_type == ParameterType.STRING and opt.description == "the optimizer"
+    shuffle = run.get_log("params", "shuffle")
+    assert shuffle.value is True and shuffle.parameter_type == ParameterType.BOOLEAN
+    acc = run.get_log("metrics", "accuracy")
+    assert isinstance(acc, Metric) and is_id(acc.id) and acc.value == 0.93 and acc.step == 4
+    assert acc.description == "val acc" and is_ms(acc.timestamp)
+    loss = run.get_log("metrics", "loss")
+    assert loss.value == 0.25 and loss.step == 4 and loss.timestamp == "1700000000123"
+    ds = run.get_log("datasets", "train")
+    assert isinstance(ds, DataSet) and is_id(ds.id) and ds.uri == "s3://data/train.csv"
+    assert (ds.source_type, ds.source, ds.schema, ds.profile, ds.description) == (
+        "s3", "s3://data", '{"cols": ["a", "b"]}', '{"rows": 100}', "training set")
+    assert ds.experiment_id == exp.id and ds.experiment_run_id == run.info.id
+    for a in (lr, acc, ds):  # the run/experiment links are fields, not custom properties
+        assert not any(k.startswith("experiment") for k in (a.custom_properties or {})), a.custom_properties
+
+    got = client.get_experiment_run(run.info.id)
+    assert isinstance(got, ExperimentRun) and got.id == run.info.id and got.name == run.info.name
+    assert got.experiment_id == exp.id and got.description == "first run" and got.state == ExperimentRunState.LIVE
+
+    want = sorted([("Parameter", "lr"), ("Parameter", "epochs"), ("Parameter", "optimizer"), ("Parameter", "shuffle"),
+                   ("Metric", "accuracy"), ("Metric", "loss"), ("DataSet", "train")])
+    logs = drain(client.get_experiment_run_logs(run_id=run.info.id), 7)
+    assert _art_kinds(logs) == want
+    assert {a.id for a in logs} == {run.get_log(t, k).id for t, k in
+                                    [("params", "lr"), ("params", "epochs"), ("params", "optimizer"),
+                                     ("params", "shuffle"), ("metrics", "accuracy"), ("metrics", "loss"),
+                                     ("datasets", "train")]}
+    assert _art_kinds(drain(client.get_experiment_run_logs(run_name=run.info.name, experiment_name=exp_name), 7)) == want
+    assert _art_kinds(drain(client.get_experiment_run_logs(run_name=run.info.name, experiment_id=exp.id), 7)) == want
+    # a paged listing (page size 2) yields every log exactly once
+    pager = client.get_experiment_run_logs(run_id=run.info.id).page_size(2)
+    paged = [a.id for a in drain(pager, 7)]
+    assert sorted(paged) == sorted(a.id for a in logs) and len(paged) == 7
+
+    # the context is released on exit: a second run on the same experiment reuses it
+    with client.start_experiment_run(experiment_name=exp_name) as run2:
+        run2.log_metric("accuracy", 0.5)
+    assert run2.info.experiment_id == exp.id and run2.info.id != run.info.id and run2.info.name != run.info.name
+    assert _art_kinds(drain(client.get_experiment_run_logs(run_id=run2.info.id), 1)) == [("Metric", "accuracy")]
+    # the first run's metric of the same name is untouched
+    first_acc = [a for a in drain(client.get_experiment_run_logs(run_id=run.info.id), 7) if a.name == "accuracy"]
+    assert [(a.id, a.value) for a in first_acc] == [(acc.id, 0.93)]
+
+    runs = drain(client.get_experiment_runs(experiment_name=exp_name), 2)
+    assert sorted(r.id for r in runs) == sorted([run.info.id, run2.info.id])
+    assert all(r.experiment_id == exp.id for r in runs)
+    assert sorted(r.id for r in drain(client.get_experiment_runs(experiment_id=exp.id), 2)) == sorted(r.id for r in runs)
+
+
+def test_start_experiment_run_generated_experiment_and_nested(client):
+    with client.start_experiment_run() as outer:
+        assert is_id(outer.info.experiment_id)
+        with pytest.raises(ValueError):  # a second top-level run while one is active
+            client.start_experiment_run()
+        # (the client's nested __exit__ clears the whole active context, so this stays last)
+        with client.start_experiment_run(nested=True) as inner:
+            inner.log_param("depth", 2)
+    assert inner.info.experiment_id == outer.info.experiment_id and inner.info.id != outer.info.id
+    got = client.get_experiment_run(inner.info.id)
+    assert_props(got.custom_properties, {"kubeflow.parent_run_id": outer.info.id})
+    runs = sorted(r.id for r in drain(client.get_experiment_runs(experiment_id=outer.info.experiment_id), 2))
+    assert runs == sorted([outer.info.id, inner.info.id])
+
+
+@pytest.mark.asyncio
+async def test_experiment_runs_explicit_names_and_listing(mr_server):
+    api = async_api(mr_server)
+    exp = await api.upsert_experiment(Experiment(name=uniq("exp-list")))
+    other = await api.upsert_experiment(Experiment(name=uniq("exp-other")))
+    names = [f"run-{i}" for i in range(5)]
+    runs = []
+    for n in names:
+        r = await api.upsert_experiment_run(ExperimentRun(name=n, experiment_id=exp.id, owner="carol",
+                                                          custom_properties={"seed": len(runs)}))
+        assert is_id(r.id) and r.name == n and r.experiment_id == exp.id and r.owner == "carol"
+        assert r.state == ExperimentRunState.LIVE
+        assert_props(r.custom_properties, {"seed": len(runs)})
+        runs.append(r)
+    # the same run name in another experiment is fine
+    o = await api.upsert_experiment_run(ExperimentRun(name="run-0", experiment_id=other.id))
+    assert o.experiment_id == other.id and o.id not in {r.id for r in runs}
+
+    listed = await api.get_experiment_runs_by_experiment_id(exp.id)
+    assert [r.id for r in listed] == [r.id for r in runs]
+    assert [r.name for r in listed] == names
+    assert [r.id for r in await api.get_experiment_runs_by_experiment_name(exp.name)] == [r.id for r in runs]
+    assert [r.id for r in await api.get_experiment_runs_by_experiment_id(other.id)] == [o.id]
+    assert await api.get_experiment_runs_by_experiment_id("999999999") == []
+    assert await api.get_experiment_runs_by_experiment_name(uniq("nope")) == []
+
+    opts = ListOptions(limit=2, order_by="ID", is_asc=False)
+    page1 = await api.get_experiment_runs_by_experiment_id(exp.id, opts)
+    page2 = await api.get_experiment_runs_by_experiment_id(exp.id, opts)
+    page3 = await api.get_experiment_runs_by_experiment_id(exp.id, opts)
+    assert [r.id for r in page1 + page2 + page3] == [r.id for r in reversed(runs)]
+
+    async with api.get_client() as c:
+        found = await c.find_experiment_run(name="run-3", parent_resource_id=exp.id)
+        assert found.id == runs[3].id
+        # filterQuery on the nested list and on the global list
+        fl = await c.get_experiment_experiment_runs(exp.id, filter_query="name = 'run-2' OR name = 'run-4'")
+        assert sorted(r.id for r in fl.items) == sorted([runs[2].id, runs[4].id])
+        fl = await c.get_experiment_experiment_runs(exp.id, filter_query="seed >= 3")
+        assert sorted(r.id for r in fl.items) == sorted([runs[3].id, runs[4].id])
+        fl = await c.get_experiment_runs(filter_query=f"experimentId = {exp.id}")
+        assert sorted(r.id for r in fl.items) == sorted(r.id for r in runs), "filterQuery experimentId on /experiment_runs"
+        all_runs = await c.get_experiment_runs()
+        assert {r.id for r in runs} | {o.id} <= {r.id for r in all_runs.items}
+        exps = await c.get_experiments(filter_query=f"name = '{exp.name}'")
+        assert [e.id for e in exps.items] == [exp.id]
+
+
+@pytest.mark.asyncio
+async def test_experiment_run_status_and_end_time(mr_server):
+    api = async_api(mr_server)
+    exp = await api.upsert_experiment(Experiment(name=uniq("exp-status")))
+    run = await api.upsert_experiment_run(ExperimentRun(name=uniq("run"), experiment_id=exp.id))
+    async with api.get_client() as c:
+        raw = await c.get_experiment_run(run.id)
+        assert raw.status == ExperimentRunStatus.RUNNING and raw.state == ExperimentRunState.LIVE
+        end = str(int(time.time() * 1000))
+        tick()
+        upd = await c.update_experiment_run(run.id, ExperimentRunUpdate(
+            status=ExperimentRunStatus.FINISHED, end_time_since_epoch=end, description="done"))
+        assert upd.id == run.id and upd.status == ExperimentRunStatus.FINISHED
+        assert upd.end_time_since_epoch == end and upd.description == "done"
+        assert upd.name == run.name and upd.experiment_id == exp.id
+        assert int(upd.last_update_time_since_epoch) > int(raw.last_update_time_since_epoch)
+        again = await c.get_experiment_run(run.id)
+        assert (again.status, again.end_time_since_epoch, again.description) == (ExperimentRunStatus.FINISHED, end, "done")
+        upd = await c.update_experiment_run(run.id, ExperimentRunUpdate(status=ExperimentRunStatus.FAILED,
+                                                                         state=ExperimentRunState.ARCHIVED))
+        assert upd.status == ExperimentRunStatus.FAILED and upd.state == ExperimentRunState.ARCHIVED
+        fl = await c.get_experiment_experiment_runs(exp.id, filter_query="state = 'ARCHIVED'")
+        assert [r.id for r in fl.items] == [run.id]
+
+
+def VAL(step: int) -> float:
+    """Metric values exactly representable in binary (the float round trip is checked on its own below)."""
+    return 2.0 - step * 0.0625
+
+
+@pytest.mark.asyncio
+async def test_metric_relog_over_steps_and_history(mr_server):
+    api = async_api(mr_server)
+    exp = await api.upsert_experiment(Experiment(name=uniq("exp-hist")))
+    run = await api.upsert_experiment_run(ExperimentRun(name=uniq("run"), experiment_id=exp.id))
+    other = await api.upsert_experiment_run(ExperimentRun(name=uniq("run"), experiment_id=exp.id))
+    metric = uniq("loss")  # unique, so the global metric_history can be filtered by name
+    steps = 20
+    ids = set()
+    for step in range(steps):
+        m = await api.upsert_experiment_run_artifact(run.id, Metric(
+            name=metric, value=VAL(step), step=step, timestamp=str(1_700_000_000_000 + step)))
+        assert isinstance(m, Metric) and m.name == metric and m.step == step and m.value == VAL(step)
+        assert m.experiment_run_id == run.id and m.experiment_id == exp.id
+        ids.add(m.id)
+    assert len(ids) == 1, f"re-logging a metric by name must update it in place, got ids {ids}"
+    (metric_id,) = ids
+    # the other run logs the same metric name: its own artifact
+    om = await api.upsert_experiment_run_artifact(other.id, Metric(name=metric, value=42.0, step=0))
+    assert om.id != metric_id
+
+    # a parameter is upserted by name too
+    p1 = await api.upsert_experiment_run_artifact(run.id, Parameter(name="lr", value=0.1, parameter_type=ParameterType.NUMBER))
+    p2 = await api.upsert_experiment_run_artifact(run.id, Parameter(name="lr", value=0.05, parameter_type=ParameterType.NUMBER))
+    assert p2.id == p1.id and p2.value == 0.05
+    # a dataset is not: a duplicate name on the same run is a conflict
+    d = await api.upsert_experiment_run_artifact(run.id, DataSet(name="train", uri="s3://d/train"))
+    assert is_id(d.id) and d.uri == "s3://d/train"
+    with pytest.raises(mr_exc.ApiException) as ei:
+        await api.upsert_experiment_run_artifact(run.id, DataSet(name="train", uri="s3://d/train2"))
+    assert ei.value.status == 409, f"duplicate dataset name: {ei.value.status} {ei.value.body}"
+
+    arts = await api.get_artifacts_by_experiment_run_params(run_id=run.id)
+    assert _art_kinds(arts) == sorted([("Metric", metric), ("Parameter", "lr"), ("DataSet", "train")])
+    (cur,) = [a for a in arts if isinstance(a, Metric)]
+    assert cur.id == metric_id and cur.step == steps - 1 and cur.value == VAL(steps - 1)
+    assert cur.timestamp == str(1_700_000_000_000 + steps - 1)
+    (lr,) = [a for a in arts if isinstance(a, Parameter)]
+    assert lr.value == 0.05
+
+    async with api.get_client() as c:
+        # artifacts of a run, by type
+        by_type = {}
+        for t in (ArtType.METRIC, ArtType.PARAMETER, ArtType.DATASET_MINUS_ARTIFACT):
+            lst = await c.get_experiment_run_artifacts(run.id, artifact_type=t)
+            by_type[t.value] = [(x.actual_instance.artifact_type, x.actual_instance.id) for x in lst.items]
+        assert by_type == {"metric": [("metric", metric_id)], "parameter": [("parameter", p1.id)],
+                           "dataset-artifact": [("dataset-artifact", d.id)]}
+        lst = await c.get_experiment_run_artifacts(run.id, filter_query=f"name = '{metric}'")
+        assert [x.actual_instance.id for x in lst.items] == [metric_id]
+        # the history is not an artifact of the run list
+        assert lst.size == 1
+
+        hist = await c.get_experiment_run_metric_history(run.id)
+        items = hist.items
+        assert len(items) == steps, f"metric_history of the run: {len(items)} items, want {steps}: {items}"
+        assert all(h.name == metric and h.artifact_type == "metric" for h in items), [h.name for h in items]
+        assert sorted(h.step for h in items) == list(range(steps))
+        assert {h.step: h.value for h in items} == {s: VAL(s) for s in range(steps)}
+        assert {h.step: h.timestamp for h in items} == {s: str(1_700_000_000_000 + s) for s in range(steps)}
+        assert len({h.id for h in items}) == steps and metric_id not in {h.id for h in items}
+
+        named = await c.get_experiment_run_metric_history(run.id, name=metric)
+        assert sorted(h.step for h in named.items) == list(range(steps))
+        assert (await c.get_experiment_run_metric_history(run.id, name=uniq("nope"))).items in (None, [])
+        sel = await c.get_experiment_run_metric_history(run.id, name=metric, step_ids="3,7,19")
+        assert sorted((h.step, h.value) for h in sel.items) == [(3, VAL(3)), (7, VAL(7)), (19, VAL(19))]
+        fq = await c.get_experiment_run_metric_history(run.id, filter_query="step >= 15")
+        assert sorted(h.step for h in fq.items) == [15, 16, 17, 18, 19]
+
+        # paging through the history
+        seen, token = [], None
+        for _ in range(steps):
+            page = await c.get_experiment_run_metric_history(run.id, page_size="6", order_by="ID", sort_order="ASC",
+                                                             next_page_token=token)
+            assert len(page.items) <= 6
+            seen += [h.id for h in page.items]
+            token = page.next_page_token
+            if not token:
+                break
+        assert len(seen) == steps and len(set(seen)) == steps and seen == sorted(seen, key=int)
+
+        # the global history covers every run; name and stepIds select
+        glob = await c.get_experiment_runs_metric_history(name=metric)
+        assert sorted((h.step, h.value) for h in glob.items) == sorted(
+            [(s, VAL(s)) for s in range(steps)] + [(0, 42.0)])
+        glob0 = await c.get_experiment_runs_metric_history(name=metric, step_ids="0")
+        assert sorted(h.value for h in glob0.items) == [VAL(0), 42.0]
+        ohist = await c.get_experiment_run_metric_history(other.id)
+        assert [(h.name, h.step, h.value) for h in ohist.items] == [(metric, 0, 42.0)]
+
+    # raw: a bad stepIds is a 400; an unknown run is a 404
+    assert_error(http(mr_server, "GET", f"/experiment_runs/{run.id}/metric_history", query={"stepIds": "1,x"}),
+                 400, "Bad Request")
+    r = http(mr_server, "GET", f"/experiment_runs/{run.id}/metric_history", query={"stepIds": "1,2", "name": metric})
+    assert sorted(h["step"] for h in expect(r, 200)["items"]) == [1, 2]
+
+
+@pytest.mark.asyncio
+async def test_metric_and_double_values_round_trip_exactly(mr_server):
+    """A float sent as JSON (shortest repr) must come back as the same double: 1/11, 1/53, 1/65, 0.1+0.2."""
+    api = async_api(mr_server)
+    exp = await api.upsert_experiment(Experiment(name=uniq("exp-float")))
+    run = await api.upsert_experiment_run(ExperimentRun(name=uniq("run"), experiment_id=exp.id))
+    values = [1 / 11, 1 / 53, 1 / 65, 0.1 + 0.2, 1e-300, 123456.789e10]
+    bad = []
+    for i, v in enumerate(values):
+        m = await api.upsert_experiment_run_artifact(run.id, Metric(name=f"m{i}", value=v, step=0))
+        if m.value != v:
+            bad.append(f"metric value: sent {v!r}, got {m.value!r}")
+    back = {a.name: a.value for a in await api.get_artifacts_by_experiment_run_params(run_id=run.id)}
+    bad += [f"metric value (GET): sent {v!r}, got {back.get(f'm{i}')!r}" for i, v in enumerate(values)
+            if back.get(f"m{i}") != v]
+    e2 = await api.upsert_experiment(Experiment(name=uniq("exp-float"), custom_properties={"x": 1 / 11}))
+    if e2.custom_properties["x"] != 1 / 11:
+        bad.append(f"double custom property: sent {1 / 11!r}, got {e2.custom_properties['x']!r}")
+    assert not bad, "doubles do not round-trip:\n" + "\n".join(bad)

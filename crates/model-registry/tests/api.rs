@@ -452,6 +452,23 @@ async fn run_artifacts_upsert_metrics_and_parameters_by_name(backend: Backend) {
     let (status, again) = api.post(&path, json!({"artifactType": "metric", "name": "acc", "value": 0.95, "step": 2})).await;
     assert_eq!((status, again["id"].as_str(), again["value"].as_f64()), (200, metric["id"].as_str(), Some(0.95)), "updated by name");
     assert_eq!(api.post(&path, json!({"artifactType": "metric", "name": "loss"})).await.0, 400, "metric value is required");
+    // Racing first logs of one metric: every one lands, as an update of a single artifact.
+    let api = std::sync::Arc::new(api);
+    let racers: Vec<_> = (0..8)
+        .map(|step| {
+            let (api, path) = (api.clone(), path.clone());
+            tokio::spawn(async move { api.post(&path, json!({"artifactType": "metric", "name": "conc", "value": 0.09090909090909091, "step": step})).await })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    for racer in racers {
+        let (status, body) = racer.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["value"].as_f64(), Some(0.09090909090909091), "doubles round-trip exactly");
+        ids.insert(body["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 1);
+    let api = std::sync::Arc::try_unwrap(api).ok().expect("racers finished");
 
     let (_, parameter) = api.post(&path, json!({"artifactType": "parameter", "name": "lr", "value": "0.1", "parameterType": "number"})).await;
     let (_, parameter2) = api.post(&path, json!({"artifactType": "parameter", "name": "lr", "value": "0.2"})).await;
@@ -463,7 +480,7 @@ async fn run_artifacts_upsert_metrics_and_parameters_by_name(backend: Backend) {
     assert_eq!(api.post(&path, json!({"artifactType": "dataset-artifact", "name": "train"})).await.0, 409, "only metrics and parameters upsert by name");
 
     let (_, listed) = api.get(&path).await;
-    assert_eq!(listed["size"], 3, "metric history rows are not artifacts of the run's list: {listed}");
+    assert_eq!(listed["size"], 4, "metric history rows are not artifacts of the run's list: {listed}");
     assert_eq!(api.post("/experiment_runs/999999/artifacts", json!({"artifactType": "metric", "name": "m", "value": 1})).await.0, 404);
 
     let types = if backend == Backend::Postgres { ("\"Artifact\"", "\"Type\"") } else { ("Artifact", "Type") };
@@ -471,19 +488,21 @@ async fn run_artifacts_upsert_metrics_and_parameters_by_name(backend: Backend) {
         ._db
         .query_text(&format!("SELECT a.name FROM {} a JOIN {} t ON t.id = a.type_id WHERE t.name = 'kf.MetricHistory' ORDER BY a.id", types.0, types.1))
         .await;
-    assert_eq!(history.len(), 2, "one history row per metric upsert");
+    assert_eq!(history.len(), 10, "one history row per metric upsert");
     assert!(history[0][0].as_deref().unwrap().starts_with(&format!("{r}:acc__")), "{history:?}");
 
-    let (status, page) = api.get(&format!("/experiment_runs/{r}/metric_history")).await;
+    let (status, page) = api.get(&format!("/experiment_runs/{r}/metric_history?name=acc")).await;
     assert_eq!((status, page["size"].as_u64()), (200, Some(2)), "{page}");
     assert_eq!((page["items"][0]["name"].as_str(), page["items"][0]["artifactType"].as_str()), (Some("acc"), Some("metric")));
     assert_eq!(page["items"][0]["experimentRunId"], r.as_str());
     assert_eq!(api.get(&format!("/experiment_runs/{r}/metric_history?name=acc")).await.1["size"], 2);
     assert_eq!(api.get(&format!("/experiment_runs/{r}/metric_history?name=ac")).await.1["size"], 0);
-    let (_, step) = api.get(&format!("/experiment_runs/{r}/metric_history?stepIds=2,7")).await;
+    let (_, step) = api.get(&format!("/experiment_runs/{r}/metric_history?name=acc&stepIds=2,7")).await;
     assert_eq!((step["size"].as_u64(), step["items"][0]["value"].as_f64()), (Some(1), Some(0.95)));
     assert_eq!(api.get(&format!("/experiment_runs/{r}/metric_history?stepIds=1,x")).await.0, 400);
+    assert_eq!(api.get(&format!("/experiment_runs/{r}/metric_history")).await.1["size"], 10);
     assert_eq!(api.get("/experiment_runs/metric_history?name=acc").await.1["size"], 2);
+    assert_eq!(api.get("/experiment_runs/metric_history?stepIds=7").await.1["size"], 1);
     assert_eq!(api.get("/experiment_runs/999999/metric_history").await.0, 404);
 }
 

@@ -146,6 +146,17 @@ impl Registry {
     /// under the parent, or update the artifact named by `id` (or, for a run's metrics and
     /// parameters, by name); either way the artifact ends up attributed to the parent.
     pub async fn upsert_artifact(&self, parent_kind: EntityKind, parent_id: &str, body: &Json) -> Result<(Written, Json)> {
+        let by_name = parent_kind == EntityKind::ExperimentRun
+            && matches!(artifact_kind(body), Ok(EntityKind::Metric | EntityKind::Parameter))
+            && body.get("id").is_none_or(Json::is_null);
+        match self.upsert_artifact_once(parent_kind, parent_id, body).await {
+            // Two first logs of one name raced: the loser's retry finds the winner's row.
+            Err(Error::Conflict(_)) if by_name => self.upsert_artifact_once(parent_kind, parent_id, body).await,
+            outcome => outcome,
+        }
+    }
+
+    async fn upsert_artifact_once(&self, parent_kind: EntityKind, parent_id: &str, body: &Json) -> Result<(Written, Json)> {
         let parent_label = parent_kind.spec().label;
         let parent_id = parse_id(parent_id, &format!("{parent_label} ID"))?;
         let kind = artifact_kind(body)?;
