@@ -15,6 +15,35 @@ const API_PREFIX: &str = "/api/model_registry/v1alpha3";
 pub struct Model {
     pub id: String,
     pub name: String,
+    /// What the benchmark sent when it created the model (not read from answers).
+    #[serde(skip)]
+    pub props: Props,
+}
+
+/// The custom properties every model the benchmark creates gets, for W4's filters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Props {
+    /// `team`, a `MetadataStringValue`.
+    pub team: &'static str,
+    /// `priority`, a `MetadataIntValue`.
+    pub priority: i64,
+}
+
+/// A registered model with its custom properties, as `GET /registered_models` lists it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelWithProps {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub custom_properties: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One page of `GET /registered_models?filterQuery=`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FilteredPage {
+    pub items: Vec<ModelWithProps>,
 }
 
 /// One page of `GET /registered_models`.
@@ -71,10 +100,22 @@ impl Api {
         })
     }
 
-    pub async fn create_model(&self, name: &str) -> Result<Model, ApiError> {
-        let body = json!({ "name": name });
-        self.call(Method::POST, "/registered_models", &[], Some(body))
-            .await
+    pub async fn create_model(&self, name: &str, props: Props) -> Result<Model, ApiError> {
+        let body = json!({
+            "name": name,
+            "customProperties": {
+                "team": { "metadataType": "MetadataStringValue", "string_value": props.team },
+                "priority": {
+                    "metadataType": "MetadataIntValue",
+                    "int_value": props.priority.to_string(),
+                },
+            },
+        });
+        let mut model: Model = self
+            .call(Method::POST, "/registered_models", &[], Some(body))
+            .await?;
+        model.props = props;
+        Ok(model)
     }
 
     /// Returns the new version's id.
@@ -120,6 +161,13 @@ impl Api {
         if !token.is_empty() {
             query.push(("nextPageToken", token));
         }
+        self.call(Method::GET, "/registered_models", &query, None)
+            .await
+    }
+
+    /// The first page of up to 100 models matching `filter` (a `filterQuery`).
+    pub async fn search_models(&self, filter: &str) -> Result<FilteredPage, ApiError> {
+        let query = [("filterQuery", filter), ("pageSize", "100")];
         self.call(Method::GET, "/registered_models", &query, None)
             .await
     }

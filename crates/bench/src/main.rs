@@ -15,12 +15,21 @@
 //!   until it is `""`, then again from the first page. One op = one page. Before W3 the
 //!   database is topped up to `--seed-models` registered models; each complete walk must see
 //!   exactly the models created so far.
+//! - **W4 filtered search**: the first page of `GET /registered_models?pageSize=100&filterQuery=`,
+//!   alternately `name LIKE 'bench-1%'` (about 1/16 of the models) and
+//!   `team = 'a' AND priority > 2` (about 2/15; every model the benchmark creates gets the
+//!   custom properties `team`, a string among a/b/c, and `priority`, an int 0..=4). One op =
+//!   one request; every item must match and the page must hold min(100, matching) items.
+//! - **W5 mixed**: 80 % W2 reads and 20 % W1 register ops (every fifth op), for
+//!   `--mixed-secs`. One op = one read or one register op; the read/write split is printed
+//!   under the table.
 //!
 //! PostgreSQL gets an `ANALYZE` before every run, standing in for autovacuum (off in
 //! this machine's CI configuration): without it the planner keeps the statistics of the empty
 //! database and reads properties with sequential scans, and W2/W3 measure that instead.
 //!
-//! Every workload runs once per `--clients` value for a fixed `--duration-secs`. Clients are
+//! Every workload runs once per `--clients` value for a fixed `--duration-secs` (W5:
+//! `--mixed-secs`). Clients are
 //! closed-loop: each sends its next op as soon as its previous one is answered, over one shared
 //! HTTP client (connection pool). An op's latency goes into an HDR histogram (microseconds,
 //! 3 significant digits); failed ops are counted as errors, not timed. A non-2xx answer, a
@@ -34,7 +43,7 @@
 //!
 //! ```sh
 //! cargo build --release -p model-registry
-//! cargo run --release -p bench -- --backends sqlite,mysql,postgres --clients 1,16 --duration-secs 10
+//! cargo run --release -p bench -- --backends sqlite,mysql,postgres --clients 1,16 --duration-secs 10 --mixed-secs 30
 //! ```
 
 mod api;
@@ -93,6 +102,9 @@ struct Args {
     /// Length of each (workload, clients) run, in seconds.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     duration_secs: u64,
+    /// Length of each W5 (mixed reads/writes) run, in seconds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    mixed_secs: u64,
     /// Registered models that exist before the list walk (W3); created if W1 made fewer.
     #[arg(long, default_value_t = 1000)]
     seed_models: usize,
@@ -134,6 +146,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     let settings = Settings {
         clients: args.clients.clone(),
         duration: Duration::from_secs(args.duration_secs),
+        mixed: Duration::from_secs(args.mixed_secs),
         seed_models: args.seed_models,
     };
 
@@ -155,9 +168,10 @@ async fn main() -> anyhow::Result<ExitCode> {
 
     if !rows.is_empty() {
         println!(
-            "server {}, {} s per run, closed-loop clients, W3 over >= {} models\n",
+            "server {}, {} s per run (W5: {} s), closed-loop clients, W3 over >= {} models\n",
             bin.display(),
             args.duration_secs,
+            args.mixed_secs,
             args.seed_models
         );
         print!("{}", report::table(&rows));
@@ -176,6 +190,7 @@ async fn main() -> anyhow::Result<ExitCode> {
 struct Settings {
     clients: Vec<u32>,
     duration: Duration,
+    mixed: Duration,
     seed_models: usize,
 }
 
@@ -208,7 +223,8 @@ async fn bench_server(
     outcome
 }
 
-/// W1 then W2 at every concurrency, then the seeding, then W3 at every concurrency.
+/// W1 then W2 at every concurrency, then the seeding, then W3, W4 and W5 at every
+/// concurrency.
 async fn run_workloads(
     backend: Backend,
     api: &Api,
@@ -248,6 +264,18 @@ async fn run_workloads(
     for &clients in &settings.clients {
         prepare_run(backend, db, Workload::ListWalk, clients, settings.duration).await?;
         results.push(workload::list_walk(api, models.len(), clients, settings.duration).await);
+    }
+
+    for &clients in &settings.clients {
+        prepare_run(backend, db, Workload::FilteredSearch, clients, settings.duration).await?;
+        results.push(workload::filtered_search(api, &models, clients, settings.duration).await);
+    }
+
+    for &clients in &settings.clients {
+        prepare_run(backend, db, Workload::Mixed, clients, settings.mixed).await?;
+        let (result, created) = workload::mixed(api, &models, clients, settings.mixed).await;
+        models.extend(created);
+        results.push(result);
     }
     Ok(results)
 }

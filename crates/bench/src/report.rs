@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use crate::workload::RunResult;
 use crate::Backend;
 
-/// One line per run, then the first error of every run that had any.
+/// One line per run, then the notes of the runs that have one, then the first error of every
+/// run that had any.
 pub fn table(rows: &[(Backend, RunResult)]) -> String {
     let mut out = format!(
         "{:<9} {:<15} {:>7} {:>9} {:>10} {:>8} {:>8} {:>7}\n",
@@ -24,6 +25,22 @@ pub fn table(rows: &[(Backend, RunResult)]) -> String {
             run.latency_ms(0.99),
             run.errors
         );
+    }
+    let mut noted = false;
+    for (backend, run) in rows {
+        if let Some(note) = &run.note {
+            if !noted {
+                out.push('\n');
+                noted = true;
+            }
+            let _ = writeln!(
+                out,
+                "{} {} with {} clients: {note}",
+                backend.name(),
+                run.workload.label(),
+                run.clients
+            );
+        }
     }
     for (backend, run) in rows {
         if let Some(error) = &run.first_error {

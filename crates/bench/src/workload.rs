@@ -1,6 +1,7 @@
-//! The three workloads, and the closed-loop runner that times them.
+//! The five workloads, and the closed-loop runner that times them.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -8,18 +9,31 @@ use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use tokio::task::JoinSet;
 
-use crate::api::{Api, ApiError, Model};
+use crate::api::{Api, ApiError, Model, ModelWithProps, Props};
 
 /// Concurrent requests used to create the models W3 walks over (not measured).
 const SEED_WORKERS: usize = 8;
 /// Latencies are recorded in microseconds, from 1 µs to 60 s.
 const MAX_LATENCY_MICROS: u64 = 60_000_000;
+/// The values of the `team` custom property, given round-robin.
+const TEAMS: [&str; 3] = ["a", "b", "c"];
+/// W4's filter on the name: `unique_name` is `bench-` and 32 hex digits, so about 1/16 match.
+const NAME_FILTER: &str = "name LIKE 'bench-1%'";
+const NAME_PREFIX: &str = "bench-1";
+/// W4's filter on custom properties: about 2/15 of the models match.
+const PROPS_FILTER: &str = "team = 'a' AND priority > 2";
+/// W4 asks for pages of this many models.
+const FILTER_PAGE_SIZE: usize = 100;
+/// In W5, one op in this many is a write (W1's op), the others reads (W2's op).
+const MIXED_WRITE_EVERY: u64 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
     Register,
     PointRead,
     ListWalk,
+    FilteredSearch,
+    Mixed,
 }
 
 impl Workload {
@@ -28,6 +42,8 @@ impl Workload {
             Workload::Register => "W1 register",
             Workload::PointRead => "W2 point reads",
             Workload::ListWalk => "W3 list walk",
+            Workload::FilteredSearch => "W4 filtered",
+            Workload::Mixed => "W5 mixed 80/20",
         }
     }
 }
@@ -66,6 +82,8 @@ pub struct RunResult {
     pub errors: u64,
     /// The earliest failure.
     pub first_error: Option<OpError>,
+    /// A line to print under the table (W5: the read/write split).
+    pub note: Option<String>,
 }
 
 impl RunResult {
@@ -133,6 +151,72 @@ pub async fn list_walk(api: &Api, expected: usize, clients: u32, duration: Durat
     run(api, Workload::ListWalk, workers, duration).await.0
 }
 
+/// W4: each op is the first page of `GET /registered_models?filterQuery=...&pageSize=100`,
+/// alternately [`NAME_FILTER`] and [`PROPS_FILTER`]; every item must match the filter and the
+/// page must hold min(100, matching models among `models`) items. `models` must be all the
+/// registered models, and none may be created during the run.
+pub async fn filtered_search(
+    api: &Api,
+    models: &[Model],
+    clients: u32,
+    duration: Duration,
+) -> RunResult {
+    let by_name = models
+        .iter()
+        .filter(|m| m.name.starts_with(NAME_PREFIX))
+        .count();
+    let by_props = models.iter().filter(|m| props_match(m.props)).count();
+    let workers = (0..clients as usize)
+        .map(|i| Worker::Filtered {
+            expected: [by_name, by_props],
+            next: i,
+        })
+        .collect();
+    run(api, Workload::FilteredSearch, workers, duration).await.0
+}
+
+/// W5: each client sends W2's reads over `models`, except every fifth op, which is W1's
+/// register op. One op = one read or one register op. Returns the models created.
+pub async fn mixed(
+    api: &Api,
+    models: &[Model],
+    clients: u32,
+    duration: Duration,
+) -> (RunResult, Vec<Model>) {
+    let models: Arc<[Model]> = models.into();
+    let workers = (0..clients as usize)
+        .map(|i| Worker::Mixed {
+            models: Arc::clone(&models),
+            next: i * models.len() / clients as usize,
+            ops: 0,
+            reads: 0,
+            writes: 0,
+            created: Vec::new(),
+        })
+        .collect();
+    let (mut result, workers) = run(api, Workload::Mixed, workers, duration).await;
+    let (mut reads, mut writes, mut created) = (0, 0, Vec::new());
+    for worker in workers {
+        if let Worker::Mixed {
+            reads: r,
+            writes: w,
+            created: c,
+            ..
+        } = worker
+        {
+            reads += r;
+            writes += w;
+            created.extend(c);
+        }
+    }
+    result.note = Some(format!(
+        "{reads} reads ({:.1}/s) + {writes} writes ({:.1}/s, 3 requests each) succeeded",
+        reads as f64 / result.elapsed.as_secs_f64(),
+        writes as f64 / result.elapsed.as_secs_f64()
+    ));
+    (result, created)
+}
+
 /// Creates `count` registered models (untimed); any failure is an error.
 pub async fn seed_models(api: &Api, count: usize) -> anyhow::Result<Vec<Model>> {
     let mut workers = JoinSet::new();
@@ -142,7 +226,7 @@ pub async fn seed_models(api: &Api, count: usize) -> anyhow::Result<Vec<Model>> 
         workers.spawn(async move {
             let mut models = Vec::with_capacity(share);
             for _ in 0..share {
-                models.push(api.create_model(&unique_name()).await?);
+                models.push(api.create_model(&unique_name(), next_props()).await?);
             }
             Ok::<_, ApiError>(models)
         });
@@ -169,6 +253,19 @@ enum Worker {
         token: String,
         seen: usize,
     },
+    Filtered {
+        /// Matching models for [`NAME_FILTER`] and [`PROPS_FILTER`].
+        expected: [usize; 2],
+        next: usize,
+    },
+    Mixed {
+        models: Arc<[Model]>,
+        next: usize,
+        ops: u64,
+        reads: u64,
+        writes: u64,
+        created: Vec<Model>,
+    },
 }
 
 impl Worker {
@@ -186,12 +283,38 @@ impl Worker {
                 token,
                 seen,
             } => walk_page(api, *expected, token, seen).await,
+            Worker::Filtered { expected, next } => {
+                let by_props = *next % 2 == 1;
+                *next += 1;
+                search(api, by_props, expected[usize::from(by_props)]).await
+            }
+            Worker::Mixed {
+                models,
+                next,
+                ops,
+                reads,
+                writes,
+                created,
+            } => {
+                *ops += 1;
+                if *ops % MIXED_WRITE_EVERY == 0 {
+                    register_model(api, created).await?;
+                    *writes += 1;
+                } else {
+                    let model = &models[*next % models.len()];
+                    let by_name = *next % 2 == 1;
+                    *next += 1;
+                    read_model(api, model, by_name).await?;
+                    *reads += 1;
+                }
+                Ok(())
+            }
         }
     }
 }
 
 async fn register_model(api: &Api, created: &mut Vec<Model>) -> Result<(), OpError> {
-    let model = api.create_model(&unique_name()).await?;
+    let model = api.create_model(&unique_name(), next_props()).await?;
     let model_id = model.id.clone();
     created.push(model);
     let version_id = api.create_version(&model_id, "v1").await?;
@@ -239,6 +362,68 @@ async fn walk_page(
     Ok(())
 }
 
+/// One page of a W4 filter: `expected` is the number of matching models.
+async fn search(api: &Api, by_props: bool, expected: usize) -> Result<(), OpError> {
+    let filter = if by_props { PROPS_FILTER } else { NAME_FILTER };
+    let page = api.search_models(filter).await?;
+    let want = expected.min(FILTER_PAGE_SIZE);
+    if page.items.len() != want {
+        return Err(OpError::WrongAnswer(format!(
+            "GET /registered_models?filterQuery={filter}&pageSize={FILTER_PAGE_SIZE} returned {} \
+             items, expected {want} ({expected} models match)",
+            page.items.len()
+        )));
+    }
+    for item in &page.items {
+        let matches = if by_props {
+            item_props(item).is_some_and(props_match)
+        } else {
+            item.name.starts_with(NAME_PREFIX)
+        };
+        if !matches {
+            return Err(OpError::WrongAnswer(format!(
+                "GET /registered_models?filterQuery={filter} returned registered model {} ({}) \
+                 with customProperties {}, which does not match",
+                item.id,
+                item.name,
+                serde_json::Value::Object(item.custom_properties.clone())
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn props_match(props: Props) -> bool {
+    props.team == "a" && props.priority > 2
+}
+
+/// `team` and `priority` as the server returned them; `None` if either is missing or malformed.
+fn item_props(item: &ModelWithProps) -> Option<Props> {
+    let props = &item.custom_properties;
+    let team = props.get("team")?.get("string_value")?.as_str()?;
+    let priority = props
+        .get("priority")?
+        .get("int_value")?
+        .as_str()?
+        .parse()
+        .ok()?;
+    Some(Props {
+        team: TEAMS.into_iter().find(|t| *t == team)?,
+        priority,
+    })
+}
+
+/// The custom properties of the next model created: `team` round-robin over [`TEAMS`],
+/// `priority` = n % 5.
+fn next_props() -> Props {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    Props {
+        team: TEAMS[(n % TEAMS.len() as u64) as usize],
+        priority: (n % 5) as i64,
+    }
+}
+
 /// A registered model name no other op uses. Only `[a-z0-9-]`: `/registered_model?name=`
 /// matches with SQL `LIKE`, where `_` and `%` are wildcards.
 fn unique_name() -> String {
@@ -274,6 +459,7 @@ async fn run(
         latency: total.latency,
         errors: total.errors,
         first_error: total.first_error.map(|(_, error)| error),
+        note: None,
     };
     (result, workers)
 }
