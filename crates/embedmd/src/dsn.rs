@@ -86,13 +86,29 @@ pub struct TlsConfig {
     pub verify_server_cert: bool,
 }
 
+/// How much of the server's certificate TLS checks.
+enum Verification {
+    /// Encrypt only.
+    None,
+    /// The chain, against the configured CA.
+    Chain,
+    /// The chain and the host name.
+    Full,
+}
+
 impl TlsConfig {
-    fn enabled(&self) -> bool {
-        self.cert.is_some()
+    /// `None` when no TLS flag is set.
+    fn verification(&self) -> Option<Verification> {
+        let enabled = self.cert.is_some()
             || self.key.is_some()
             || self.root_cert.is_some()
             || self.ca.is_some()
-            || self.verify_server_cert
+            || self.verify_server_cert;
+        enabled.then(|| match (self.verify_server_cert, self.trust_anchor().is_some()) {
+            (true, _) => Verification::Full,
+            (false, true) => Verification::Chain,
+            (false, false) => Verification::None,
+        })
     }
 
     /// MySQL calls the trust anchor "ca", PostgreSQL "root cert": either flag serves both.
@@ -309,15 +325,12 @@ fn parse_mysql(dsn: &str, tls: &TlsConfig) -> Result<MySqlConnectOptions, DsnErr
             _ => options,
         };
     }
-    if tls.enabled() {
-        let mode = if tls.verify_server_cert {
-            MySqlSslMode::VerifyIdentity
-        } else if tls.trust_anchor().is_some() {
-            MySqlSslMode::VerifyCa
-        } else {
-            MySqlSslMode::Required
-        };
-        options = options.ssl_mode(mode);
+    if let Some(verification) = tls.verification() {
+        options = options.ssl_mode(match verification {
+            Verification::Full => MySqlSslMode::VerifyIdentity,
+            Verification::Chain => MySqlSslMode::VerifyCa,
+            Verification::None => MySqlSslMode::Required,
+        });
         if let Some(ca) = tls.trust_anchor() {
             options = options.ssl_ca(ca);
         }
@@ -465,15 +478,12 @@ fn parse_postgres(dsn: &str, tls: &TlsConfig) -> Result<PgConnectOptions, DsnErr
     } else {
         postgres_from_keywords(&parse_keyword_values(dsn)?)?
     };
-    if tls.enabled() {
-        let mode = if tls.verify_server_cert {
-            PgSslMode::VerifyFull
-        } else if tls.trust_anchor().is_some() {
-            PgSslMode::VerifyCa
-        } else {
-            PgSslMode::Require
-        };
-        options = options.ssl_mode(mode);
+    if let Some(verification) = tls.verification() {
+        options = options.ssl_mode(match verification {
+            Verification::Full => PgSslMode::VerifyFull,
+            Verification::Chain => PgSslMode::VerifyCa,
+            Verification::None => PgSslMode::Require,
+        });
         if let Some(root) = tls.root_cert.as_ref().or(tls.ca.as_ref()) {
             options = options.ssl_root_cert(root);
         }

@@ -520,4 +520,16 @@ impl Store {
         }
         Ok(parents)
     }
+
+    /// Takes the row lock of a node until the transaction ends (SQLite's writers are already
+    /// serialized), so that writes under one parent happen one after another.
+    pub async fn lock(&self, conn: &mut Conn<'_>, kind: NodeKind, id: i64) -> Result<()> {
+        let d = self.dialect;
+        let sql = format!(
+            "UPDATE {} SET last_update_time_since_epoch = last_update_time_since_epoch WHERE id = {}",
+            d.table(kind.table()),
+            d.placeholder(1)
+        );
+        conn.execute(&sql, &[Arg::from(id)]).await.map(drop)
+    }
 }

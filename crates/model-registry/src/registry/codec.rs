@@ -67,10 +67,7 @@ pub fn decode(spec: &Spec, schema: Schema, body: &Json) -> Result<Draft> {
             "artifactType" if spec.artifact_type.is_some() => {
                 let given = text(key, value)?;
                 if Some(given.as_str()) != spec.artifact_type {
-                    return Err(Error::bad_request(format!(
-                        "cannot change artifact type from {} to {given}: artifactType is immutable",
-                        spec.artifact_type.unwrap_or_default()
-                    )));
+                    return Err(type_change(spec.artifact_type.unwrap_or_default(), &given));
                 }
             }
             "id" if schema == Schema::Full => draft.id = Some(text(key, value)?),
@@ -100,6 +97,11 @@ pub fn bounded(key: &str, value: String, max: usize) -> Result<String> {
     Ok(value)
 }
 
+/// An artifact keeps the kind it was created with.
+pub fn type_change(from: &str, to: &str) -> Error {
+    Error::bad_request(format!("cannot change artifact type from {from} to {to}: artifactType is immutable"))
+}
+
 fn text(key: &str, value: &Json) -> Result<String> {
     value
         .as_str()
@@ -125,7 +127,7 @@ pub fn parse_id(value: &str, what: &str) -> Result<i64> {
         .map_err(|_| Error::bad_request(format!("invalid {what}: {value:?} is not a 32-bit integer")))
 }
 
-fn decode_field(field: &Field, value: &Json) -> Result<Stored> {
+pub fn decode_field(field: &Field, value: &Json) -> Result<Stored> {
     let key = field.json;
     let wrong = |expected: &str| Error::bad_request(format!("json: field {key:?} must be {expected}"));
     let stored = match field.codec {

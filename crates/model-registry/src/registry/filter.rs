@@ -73,12 +73,16 @@ fn property(name: &str, custom: bool, columns: Vec<ValueColumn>, op: CmpOp, valu
     Filter::Compare { target: Target::Property { name: name.to_owned(), custom, columns }, op, value }
 }
 
+/// `text` matched literally inside a LIKE pattern (backslash is the escape on every backend).
+pub fn like_literal(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
 /// Children are stored as `<parent id>:<name>`: `name = 'x'` means `LIKE '%:x'`, and a LIKE
 /// pattern without a colon is matched against the part after the prefix.
 fn child_name(op: CmpOp, value: FilterValue) -> Filter {
-    let escape = |s: &str| s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     match (op, value) {
-        (CmpOp::Eq, FilterValue::Text(s)) => column(Column::Name, CmpOp::Like, FilterValue::Text(format!("%:{}", escape(&s)))),
+        (CmpOp::Eq, FilterValue::Text(s)) => column(Column::Name, CmpOp::Like, FilterValue::Text(format!("%:{}", like_literal(&s)))),
         (CmpOp::Like | CmpOp::ILike, FilterValue::Text(s)) if !s.contains(':') && !s.starts_with('%') => {
             column(Column::Name, op, FilterValue::Text(format!("%:{s}")))
         }

@@ -134,7 +134,8 @@ impl Registry {
         let (kind, node) = self.load(&mut conn, kinds, id, label).await?;
         let spec = kind.spec();
         if spec.artifact_type.is_some() && kinds.len() > 1 {
-            require_artifact_type(body, spec)?;
+            // The oneOf body must name its kind; the codec refuses a different one.
+            artifact_kind(body)?;
         }
         let draft = codec::decode(spec, Schema::Update, body)?;
         let node = self.rewrite(&mut conn, spec, node, draft).await?;
@@ -146,17 +147,6 @@ impl Registry {
     /// under the parent, or update the artifact named by `id` (or, for a run's metrics and
     /// parameters, by name); either way the artifact ends up attributed to the parent.
     pub async fn upsert_artifact(&self, parent_kind: EntityKind, parent_id: &str, body: &Json) -> Result<(Written, Json)> {
-        let by_name = parent_kind == EntityKind::ExperimentRun
-            && matches!(artifact_kind(body), Ok(EntityKind::Metric | EntityKind::Parameter))
-            && body.get("id").is_none_or(Json::is_null);
-        match self.upsert_artifact_once(parent_kind, parent_id, body).await {
-            // Two first logs of one name raced: the loser's retry finds the winner's row.
-            Err(Error::Conflict(_)) if by_name => self.upsert_artifact_once(parent_kind, parent_id, body).await,
-            outcome => outcome,
-        }
-    }
-
-    async fn upsert_artifact_once(&self, parent_kind: EntityKind, parent_id: &str, body: &Json) -> Result<(Written, Json)> {
         let parent_label = parent_kind.spec().label;
         let parent_id = parse_id(parent_id, &format!("{parent_label} ID"))?;
         let kind = artifact_kind(body)?;
@@ -168,6 +158,12 @@ impl Registry {
         }
         let mut tx = self.datastore.begin().await?;
         let mut conn = tx.conn();
+        if under_run {
+            // Logs to one run go one at a time: the by-name lookup below then sees the previous
+            // log, and each metric's history rows get distinct update times. The lock comes
+            // before any read, so that MySQL's snapshot is taken after the wait.
+            self.store.lock(&mut conn, parent_kind.spec().node, parent_id).await?;
+        }
         let (_, parent) = self.load(&mut conn, &[parent_kind], parent_id, parent_label).await?;
         if under_run {
             // Upstream records the run and its experiment as hidden custom properties.
@@ -191,11 +187,8 @@ impl Registry {
             Some(id) => {
                 let (existing_kind, node) = self.load(&mut conn, &ARTIFACT_KINDS, id, "artifact").await?;
                 if existing_kind != kind {
-                    return Err(Error::bad_request(format!(
-                        "cannot change artifact type from {} to {}: artifactType is immutable",
-                        existing_kind.spec().artifact_type.unwrap_or_default(),
-                        spec.artifact_type.unwrap_or_default()
-                    )));
+                    let (from, to) = (existing_kind.spec().artifact_type, spec.artifact_type);
+                    return Err(codec::type_change(from.unwrap_or_default(), to.unwrap_or_default()));
                 }
                 let node = self.rewrite(&mut conn, spec, node, draft).await?;
                 self.store.link(&mut conn, Parent::Attribution(parent_id), node.id).await?;
@@ -289,7 +282,7 @@ impl Registry {
             let value = match draft.get(field.json) {
                 Some(v) => v.clone(),
                 None => match field.default.filter(|_| defaults) {
-                    Some(default) => codec::decode(spec, Schema::Create, &json!({ field.json: default }))?.fields[0].1.clone(),
+                    Some(default) => codec::decode_field(field, &Json::String(default.into()))?,
                     None => continue,
                 },
             };
@@ -351,7 +344,8 @@ impl Registry {
             }
         }
         check_run_times(spec, &properties)?;
-        let now = now_ms();
+        // Update times only move forward, even for two saves within one millisecond.
+        let now = now_ms().max(node.update_time + 1);
         let name = codec::bare_name(&fields.name).to_owned();
         self.store.update(conn, spec.node, node.id, &fields, &properties, now).await.map_err(|e| conflict(spec, &name, e))?;
         Ok(Node { external_id: fields.external_id, uri: fields.uri, state: fields.state, update_time: now, properties, ..node })
@@ -415,12 +409,17 @@ impl Registry {
 
     /// Checks that a parent exists before listing its children (404 otherwise).
     pub async fn list_children(&self, parent_kind: EntityKind, parent_id: &str, kinds: &[EntityKind], link: Link, params: &ListParams) -> Result<Json> {
-        let label = parent_kind.spec().label;
-        let id = parse_id(parent_id, &format!("{label} ID"))?;
-        let mut reader = self.datastore.reader().await?;
-        self.load(&mut reader.conn(), &[parent_kind], id, label).await?;
-        drop(reader);
+        let id = self.existing(parent_kind, parent_id).await?;
         self.list(kinds, Some((link, id)), params).await
+    }
+
+    /// The id of an entity that must exist (400 for a malformed id, 404 for a missing one).
+    async fn existing(&self, kind: EntityKind, id: &str) -> Result<i64> {
+        let label = kind.spec().label;
+        let id = parse_id(id, &format!("{label} ID"))?;
+        let mut reader = self.datastore.reader().await?;
+        self.load(&mut reader.conn(), &[kind], id, label).await?;
+        Ok(id)
     }
 
     /// `GET /experiment_runs[/{id}]/metric_history`: the rows each metric upsert left, by metric
@@ -428,11 +427,10 @@ impl Registry {
     pub async fn metric_history(&self, run: Option<&str>, params: &ListParams) -> Result<Json> {
         let mut conditions = Vec::new();
         if let Some(name) = params.name.as_deref().filter(|n| !n.is_empty()) {
-            let escaped = name.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
             conditions.push(Filter::Compare {
                 target: Target::Column(Column::Name),
                 op: CmpOp::Like,
-                value: FilterValue::Text(format!("%:{escaped}\\_\\_%")),
+                value: FilterValue::Text(format!("%:{}\\_\\_%", filter::like_literal(name))),
             });
         }
         if let Some(steps) = params.step_ids.as_deref().filter(|s| !s.is_empty()) {
@@ -450,12 +448,7 @@ impl Registry {
         // `name` is the metric's name here, not a stored name.
         let params = ListParams { name: None, external_id: None, ..params.clone() };
         let parent = match run {
-            Some(run) => {
-                let id = parse_id(run, "experiment run ID")?;
-                let mut reader = self.datastore.reader().await?;
-                self.load(&mut reader.conn(), &[EntityKind::ExperimentRun], id, "experiment run").await?;
-                Some((Link::Attribution, id))
-            }
+            Some(run) => Some((Link::Attribution, self.existing(EntityKind::ExperimentRun, run).await?)),
             None => None,
         };
         self.list_filtered(&[EntityKind::MetricHistory], parent, &params, conditions).await
@@ -612,16 +605,4 @@ fn artifact_kind(body: &Json) -> Result<EntityKind> {
                 "invalid artifact type, must be either model-artifact, doc-artifact, dataset-artifact, metric or parameter",
             )
         })
-}
-
-fn require_artifact_type(body: &Json, spec: &Spec) -> Result<()> {
-    let kind = artifact_kind(body)?;
-    if kind.spec().artifact_type != spec.artifact_type {
-        return Err(Error::bad_request(format!(
-            "cannot change artifact type from {} to {}: artifactType is immutable",
-            spec.artifact_type.unwrap_or_default(),
-            kind.spec().artifact_type.unwrap_or_default()
-        )));
-    }
-    Ok(())
 }
