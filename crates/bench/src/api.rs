@@ -91,13 +91,8 @@ pub struct Api {
 impl Api {
     /// `server` is the server's root URL (`http://127.0.0.1:PORT`).
     pub fn new(server: &str) -> anyhow::Result<Api> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?;
-        Ok(Api {
-            http,
-            base: format!("{server}{API_PREFIX}"),
-        })
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+        Ok(Api { http, base: format!("{server}{API_PREFIX}") })
     }
 
     pub async fn create_model(&self, name: &str, props: Props) -> Result<Model, ApiError> {
@@ -111,9 +106,7 @@ impl Api {
                 },
             },
         });
-        let mut model: Model = self
-            .call(Method::POST, "/registered_models", &[], Some(body))
-            .await?;
+        let mut model: Model = self.call(Method::POST, "/registered_models", &[], Some(body)).await?;
         model.props = props;
         Ok(model)
     }
@@ -121,18 +114,11 @@ impl Api {
     /// Returns the new version's id.
     pub async fn create_version(&self, model_id: &str, name: &str) -> Result<String, ApiError> {
         let body = json!({ "name": name, "registeredModelId": model_id });
-        let created: Created = self
-            .call(Method::POST, "/model_versions", &[], Some(body))
-            .await?;
+        let created: Created = self.call(Method::POST, "/model_versions", &[], Some(body)).await?;
         Ok(created.id)
     }
 
-    pub async fn create_model_artifact(
-        &self,
-        version_id: &str,
-        name: &str,
-        uri: &str,
-    ) -> Result<(), ApiError> {
+    pub async fn create_model_artifact(&self, version_id: &str, name: &str, uri: &str) -> Result<(), ApiError> {
         let body = json!({
             "artifactType": "model-artifact",
             "name": name,
@@ -146,13 +132,11 @@ impl Api {
     }
 
     pub async fn get_model(&self, id: &str) -> Result<Model, ApiError> {
-        self.call(Method::GET, &format!("/registered_models/{id}"), &[], None)
-            .await
+        self.call(Method::GET, &format!("/registered_models/{id}"), &[], None).await
     }
 
     pub async fn find_model(&self, name: &str) -> Result<Model, ApiError> {
-        self.call(Method::GET, "/registered_model", &[("name", name)], None)
-            .await
+        self.call(Method::GET, "/registered_model", &[("name", name)], None).await
     }
 
     /// One page of 100 models in id order; `token` is `""` for the first page.
@@ -161,15 +145,13 @@ impl Api {
         if !token.is_empty() {
             query.push(("nextPageToken", token));
         }
-        self.call(Method::GET, "/registered_models", &query, None)
-            .await
+        self.call(Method::GET, "/registered_models", &query, None).await
     }
 
     /// The first page of up to 100 models matching `filter` (a `filterQuery`).
     pub async fn search_models(&self, filter: &str) -> Result<FilteredPage, ApiError> {
         let query = [("filterQuery", filter), ("pageSize", "100")];
-        self.call(Method::GET, "/registered_models", &query, None)
-            .await
+        self.call(Method::GET, "/registered_models", &query, None).await
     }
 
     async fn call<T: DeserializeOwned>(
@@ -184,27 +166,15 @@ impl Api {
             status,
             detail,
         };
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base))
-            .query(query);
+        let mut request = self.http.request(method.clone(), format!("{}{path}", self.base)).query(query);
         if let Some(body) = &body {
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| failed(None, e.to_string()))?;
+        let response = request.send().await.map_err(|e| failed(None, e.to_string()))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| failed(Some(status), e.to_string()))?;
+        let bytes = response.bytes().await.map_err(|e| failed(Some(status), e.to_string()))?;
         if !status.is_success() {
-            return Err(failed(
-                Some(status),
-                String::from_utf8_lossy(&bytes).into_owned(),
-            ));
+            return Err(failed(Some(status), String::from_utf8_lossy(&bytes).into_owned()));
         }
         serde_json::from_slice(&bytes).map_err(|e| {
             let text = String::from_utf8_lossy(&bytes);
@@ -214,16 +184,8 @@ impl Api {
 }
 
 /// `POST /api/model_registry/v1alpha3/registered_models {"name":"..."}`, for error messages.
-fn describe(
-    method: &Method,
-    path: &str,
-    query: &[(&str, &str)],
-    body: Option<&serde_json::Value>,
-) -> String {
-    let query: Vec<String> = query
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect();
+fn describe(method: &Method, path: &str, query: &[(&str, &str)], body: Option<&serde_json::Value>) -> String {
+    let query: Vec<String> = query.iter().map(|(key, value)| format!("{key}={value}")).collect();
     let mut text = format!("{method} {API_PREFIX}{path}");
     if !query.is_empty() {
         text = format!("{text}?{}", query.join("&"));

@@ -43,11 +43,7 @@ pub struct BenchDb {
 #[derive(Debug)]
 enum Location {
     SqliteDir(TempDir),
-    Server {
-        backend: Backend,
-        admin_dsn: String,
-        name: String,
-    },
+    Server { backend: Backend, admin_dsn: String, name: String },
 }
 
 impl BenchDb {
@@ -59,26 +55,19 @@ impl BenchDb {
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let name = format!("mr_bench_{}", &suffix[..12]);
         execute(backend, admin_dsn, &format!("CREATE DATABASE {name}")).await?;
-        let mut server_dsn = url::Url::parse(admin_dsn)
-            .with_context(|| format!("admin DSN {} is not a URL", without_password(admin_dsn)))?;
+        let mut server_dsn =
+            url::Url::parse(admin_dsn).with_context(|| format!("admin DSN {} is not a URL", without_password(admin_dsn)))?;
         server_dsn.set_path(&name);
         Ok(BenchDb {
             server_dsn: server_dsn.to_string(),
-            location: Location::Server {
-                backend,
-                admin_dsn: admin_dsn.to_string(),
-                name,
-            },
+            location: Location::Server { backend, admin_dsn: admin_dsn.to_string(), name },
         })
     }
 
     fn create_sqlite() -> anyhow::Result<BenchDb> {
         let dir = tempfile::Builder::new().prefix("mr_bench_").tempdir()?;
         let file = dir.path().join("registry.db");
-        Ok(BenchDb {
-            server_dsn: file.display().to_string(),
-            location: Location::SqliteDir(dir),
-        })
+        Ok(BenchDb { server_dsn: file.display().to_string(), location: Location::SqliteDir(dir) })
     }
 
     /// The value of the server's `--embedmd-database-dsn`.
@@ -92,10 +81,7 @@ impl BenchDb {
     /// MySQL/MariaDB (InnoDB) keeps its statistics current itself; SQLite plans without any.
     pub async fn refresh_statistics(&self) -> anyhow::Result<()> {
         match self.location {
-            Location::Server {
-                backend: Backend::Postgres,
-                ..
-            } => execute(Backend::Postgres, &self.server_dsn, "ANALYZE").await,
+            Location::Server { backend: Backend::Postgres, .. } => execute(Backend::Postgres, &self.server_dsn, "ANALYZE").await,
             _ => Ok(()),
         }
     }
@@ -103,29 +89,11 @@ impl BenchDb {
     pub async fn drop_database(self) -> anyhow::Result<()> {
         match self.location {
             Location::SqliteDir(dir) => Ok(dir.close()?),
-            Location::Server {
-                backend: Backend::Postgres,
-                admin_dsn,
-                name,
-            } => {
-                execute(
-                    Backend::Postgres,
-                    &admin_dsn,
-                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                )
-                .await
+            Location::Server { backend: Backend::Postgres, admin_dsn, name } => {
+                execute(Backend::Postgres, &admin_dsn, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await
             }
-            Location::Server {
-                backend,
-                admin_dsn,
-                name,
-            } => {
-                execute(
-                    backend,
-                    &admin_dsn,
-                    &format!("DROP DATABASE IF EXISTS {name}"),
-                )
-                .await
+            Location::Server { backend, admin_dsn, name } => {
+                execute(backend, &admin_dsn, &format!("DROP DATABASE IF EXISTS {name}")).await
             }
         }
     }
@@ -138,23 +106,13 @@ async fn execute(backend: Backend, admin_dsn: &str, sql: &str) -> anyhow::Result
     let failed = || format!("`{sql}` failed on {shown}");
     match backend {
         Backend::MySql => {
-            let mut connection = MySqlConnection::connect(admin_dsn)
-                .await
-                .with_context(unreachable)?;
-            sqlx::raw_sql(sql)
-                .execute(&mut connection)
-                .await
-                .with_context(failed)?;
+            let mut connection = MySqlConnection::connect(admin_dsn).await.with_context(unreachable)?;
+            sqlx::raw_sql(sql).execute(&mut connection).await.with_context(failed)?;
             connection.close().await?;
         }
         Backend::Postgres => {
-            let mut connection = PgConnection::connect(admin_dsn)
-                .await
-                .with_context(unreachable)?;
-            sqlx::raw_sql(sql)
-                .execute(&mut connection)
-                .await
-                .with_context(failed)?;
+            let mut connection = PgConnection::connect(admin_dsn).await.with_context(unreachable)?;
+            sqlx::raw_sql(sql).execute(&mut connection).await.with_context(failed)?;
             connection.close().await?;
         }
         Backend::Sqlite => unreachable!("SQLite databases are files"),

@@ -88,12 +88,7 @@ impl Backend {
 #[derive(Debug, Parser)]
 struct Args {
     /// Backends to benchmark, in this order.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "sqlite,mysql,postgres"
-    )]
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "sqlite,mysql,postgres")]
     backends: Vec<Backend>,
     /// Concurrent clients; every workload runs once per value.
     #[arg(long, value_delimiter = ',', default_value = "1,16",
@@ -139,10 +134,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             args.bin.display()
         )
     })?;
-    let admin = AdminDsns {
-        mysql: args.mysql_admin_dsn.clone(),
-        postgres: args.postgres_admin_dsn.clone(),
-    };
+    let admin = AdminDsns { mysql: args.mysql_admin_dsn.clone(), postgres: args.postgres_admin_dsn.clone() };
     let settings = Settings {
         clients: args.clients.clone(),
         duration: Duration::from_secs(args.duration_secs),
@@ -179,11 +171,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     if let Some(error) = failure {
         return Err(error);
     }
-    Ok(if rows.iter().any(|(_, result)| result.errors > 0) {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if rows.iter().any(|(_, result)| result.errors > 0) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 /// What every backend runs.
@@ -196,12 +184,7 @@ struct Settings {
 
 /// One backend from start to end: a fresh database, a server on it, the workloads, and the
 /// database dropped again whatever happened in between.
-async fn bench_backend(
-    backend: Backend,
-    bin: &Path,
-    admin: &AdminDsns,
-    settings: &Settings,
-) -> anyhow::Result<Vec<RunResult>> {
+async fn bench_backend(backend: Backend, bin: &Path, admin: &AdminDsns, settings: &Settings) -> anyhow::Result<Vec<RunResult>> {
     let db = BenchDb::create(backend, admin).await?;
     let outcome = bench_server(backend, bin, &db, settings).await;
     let dropped = db.drop_database().await;
@@ -210,12 +193,7 @@ async fn bench_backend(
     Ok(results)
 }
 
-async fn bench_server(
-    backend: Backend,
-    bin: &Path,
-    db: &BenchDb,
-    settings: &Settings,
-) -> anyhow::Result<Vec<RunResult>> {
+async fn bench_server(backend: Backend, bin: &Path, db: &BenchDb, settings: &Settings) -> anyhow::Result<Vec<RunResult>> {
     let server = Server::start(bin, backend, db.server_dsn()).await?;
     let api = Api::new(server.base_url())?;
     let outcome = run_workloads(backend, &api, db, settings).await;
@@ -225,12 +203,7 @@ async fn bench_server(
 
 /// W1 then W2 at every concurrency, then the seeding, then W3, W4 and W5 at every
 /// concurrency.
-async fn run_workloads(
-    backend: Backend,
-    api: &Api,
-    db: &BenchDb,
-    settings: &Settings,
-) -> anyhow::Result<Vec<RunResult>> {
+async fn run_workloads(backend: Backend, api: &Api, db: &BenchDb, settings: &Settings) -> anyhow::Result<Vec<RunResult>> {
     let mut results = Vec::new();
     let mut models = Vec::new();
     for &clients in &settings.clients {
@@ -242,10 +215,7 @@ async fn run_workloads(
     ensure!(
         !models.is_empty(),
         "W1 created no registered model, nothing to read; first error: {}",
-        results
-            .iter()
-            .find_map(|r| r.first_error.as_ref())
-            .map_or("none".to_string(), ToString::to_string)
+        results.iter().find_map(|r| r.first_error.as_ref()).map_or("none".to_string(), ToString::to_string)
     );
 
     for &clients in &settings.clients {
@@ -254,11 +224,7 @@ async fn run_workloads(
     }
 
     let missing = settings.seed_models.saturating_sub(models.len());
-    eprintln!(
-        "[{}] {} registered models exist, seeding {missing} more",
-        backend.name(),
-        models.len()
-    );
+    eprintln!("[{}] {} registered models exist, seeding {missing} more", backend.name(), models.len());
     models.extend(workload::seed_models(api, missing).await?);
 
     for &clients in &settings.clients {
@@ -281,19 +247,8 @@ async fn run_workloads(
 }
 
 /// Refreshes the database's statistics and says what runs next.
-async fn prepare_run(
-    backend: Backend,
-    db: &BenchDb,
-    workload: Workload,
-    clients: u32,
-    duration: Duration,
-) -> anyhow::Result<()> {
+async fn prepare_run(backend: Backend, db: &BenchDb, workload: Workload, clients: u32, duration: Duration) -> anyhow::Result<()> {
     db.refresh_statistics().await?;
-    eprintln!(
-        "[{}] {}, {clients} clients, {} s",
-        backend.name(),
-        workload.label(),
-        duration.as_secs()
-    );
+    eprintln!("[{}] {}, {clients} clients, {} s", backend.name(), workload.label(), duration.as_secs());
     Ok(())
 }

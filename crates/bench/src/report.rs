@@ -33,13 +33,7 @@ pub fn table(rows: &[(Backend, RunResult)]) -> String {
                 out.push('\n');
                 noted = true;
             }
-            let _ = writeln!(
-                out,
-                "{} {} with {} clients: {note}",
-                backend.name(),
-                run.workload.label(),
-                run.clients
-            );
+            let _ = writeln!(out, "{} {} with {} clients: {note}", backend.name(), run.workload.label(), run.clients);
         }
     }
     for (backend, run) in rows {

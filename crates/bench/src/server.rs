@@ -36,19 +36,8 @@ impl Server {
         let output = File::options().append(true).open(log.path())?;
         let mut command = Command::new(bin);
         command
-            .args([
-                "proxy",
-                "--hostname",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-            ])
-            .args([
-                "--embedmd-database-type",
-                backend.name(),
-                "--embedmd-database-dsn",
-                dsn,
-            ])
+            .args(["proxy", "--hostname", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--embedmd-database-type", backend.name(), "--embedmd-database-dsn", dsn])
             .env("RUST_LOG", "warn")
             .env("HOME", "/nonexistent")
             .stdin(Stdio::null())
@@ -60,14 +49,8 @@ impl Server {
                 command.env_remove(name);
             }
         }
-        let child = command
-            .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
-        let mut server = Server {
-            child,
-            base_url: format!("http://127.0.0.1:{port}"),
-            log,
-        };
+        let child = command.spawn().with_context(|| format!("cannot start {}", bin.display()))?;
+        let mut server = Server { child, base_url: format!("http://127.0.0.1:{port}"), log };
         server.wait_ready().await?;
         Ok(server)
     }
@@ -85,17 +68,11 @@ impl Server {
         }
         let Ok(exit) = tokio::time::timeout(STOP_TIMEOUT, self.child.wait()).await else {
             self.child.kill().await?;
-            bail!(
-                "server still running {STOP_TIMEOUT:?} after SIGTERM; log:\n{}",
-                self.log_tail()
-            );
+            bail!("server still running {STOP_TIMEOUT:?} after SIGTERM; log:\n{}", self.log_tail());
         };
         let status = exit?;
         if !status.success() {
-            eprintln!(
-                "warning: server exited with {status} after SIGTERM; log:\n{}",
-                self.log_tail()
-            );
+            eprintln!("warning: server exited with {status} after SIGTERM; log:\n{}", self.log_tail());
         }
         Ok(())
     }
@@ -106,10 +83,7 @@ impl Server {
         let deadline = Instant::now() + READY_TIMEOUT;
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait()? {
-                bail!(
-                    "server exited ({status}) before it was ready; log:\n{}",
-                    self.log_tail()
-                );
+                bail!("server exited ({status}) before it was ready; log:\n{}", self.log_tail());
             }
             if let Ok(response) = http.get(&health).send().await {
                 if response.status().is_success() {
@@ -118,10 +92,7 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        bail!(
-            "server not ready after {READY_TIMEOUT:?}; log:\n{}",
-            self.log_tail()
-        )
+        bail!("server not ready after {READY_TIMEOUT:?}; log:\n{}", self.log_tail())
     }
 
     /// The last 40 lines of the server's output.
@@ -134,7 +105,5 @@ impl Server {
 
 /// A loopback port nobody listens on right now.
 fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }

@@ -104,11 +104,7 @@ impl RunResult {
 /// W1: each op registers a new model with one version holding one ONNX model artifact.
 /// Returns the models created, including those whose version or artifact then failed.
 pub async fn register(api: &Api, clients: u32, duration: Duration) -> (RunResult, Vec<Model>) {
-    let workers = (0..clients)
-        .map(|_| Worker::Register {
-            created: Vec::new(),
-        })
-        .collect();
+    let workers = (0..clients).map(|_| Worker::Register { created: Vec::new() }).collect();
     let (result, workers) = run(api, Workload::Register, workers, duration).await;
     let created = workers
         .into_iter()
@@ -122,18 +118,10 @@ pub async fn register(api: &Api, clients: u32, duration: Duration) -> (RunResult
 
 /// W2: each op reads one of `models`, alternately by id and by name; the clients start at
 /// evenly spread positions in the list.
-pub async fn point_reads(
-    api: &Api,
-    models: &[Model],
-    clients: u32,
-    duration: Duration,
-) -> RunResult {
+pub async fn point_reads(api: &Api, models: &[Model], clients: u32, duration: Duration) -> RunResult {
     let models: Arc<[Model]> = models.into();
     let workers = (0..clients as usize)
-        .map(|i| Worker::PointRead {
-            models: Arc::clone(&models),
-            next: i * models.len() / clients as usize,
-        })
+        .map(|i| Worker::PointRead { models: Arc::clone(&models), next: i * models.len() / clients as usize })
         .collect();
     run(api, Workload::PointRead, workers, duration).await.0
 }
@@ -141,13 +129,7 @@ pub async fn point_reads(
 /// W3: each op fetches the next page of 100 models in id order; a complete walk must see
 /// `expected` models.
 pub async fn list_walk(api: &Api, expected: usize, clients: u32, duration: Duration) -> RunResult {
-    let workers = (0..clients)
-        .map(|_| Worker::ListWalk {
-            expected,
-            token: String::new(),
-            seen: 0,
-        })
-        .collect();
+    let workers = (0..clients).map(|_| Worker::ListWalk { expected, token: String::new(), seen: 0 }).collect();
     run(api, Workload::ListWalk, workers, duration).await.0
 }
 
@@ -155,34 +137,16 @@ pub async fn list_walk(api: &Api, expected: usize, clients: u32, duration: Durat
 /// alternately [`NAME_FILTER`] and [`PROPS_FILTER`]; every item must match the filter and the
 /// page must hold min(100, matching models among `models`) items. `models` must be all the
 /// registered models, and none may be created during the run.
-pub async fn filtered_search(
-    api: &Api,
-    models: &[Model],
-    clients: u32,
-    duration: Duration,
-) -> RunResult {
-    let by_name = models
-        .iter()
-        .filter(|m| m.name.starts_with(NAME_PREFIX))
-        .count();
+pub async fn filtered_search(api: &Api, models: &[Model], clients: u32, duration: Duration) -> RunResult {
+    let by_name = models.iter().filter(|m| m.name.starts_with(NAME_PREFIX)).count();
     let by_props = models.iter().filter(|m| props_match(m.props)).count();
-    let workers = (0..clients as usize)
-        .map(|i| Worker::Filtered {
-            expected: [by_name, by_props],
-            next: i,
-        })
-        .collect();
+    let workers = (0..clients as usize).map(|i| Worker::Filtered { expected: [by_name, by_props], next: i }).collect();
     run(api, Workload::FilteredSearch, workers, duration).await.0
 }
 
 /// W5: each client sends W2's reads over `models`, except every fifth op, which is W1's
 /// register op. One op = one read or one register op. Returns the models created.
-pub async fn mixed(
-    api: &Api,
-    models: &[Model],
-    clients: u32,
-    duration: Duration,
-) -> (RunResult, Vec<Model>) {
+pub async fn mixed(api: &Api, models: &[Model], clients: u32, duration: Duration) -> (RunResult, Vec<Model>) {
     let models: Arc<[Model]> = models.into();
     let workers = (0..clients as usize)
         .map(|i| Worker::Mixed {
@@ -197,13 +161,7 @@ pub async fn mixed(
     let (mut result, workers) = run(api, Workload::Mixed, workers, duration).await;
     let (mut reads, mut writes, mut created) = (0, 0, Vec::new());
     for worker in workers {
-        if let Worker::Mixed {
-            reads: r,
-            writes: w,
-            created: c,
-            ..
-        } = worker
-        {
+        if let Worker::Mixed { reads: r, writes: w, created: c, .. } = worker {
             reads += r;
             writes += w;
             created.extend(c);
@@ -278,24 +236,13 @@ impl Worker {
                 *next += 1;
                 read_model(api, model, by_name).await
             }
-            Worker::ListWalk {
-                expected,
-                token,
-                seen,
-            } => walk_page(api, *expected, token, seen).await,
+            Worker::ListWalk { expected, token, seen } => walk_page(api, *expected, token, seen).await,
             Worker::Filtered { expected, next } => {
                 let by_props = *next % 2 == 1;
                 *next += 1;
                 search(api, by_props, expected[usize::from(by_props)]).await
             }
-            Worker::Mixed {
-                models,
-                next,
-                ops,
-                reads,
-                writes,
-                created,
-            } => {
+            Worker::Mixed { models, next, ops, reads, writes, created } => {
                 *ops += 1;
                 if *ops % MIXED_WRITE_EVERY == 0 {
                     register_model(api, created).await?;
@@ -318,17 +265,12 @@ async fn register_model(api: &Api, created: &mut Vec<Model>) -> Result<(), OpErr
     let model_id = model.id.clone();
     created.push(model);
     let version_id = api.create_version(&model_id, "v1").await?;
-    api.create_model_artifact(&version_id, "model", "s3://bench/model.onnx")
-        .await?;
+    api.create_model_artifact(&version_id, "model", "s3://bench/model.onnx").await?;
     Ok(())
 }
 
 async fn read_model(api: &Api, model: &Model, by_name: bool) -> Result<(), OpError> {
-    let found = if by_name {
-        api.find_model(&model.name).await?
-    } else {
-        api.get_model(&model.id).await?
-    };
+    let found = if by_name { api.find_model(&model.name).await? } else { api.get_model(&model.id).await? };
     if found.id != model.id || found.name != model.name {
         return Err(OpError::WrongAnswer(format!(
             "asked for registered model {} ({}), got {} ({})",
@@ -340,12 +282,7 @@ async fn read_model(api: &Api, model: &Model, by_name: bool) -> Result<(), OpErr
 
 /// Fetches the page after `token`; at the end of the list checks the walk's count and starts
 /// over.
-async fn walk_page(
-    api: &Api,
-    expected: usize,
-    token: &mut String,
-    seen: &mut usize,
-) -> Result<(), OpError> {
+async fn walk_page(api: &Api, expected: usize, token: &mut String, seen: &mut usize) -> Result<(), OpError> {
     let page = api.list_models(token).await?;
     *seen += page.items.len();
     if !page.next_page_token.is_empty() {
@@ -375,11 +312,7 @@ async fn search(api: &Api, by_props: bool, expected: usize) -> Result<(), OpErro
         )));
     }
     for item in &page.items {
-        let matches = if by_props {
-            item_props(item).is_some_and(props_match)
-        } else {
-            item.name.starts_with(NAME_PREFIX)
-        };
+        let matches = if by_props { item_props(item).is_some_and(props_match) } else { item.name.starts_with(NAME_PREFIX) };
         if !matches {
             return Err(OpError::WrongAnswer(format!(
                 "GET /registered_models?filterQuery={filter} returned registered model {} ({}) \
@@ -401,16 +334,8 @@ fn props_match(props: Props) -> bool {
 fn item_props(item: &ModelWithProps) -> Option<Props> {
     let props = &item.custom_properties;
     let team = props.get("team")?.get("string_value")?.as_str()?;
-    let priority = props
-        .get("priority")?
-        .get("int_value")?
-        .as_str()?
-        .parse()
-        .ok()?;
-    Some(Props {
-        team: TEAMS.into_iter().find(|t| *t == team)?,
-        priority,
-    })
+    let priority = props.get("priority")?.get("int_value")?.as_str()?.parse().ok()?;
+    Some(Props { team: TEAMS.into_iter().find(|t| *t == team)?, priority })
 }
 
 /// The custom properties of the next model created: `team` round-robin over [`TEAMS`],
@@ -418,10 +343,7 @@ fn item_props(item: &ModelWithProps) -> Option<Props> {
 fn next_props() -> Props {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    Props {
-        team: TEAMS[(n % TEAMS.len() as u64) as usize],
-        priority: (n % 5) as i64,
-    }
+    Props { team: TEAMS[(n % TEAMS.len() as u64) as usize], priority: (n % 5) as i64 }
 }
 
 /// A registered model name no other op uses. Only `[a-z0-9-]`: `/registered_model?name=`
@@ -432,19 +354,11 @@ fn unique_name() -> String {
 
 /// Runs every worker in its own task, each sending its next op as soon as the previous one is
 /// answered, until `duration` has passed; returns the merged measurements and the workers.
-async fn run(
-    api: &Api,
-    workload: Workload,
-    workers: Vec<Worker>,
-    duration: Duration,
-) -> (RunResult, Vec<Worker>) {
+async fn run(api: &Api, workload: Workload, workers: Vec<Worker>, duration: Duration) -> (RunResult, Vec<Worker>) {
     let clients = u32::try_from(workers.len()).expect("at most 256 clients");
     let started = Instant::now();
     let deadline = started + duration;
-    let tasks: Vec<_> = workers
-        .into_iter()
-        .map(|worker| tokio::spawn(drive(api.clone(), worker, deadline)))
-        .collect();
+    let tasks: Vec<_> = workers.into_iter().map(|worker| tokio::spawn(drive(api.clone(), worker, deadline))).collect();
     let mut total = Tally::new();
     let mut workers = Vec::with_capacity(tasks.len());
     for task in tasks {
@@ -485,13 +399,8 @@ struct Tally {
 
 impl Tally {
     fn new() -> Tally {
-        let latency =
-            Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 3).expect("valid histogram bounds");
-        Tally {
-            latency,
-            errors: 0,
-            first_error: None,
-        }
+        let latency = Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 3).expect("valid histogram bounds");
+        Tally { latency, errors: 0, first_error: None }
     }
 
     fn succeeded(&mut self, latency: Duration) {
@@ -505,9 +414,7 @@ impl Tally {
     }
 
     fn merge(&mut self, other: Tally) {
-        self.latency
-            .add(&other.latency)
-            .expect("histograms with the same bounds");
+        self.latency.add(&other.latency).expect("histograms with the same bounds");
         self.errors += other.errors;
         self.first_error = match (self.first_error.take(), other.first_error) {
             (Some(mine), Some(theirs)) => Some(if theirs.0 < mine.0 { theirs } else { mine }),

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnection, MySqlPool, MySqlPoolOptions};
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnection, SqlitePool, SqlitePoolOptions};
-use sqlx::pool::PoolConnection;
 use sqlx::{Connection, Executor, MySql, Postgres, Row, Sqlite, Transaction};
 
 use crate::dialect::Dialect;

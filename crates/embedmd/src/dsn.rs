@@ -99,11 +99,8 @@ enum Verification {
 impl TlsConfig {
     /// `None` when no TLS flag is set.
     fn verification(&self) -> Option<Verification> {
-        let enabled = self.cert.is_some()
-            || self.key.is_some()
-            || self.root_cert.is_some()
-            || self.ca.is_some()
-            || self.verify_server_cert;
+        let enabled =
+            self.cert.is_some() || self.key.is_some() || self.root_cert.is_some() || self.ca.is_some() || self.verify_server_cert;
         enabled.then(|| match (self.verify_server_cert, self.trust_anchor().is_some()) {
             (true, _) => Verification::Full,
             (false, true) => Verification::Chain,
@@ -139,17 +136,8 @@ impl ConnectTarget {
         match self {
             ConnectTarget::Sqlite(o) => format!("sqlite file {}", o.get_filename().display()),
             ConnectTarget::MySql(o) => match o.get_socket() {
-                Some(socket) => format!(
-                    "mysql database {:?} via {}",
-                    o.get_database().unwrap_or_default(),
-                    socket.display()
-                ),
-                None => format!(
-                    "mysql database {:?} at {}:{}",
-                    o.get_database().unwrap_or_default(),
-                    o.get_host(),
-                    o.get_port()
-                ),
+                Some(socket) => format!("mysql database {:?} via {}", o.get_database().unwrap_or_default(), socket.display()),
+                None => format!("mysql database {:?} at {}:{}", o.get_database().unwrap_or_default(), o.get_host(), o.get_port()),
             },
             ConnectTarget::Postgres(o) => format!(
                 "postgres database {:?} at {}:{}",
@@ -177,11 +165,7 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 ///
 /// With neither, the embedded default is an SQLite file in the working directory. With only a
 /// DSN the type is inferred where the form is unambiguous.
-pub fn resolve(
-    backend: Option<Backend>,
-    dsn: Option<&str>,
-    tls: &TlsConfig,
-) -> Result<ConnectTarget, DsnError> {
+pub fn resolve(backend: Option<Backend>, dsn: Option<&str>, tls: &TlsConfig) -> Result<ConnectTarget, DsnError> {
     let dsn = dsn.map(str::trim).filter(|d| !d.is_empty());
     let backend = match (backend, dsn) {
         (Some(b), _) => b,
@@ -239,14 +223,10 @@ fn parse_sqlite(dsn: &str) -> Result<SqliteConnectOptions, DsnError> {
         .or_else(|| dsn.strip_prefix("file:"))
         .unwrap_or(dsn);
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let path = percent_decode_str(path)
-        .decode_utf8()
-        .map_err(|_| invalid(Backend::Sqlite, "the file path is not valid UTF-8"))?;
+    let path =
+        percent_decode_str(path).decode_utf8().map_err(|_| invalid(Backend::Sqlite, "the file path is not valid UTF-8"))?;
     if path.is_empty() || path == ":memory:" {
-        return Err(invalid(
-            Backend::Sqlite,
-            "a file path is required (an in-memory database would lose every write)",
-        ));
+        return Err(invalid(Backend::Sqlite, "a file path is required (an in-memory database would lose every write)"));
     }
     let mut options = sqlite_options(PathBuf::from(path.as_ref()));
     for (key, value) in query_pairs(Backend::Sqlite, query)? {
@@ -254,9 +234,7 @@ fn parse_sqlite(dsn: &str) -> Result<SqliteConnectOptions, DsnError> {
             ("mode", "ro") => options = options.read_only(true).create_if_missing(false),
             ("mode", "rw") => options = options.create_if_missing(false),
             ("mode", "rwc") => {}
-            ("mode", other) => {
-                return Err(invalid(Backend::Sqlite, format!("mode {other:?}: expected ro, rw or rwc")))
-            }
+            ("mode", other) => return Err(invalid(Backend::Sqlite, format!("mode {other:?}: expected ro, rw or rwc"))),
             // Connection-level knobs of other drivers (cache, _busy_timeout, ...) do not apply.
             _ => {}
         }
@@ -351,19 +329,16 @@ fn mysql_ssl_mode(value: &str) -> Result<MySqlSslMode, DsnError> {
         "skip-verify" | "required" => Ok(MySqlSslMode::Required),
         "verify_ca" | "verify-ca" => Ok(MySqlSslMode::VerifyCa),
         "true" | "verify_identity" | "verify-identity" => Ok(MySqlSslMode::VerifyIdentity),
-        other => Err(invalid(
-            Backend::MySql,
-            format!("tls={other:?}: expected true, false, skip-verify or preferred"),
-        )),
+        other => Err(invalid(Backend::MySql, format!("tls={other:?}: expected true, false, skip-verify or preferred"))),
     }
 }
 
 /// `[user[:password]@][net[(addr)]]/dbname[?param=value&...]`, as go-sql-driver/mysql reads it:
 /// the last '/' starts the database, the last '@' before it ends the credentials.
 fn parse_go_mysql_dsn(dsn: &str) -> Result<MySqlParts, DsnError> {
-    let slash = dsn.rfind('/').ok_or_else(|| {
-        invalid(Backend::MySql, "missing '/' before the database name (expected user:pass@tcp(host:port)/db)")
-    })?;
+    let slash = dsn
+        .rfind('/')
+        .ok_or_else(|| invalid(Backend::MySql, "missing '/' before the database name (expected user:pass@tcp(host:port)/db)"))?;
     let (head, tail) = (&dsn[..slash], &dsn[slash + 1..]);
     let (database, query) = tail.split_once('?').unwrap_or((tail, ""));
     let mut parts = MySqlParts {
@@ -392,9 +367,9 @@ fn parse_go_mysql_dsn(dsn: &str) -> Result<MySqlParts, DsnError> {
     }
     let (net, addr) = match address.split_once('(') {
         Some((net, rest)) => {
-            let addr = rest.strip_suffix(')').ok_or_else(|| {
-                invalid(Backend::MySql, format!("address after {net:?} is missing its closing ')'"))
-            })?;
+            let addr = rest
+                .strip_suffix(')')
+                .ok_or_else(|| invalid(Backend::MySql, format!("address after {net:?} is missing its closing ')'")))?;
             (net, addr)
         }
         None => (address, ""),
@@ -413,9 +388,7 @@ fn parse_go_mysql_dsn(dsn: &str) -> Result<MySqlParts, DsnError> {
             }
             parts.socket = Some(addr.to_owned());
         }
-        other => {
-            return Err(invalid(Backend::MySql, format!("unknown network {other:?}: expected tcp or unix")))
-        }
+        other => return Err(invalid(Backend::MySql, format!("unknown network {other:?}: expected tcp or unix"))),
     }
     Ok(parts)
 }
@@ -423,9 +396,7 @@ fn parse_go_mysql_dsn(dsn: &str) -> Result<MySqlParts, DsnError> {
 fn split_host_port(backend: Backend, addr: &str) -> Result<(String, Option<u16>), DsnError> {
     // Bracketed IPv6 literal: [::1]:3306
     if let Some(rest) = addr.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or_else(|| invalid(backend, "IPv6 address is missing its closing ']'"))?;
+        let (host, after) = rest.split_once(']').ok_or_else(|| invalid(backend, "IPv6 address is missing its closing ']'"))?;
         let port = match after.strip_prefix(':') {
             Some(p) => Some(parse_port(backend, p)?),
             None if after.is_empty() => None,
@@ -440,10 +411,7 @@ fn split_host_port(backend: Backend, addr: &str) -> Result<(String, Option<u16>)
 }
 
 fn parse_port(backend: Backend, port: &str) -> Result<u16, DsnError> {
-    port.parse::<u16>()
-        .ok()
-        .filter(|p| *p != 0)
-        .ok_or_else(|| invalid(backend, format!("invalid port {port:?}")))
+    port.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| invalid(backend, format!("invalid port {port:?}")))
 }
 
 fn parse_mysql_url(dsn: &str) -> Result<MySqlParts, DsnError> {
@@ -468,13 +436,11 @@ fn parse_mysql_url(dsn: &str) -> Result<MySqlParts, DsnError> {
 fn parse_postgres(dsn: &str, tls: &TlsConfig) -> Result<PgConnectOptions, DsnError> {
     let lower = dsn.to_ascii_lowercase();
     let mut options = if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-        let url = url::Url::parse(dsn)
-            .map_err(|e| invalid(Backend::Postgres, format!("not a valid URL ({e})")))?;
+        let url = url::Url::parse(dsn).map_err(|e| invalid(Backend::Postgres, format!("not a valid URL ({e})")))?;
         if let Some(port) = url.port() {
             parse_port(Backend::Postgres, &port.to_string())?;
         }
-        PgConnectOptions::from_str(url.as_str())
-            .map_err(|e| invalid(Backend::Postgres, scrub(&e.to_string(), url.password())))?
+        PgConnectOptions::from_str(url.as_str()).map_err(|e| invalid(Backend::Postgres, scrub(&e.to_string(), url.password())))?
     } else {
         postgres_from_keywords(&parse_keyword_values(dsn)?)?
     };
@@ -533,9 +499,7 @@ fn parse_keyword_values(dsn: &str) -> Result<BTreeMap<String, String>, DsnError>
                     Some('\\') => value.extend(chars.next()),
                     Some('\'') => break,
                     Some(c) => value.push(c),
-                    None => {
-                        return Err(invalid(Backend::Postgres, format!("unterminated quoted value for {key:?}")))
-                    }
+                    None => return Err(invalid(Backend::Postgres, format!("unterminated quoted value for {key:?}"))),
                 }
             }
         } else {
@@ -680,8 +644,8 @@ mod tests {
     fn postgres_url_and_keyword_forms() {
         let o = parse_postgres("postgres://root@127.0.0.1:5432/test?sslmode=disable", &no_tls()).unwrap();
         assert_eq!((o.get_host(), o.get_port(), o.get_database()), ("127.0.0.1", 5432, Some("test")));
-        let o = parse_postgres("host=db port=5433 user=mr password='p w' dbname=model_registry sslmode=require", &no_tls())
-            .unwrap();
+        let o =
+            parse_postgres("host=db port=5433 user=mr password='p w' dbname=model_registry sslmode=require", &no_tls()).unwrap();
         assert_eq!((o.get_host(), o.get_port(), o.get_username()), ("db", 5433, "mr"));
         assert_eq!(o.get_database(), Some("model_registry"));
         assert!(matches!(o.get_ssl_mode(), PgSslMode::Require));

@@ -98,9 +98,7 @@ impl Datastore {
     pub async fn open(target: &ConnectTarget) -> Result<(Self, Report)> {
         let Connection { pool, dialect, migrator } = Connection::open(target).await?;
         match prepare(&migrator).await {
-            Ok((report, types)) => {
-                Ok((Datastore { pool, dialect, types, sqlite_writers: Arc::default() }, report))
-            }
+            Ok((report, types)) => Ok((Datastore { pool, dialect, types, sqlite_writers: Arc::default() }, report)),
             Err(e) => {
                 pool.close().await;
                 Err(e.into())
@@ -145,4 +143,3 @@ impl Datastore {
         self.pool.close().await
     }
 }
-

@@ -70,11 +70,7 @@ pub const TYPES: &[TypeSpec] = &[
             ("tasks", St),
         ],
     ),
-    spec(
-        "kf.ModelVersion",
-        C,
-        &[("author", S), ("description", S), ("model_name", S), ("state", S), ("version", S)],
-    ),
+    spec("kf.ModelVersion", C, &[("author", S), ("description", S), ("model_name", S), ("state", S), ("version", S)]),
     spec("kf.ServingEnvironment", C, &[("description", S)]),
     spec(
         "kf.InferenceService",
@@ -115,11 +111,7 @@ pub const TYPES: &[TypeSpec] = &[
         ],
     ),
     spec("kf.DocArtifact", A, &[("description", S)]),
-    spec(
-        "kf.DataSet",
-        A,
-        &[("description", S), ("digest", S), ("source_type", S), ("source", S), ("schema", S), ("profile", S)],
-    ),
+    spec("kf.DataSet", A, &[("description", S), ("digest", S), ("source_type", S), ("source", S), ("schema", S), ("profile", S)]),
     spec("kf.Metric", A, METRIC_PROPERTIES),
     spec("kf.Parameter", A, &[("description", S), ("value", S), ("parameter_type", S)]),
     spec("kf.MetricHistory", A, METRIC_PROPERTIES),
@@ -171,13 +163,10 @@ async fn sync_in_unit(session: &mut Session) -> Result<TypeIds, sqlx::Error> {
     };
     let mut existing = read(on_conn!(session.conn(), c => sqlx::query_as(&select).fetch_all(c).await?));
 
-    let missing: Vec<&TypeSpec> =
-        TYPES.iter().filter(|t| !existing.contains_key(&(t.name.to_owned(), t.kind as i64))).collect();
+    let missing: Vec<&TypeSpec> = TYPES.iter().filter(|t| !existing.contains_key(&(t.name.to_owned(), t.kind as i64))).collect();
     if !missing.is_empty() {
-        let values = (0..missing.len())
-            .map(|i| format!("({})", dialect.placeholders(2 * i + 1, 2)))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values =
+            (0..missing.len()).map(|i| format!("({})", dialect.placeholders(2 * i + 1, 2))).collect::<Vec<_>>().join(", ");
         let insert = format!("INSERT INTO {type_table} (name, type_kind) VALUES {values}");
         on_conn!(session.conn(), c => {
             let mut query = sqlx::query(&insert);
@@ -196,10 +185,8 @@ async fn sync_in_unit(session: &mut Session) -> Result<TypeIds, sqlx::Error> {
             t.properties.iter().map(move |(name, data_type)| (id, *name, *data_type as i32))
         })
         .collect();
-    let values = (0..properties.len())
-        .map(|i| format!("({})", dialect.placeholders(3 * i + 1, 3)))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let values =
+        (0..properties.len()).map(|i| format!("({})", dialect.placeholders(3 * i + 1, 3))).collect::<Vec<_>>().join(", ");
     let insert = dialect.insert_ignoring_duplicates(
         &format!("INTO {} (type_id, name, data_type)", dialect.table(Table::TypeProperty)),
         &format!("VALUES {values}"),

@@ -74,10 +74,7 @@ async fn up_from_empty_then_no_change(backend: Backend) {
     assert_eq!(report.applied, (1..=latest(backend)).collect::<Vec<_>>());
     assert_eq!(store.types().len(), TYPES_SYNCED);
     assert!(store.types().get("kf.RegisteredModel").is_some());
-    assert_eq!(
-        store.schema_version().await.unwrap(),
-        Some(SchemaVersion { version: Some(latest(backend)), dirty: false })
-    );
+    assert_eq!(store.schema_version().await.unwrap(), Some(SchemaVersion { version: Some(latest(backend)), dirty: false }));
     store.close().await;
     assert_eq!(normalised(version_rows(&db).await), row(latest(backend), false));
 
@@ -238,11 +235,8 @@ async fn waits_for_the_golang_migrate_lock(backend: Backend) {
         panic!("must wait while another process holds the lock: {:?}", opening.await.unwrap().map(|(_, r)| r));
     }
     holder.release().await;
-    let (store, report) = tokio::time::timeout(Duration::from_secs(30), opening)
-        .await
-        .expect("proceeds once the lock is free")
-        .unwrap()
-        .unwrap();
+    let (store, report) =
+        tokio::time::timeout(Duration::from_secs(30), opening).await.expect("proceeds once the lock is free").unwrap().unwrap();
     assert_eq!(report.to, Some(latest(backend)));
     store.close().await;
 }
@@ -319,10 +313,7 @@ async fn legacy_kf_type_rows_are_not_duplicated(backend: Backend) {
         Backend::Postgres => ("\"Type\"", "\"TypeProperty\""),
         _ => ("Type", "TypeProperty"),
     };
-    db.execute(&format!(
-        "INSERT INTO {types} (name, type_kind) VALUES ('kf.RegisteredModel', 2), ('kf.ModelVersion', 2)"
-    ))
-    .await;
+    db.execute(&format!("INSERT INTO {types} (name, type_kind) VALUES ('kf.RegisteredModel', 2), ('kf.ModelVersion', 2)")).await;
     db.execute(&format!(
         "INSERT INTO {props} (type_id, name, data_type) SELECT id, 'state', 3 FROM {types} WHERE name = 'kf.RegisteredModel'"
     ))
@@ -395,9 +386,7 @@ async fn adopts_an_mlmd_database_and_mlmd_still_reads_it(backend: Backend) {
     db.mlmd_ok_async(&["roundtrip"]).await;
     let env = db.query_text("SELECT schema_version FROM MLMDEnv").await;
     assert_eq!(env, vec![vec![Some("10".to_owned())]], "exactly one MLMDEnv row");
-    let duplicates = db
-        .query_text("SELECT name FROM Type WHERE name LIKE 'mlmd.%' GROUP BY name HAVING COUNT(*) > 1")
-        .await;
+    let duplicates = db.query_text("SELECT name FROM Type WHERE name LIKE 'mlmd.%' GROUP BY name HAVING COUNT(*) > 1").await;
     assert!(duplicates.is_empty(), "{duplicates:?}");
 
     if backend != Backend::Postgres {

@@ -91,14 +91,9 @@ impl ValueType {
 
     /// Recognizes a suffix (case-insensitively, as upstream does).
     pub fn from_suffix(s: &str) -> Option<Self> {
-        [
-            ValueType::String,
-            ValueType::Int,
-            ValueType::Double,
-            ValueType::Bool,
-        ]
-        .into_iter()
-        .find(|t| t.column().eq_ignore_ascii_case(s))
+        [ValueType::String, ValueType::Int, ValueType::Double, ValueType::Bool]
+            .into_iter()
+            .find(|t| t.column().eq_ignore_ascii_case(s))
     }
 }
 
@@ -166,8 +161,7 @@ pub(crate) fn is_reserved(s: &str) -> bool {
 
 pub(crate) fn is_ident(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn write_quoted(f: &mut fmt::Formatter<'_>, s: &str, quote: char) -> fmt::Result {
@@ -201,11 +195,7 @@ impl fmt::Display for Property {
         let bare = match self.path.as_slice() {
             [single] => is_ident(single) && !is_reserved(single),
             [first, rest @ ..] => {
-                is_ident(first)
-                    && !is_reserved(first)
-                    && rest
-                        .iter()
-                        .all(|p| is_ident(p) && ValueType::from_suffix(p).is_none())
+                is_ident(first) && !is_reserved(first) && rest.iter().all(|p| is_ident(p) && ValueType::from_suffix(p).is_none())
             }
             [] => false,
         };

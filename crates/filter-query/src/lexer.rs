@@ -88,11 +88,7 @@ impl<'a> Lexer<'a> {
         self.skip_trivia();
         let start = self.pos;
         let Some(c) = self.byte(start) else {
-            return Ok(Token {
-                kind: TokenKind::Eof,
-                start,
-                end: start,
-            });
+            return Ok(Token { kind: TokenKind::Eof, start, end: start });
         };
         let digit_at = |at: usize| self.byte(at).is_some_and(|b| b.is_ascii_digit());
         let kind = match c {
@@ -102,12 +98,7 @@ impl<'a> Lexer<'a> {
             b'.' if digit_at(start + 1) => self.number()?,
             b'.' => self.single(TokenKind::Dot),
             b'0'..=b'9' => self.number()?,
-            b'-' | b'+'
-                if digit_at(start + 1)
-                    || (self.byte(start + 1) == Some(b'.') && digit_at(start + 2)) =>
-            {
-                self.number()?
-            }
+            b'-' | b'+' if digit_at(start + 1) || (self.byte(start + 1) == Some(b'.') && digit_at(start + 2)) => self.number()?,
             b'<' | b'>' | b'=' | b'!' => {
                 while matches!(self.byte(self.pos), Some(b'<' | b'>' | b'=' | b'!')) {
                     self.pos += 1;
@@ -134,11 +125,7 @@ impl<'a> Lexer<'a> {
                 TokenKind::Unknown(ch)
             }
         };
-        Ok(Token {
-            kind,
-            start,
-            end: self.pos,
-        })
+        Ok(Token { kind, start, end: self.pos })
     }
 
     fn single(&mut self, kind: TokenKind) -> TokenKind {
@@ -184,29 +171,20 @@ impl<'a> Lexer<'a> {
                 is_float = true;
             }
         }
-        if self
-            .byte(self.pos)
-            .is_some_and(|b| is_ident_char(b) || b == b'.')
-        {
+        if self.byte(self.pos).is_some_and(|b| is_ident_char(b) || b == b'.') {
             return Err(self.bad_number(start, ""));
         }
         let text = &self.input[start..self.pos];
         if is_float {
             match text.parse::<f64>() {
                 Ok(x) if x.is_finite() => Ok(TokenKind::Float(x)),
-                _ => Err(ParseError::new(
-                    start,
-                    format!("number {} is out of range", quote_source(text)),
-                )),
+                _ => Err(ParseError::new(start, format!("number {} is out of range", quote_source(text)))),
             }
         } else {
             text.parse::<i64>().map(TokenKind::Int).map_err(|_| {
                 ParseError::new(
                     start,
-                    format!(
-                        "integer {} is out of range (it must fit in a signed 64-bit integer)",
-                        quote_source(text)
-                    ),
+                    format!("integer {} is out of range (it must fit in a signed 64-bit integer)", quote_source(text)),
                 )
             })
         }
@@ -214,19 +192,10 @@ impl<'a> Lexer<'a> {
 
     /// Error for a malformed number: the token runs to the end of the adjacent word.
     fn bad_number(&mut self, start: usize, detail: &str) -> ParseError {
-        while self
-            .byte(self.pos)
-            .is_some_and(|b| is_ident_char(b) || b == b'.')
-        {
+        while self.byte(self.pos).is_some_and(|b| is_ident_char(b) || b == b'.') {
             self.pos += 1;
         }
-        ParseError::new(
-            start,
-            format!(
-                "invalid number {}{detail}",
-                quote_source(&self.input[start..self.pos])
-            ),
-        )
+        ParseError::new(start, format!("invalid number {}{detail}", quote_source(&self.input[start..self.pos])))
     }
 
     /// A quoted run closed by `quote`. A backslash escapes the next character:
@@ -241,10 +210,7 @@ impl<'a> Lexer<'a> {
             let rest = &self.input[self.pos..];
             let Some(ch) = rest.chars().next() else {
                 let q = quote as char;
-                return Err(ParseError::new(
-                    start,
-                    format!("unterminated {what}: missing closing {q}"),
-                ));
+                return Err(ParseError::new(start, format!("unterminated {what}: missing closing {q}")));
             };
             self.pos += ch.len_utf8();
             if ch == quote as char {

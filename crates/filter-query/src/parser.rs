@@ -26,13 +26,7 @@ impl<'a> Parser<'a> {
     pub fn new(input: &'a str) -> Result<Self, ParseError> {
         let mut lexer = Lexer::new(input);
         let peeked = lexer.next_token()?;
-        Ok(Self {
-            input,
-            lexer,
-            peeked,
-            prev: None,
-            depth: 0,
-        })
+        Ok(Self { input, lexer, peeked, prev: None, depth: 0 })
     }
 
     fn bump(&mut self) -> Result<Token, ParseError> {
@@ -64,16 +58,12 @@ impl<'a> Parser<'a> {
         let expr = self.parse_or()?;
         match &self.peeked.kind {
             TokenKind::Eof => Ok(expr),
-            TokenKind::RParen => {
-                Err(self.error_here("unexpected \")\" without a matching \"(\"".to_string()))
-            }
+            TokenKind::RParen => Err(self.error_here("unexpected \")\" without a matching \"(\"".to_string())),
             kind => {
                 let mut msg = format!("unexpected {} after the end of the query", self.found());
                 if let (TokenKind::Str(_), Some(prev)) = (kind, &self.prev) {
                     if matches!(prev.kind, TokenKind::Str(_)) && prev.end == self.peeked.start {
-                        msg.push_str(
-                            " (a doubled quote is not an escape: write \\' or \\\" inside a string)",
-                        );
+                        msg.push_str(" (a doubled quote is not an escape: write \\' or \\\" inside a string)");
                     }
                 }
                 if let TokenKind::Ident(_) | TokenKind::EscapedIdent(_) | TokenKind::LParen = kind {
@@ -92,11 +82,7 @@ impl<'a> Parser<'a> {
             self.bump()?;
             push_flat(&mut items, self.parse_and()?, false);
         }
-        Ok(if items.len() == 1 {
-            items.pop().expect("one item")
-        } else {
-            Expr::Or(items)
-        })
+        Ok(if items.len() == 1 { items.pop().expect("one item") } else { Expr::Or(items) })
     }
 
     /// `and := term ( "AND" term )*`
@@ -107,11 +93,7 @@ impl<'a> Parser<'a> {
             self.bump()?;
             push_flat(&mut items, self.parse_term()?, true);
         }
-        Ok(if items.len() == 1 {
-            items.pop().expect("one item")
-        } else {
-            Expr::And(items)
-        })
+        Ok(if items.len() == 1 { items.pop().expect("one item") } else { Expr::And(items) })
     }
 
     /// `term := "(" or ")" | comparison`
@@ -121,10 +103,7 @@ impl<'a> Parser<'a> {
         }
         let open = self.bump()?;
         if self.depth >= MAX_DEPTH {
-            return Err(ParseError::new(
-                open.start,
-                format!("parentheses are nested too deeply (the limit is {MAX_DEPTH})"),
-            ));
+            return Err(ParseError::new(open.start, format!("parentheses are nested too deeply (the limit is {MAX_DEPTH})")));
         }
         self.depth += 1;
         let inner = self.parse_or()?;
@@ -149,12 +128,7 @@ impl<'a> Parser<'a> {
         let op_tok = self.peeked.clone();
         let op = self.parse_op(&property, prop_text, start)?;
         let value = self.parse_value(op, self.text(&op_tok))?;
-        Ok(Comparison {
-            property,
-            op,
-            value,
-            position: start,
-        })
+        Ok(Comparison { property, op, value, position: start })
     }
 
     /// `prop := EscapedIdent | Ident ( "." Ident )* [ "." suffix ]`
@@ -170,32 +144,19 @@ impl<'a> Parser<'a> {
                             .to_string(),
                     ));
                 }
-                return Ok(Property {
-                    path: vec![name],
-                    value_type: None,
-                });
+                return Ok(Property { path: vec![name], value_type: None });
             }
             TokenKind::Ident(name) if !is_reserved(name) => {}
-            _ => {
-                return Err(self.error_here(format!(
-                    "expected a property name or \"(\", found {}",
-                    self.found()
-                )))
-            }
+            _ => return Err(self.error_here(format!("expected a property name or \"(\", found {}", self.found()))),
         }
         let first = self.bump()?;
-        let TokenKind::Ident(first) = first.kind else {
-            unreachable!("checked above")
-        };
+        let TokenKind::Ident(first) = first.kind else { unreachable!("checked above") };
         let mut path = vec![first];
         let mut value_type = None;
         while self.peeked.kind == TokenKind::Dot {
             self.bump()?;
             let TokenKind::Ident(part) = &self.peeked.kind else {
-                return Err(self.error_here(format!(
-                    "expected a name after \".\", found {}",
-                    self.found()
-                )));
+                return Err(self.error_here(format!("expected a name after \".\", found {}", self.found())));
             };
             let part = part.clone();
             let part_tok = self.bump()?;
@@ -203,10 +164,7 @@ impl<'a> Parser<'a> {
                 if self.peeked.kind == TokenKind::Dot {
                     return Err(ParseError::new(
                         part_tok.start,
-                        format!(
-                            "the type suffix \".{}\" must be the last part of a property name",
-                            self.text(&part_tok)
-                        ),
+                        format!("the type suffix \".{}\" must be the last part of a property name", self.text(&part_tok)),
                     ));
                 }
                 value_type = Some(t);
@@ -217,12 +175,7 @@ impl<'a> Parser<'a> {
         Ok(Property { path, value_type })
     }
 
-    fn parse_op(
-        &mut self,
-        property: &Property,
-        prop_text: &str,
-        prop_start: usize,
-    ) -> Result<Op, ParseError> {
+    fn parse_op(&mut self, property: &Property, prop_text: &str, prop_start: usize) -> Result<Op, ParseError> {
         let op = match &self.peeked.kind {
             TokenKind::Op(s) => match s.as_str() {
                 "=" => Some(Op::Eq),
@@ -256,18 +209,15 @@ impl<'a> Parser<'a> {
             ));
         }
         if keyword(&self.peeked, "NOT") {
-            return Err(self.error_here(
-                "NOT is not supported (negate the comparison instead, for example != instead of =)"
-                    .to_string(),
-            ));
+            return Err(
+                self.error_here("NOT is not supported (negate the comparison instead, for example != instead of =)".to_string())
+            );
         }
         if keyword(&self.peeked, "IS") {
             return Err(self.error_here("IS NULL / IS NOT NULL is not supported".to_string()));
         }
         if keyword(&self.peeked, "BETWEEN") {
-            return Err(self.error_here(
-                "BETWEEN is not supported (use two comparisons joined with AND)".to_string(),
-            ));
+            return Err(self.error_here("BETWEEN is not supported (use two comparisons joined with AND)".to_string()));
         }
         Err(self.error_here(format!(
             "expected a comparison operator ({OPERATORS}) after {}, found {}",
@@ -281,10 +231,7 @@ impl<'a> Parser<'a> {
         match op {
             Op::In => {
                 if self.peeked.kind != TokenKind::LParen {
-                    return Err(self.error_here(format!(
-                        "expected a parenthesized list after {op_q}, found {}",
-                        self.found()
-                    )));
+                    return Err(self.error_here(format!("expected a parenthesized list after {op_q}, found {}", self.found())));
                 }
                 self.bump()?;
                 let mut items = Vec::new();
@@ -296,15 +243,8 @@ impl<'a> Parser<'a> {
                     match self.scalar()? {
                         Some(v) => items.push(v),
                         None => {
-                            let after = self
-                                .prev
-                                .as_ref()
-                                .map_or(String::new(), |t| quote_source(self.text(t)));
-                            let hint = if self.peeked.kind == TokenKind::LParen {
-                                " (lists cannot be nested)"
-                            } else {
-                                ""
-                            };
+                            let after = self.prev.as_ref().map_or(String::new(), |t| quote_source(self.text(t)));
+                            let hint = if self.peeked.kind == TokenKind::LParen { " (lists cannot be nested)" } else { "" };
                             return Err(self.error_here(format!(
                                 "expected a value after {after} in the IN list, found {}{hint}",
                                 self.found()
@@ -320,10 +260,7 @@ impl<'a> Parser<'a> {
                             return Ok(Literal::List(items));
                         }
                         _ => {
-                            return Err(self.error_here(format!(
-                                "expected \",\" or \")\" in the IN list, found {}",
-                                self.found()
-                            )))
+                            return Err(self.error_here(format!("expected \",\" or \")\" in the IN list, found {}", self.found())))
                         }
                     }
                 }
@@ -334,10 +271,7 @@ impl<'a> Parser<'a> {
                     self.bump()?;
                     Ok(Literal::String(s))
                 }
-                _ => Err(self.error_here(format!(
-                    "expected a quoted string pattern after {op_q}, found {}",
-                    self.found()
-                ))),
+                _ => Err(self.error_here(format!("expected a quoted string pattern after {op_q}, found {}", self.found()))),
             },
             _ => match self.scalar()? {
                 Some(v) => Ok(v),
@@ -347,10 +281,7 @@ impl<'a> Parser<'a> {
                         TokenKind::Ident(_) => " (strings must be quoted)",
                         _ => "",
                     };
-                    Err(self.error_here(format!(
-                        "expected a value after {op_q}, found {}{hint}",
-                        self.found()
-                    )))
+                    Err(self.error_here(format!("expected a value after {op_q}, found {}{hint}", self.found())))
                 }
             },
         }

@@ -291,12 +291,7 @@ fn malformed_queries_give_exact_messages() {
             other => failures.push(format!("{query:?}\n  expected {expected}\n  got {other:?}")),
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
     assert!(CASES.len() >= 20);
 }
 

@@ -3,19 +3,8 @@
 use filter_query::{parse, Comparison, Expr, Literal, Op, Property, ValueType};
 use proptest::prelude::*;
 
-const KEYWORDS: [&str; 11] = [
-    "and",
-    "or",
-    "like",
-    "ilike",
-    "in",
-    "true",
-    "false",
-    "string_value",
-    "int_value",
-    "double_value",
-    "bool_value",
-];
+const KEYWORDS: [&str; 11] =
+    ["and", "or", "like", "ilike", "in", "true", "false", "string_value", "int_value", "double_value", "bool_value"];
 
 fn ident() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -27,12 +16,7 @@ fn ident() -> impl Strategy<Value = String> {
 }
 
 fn value_type() -> impl Strategy<Value = Option<ValueType>> {
-    proptest::option::of(proptest::sample::select(vec![
-        ValueType::String,
-        ValueType::Int,
-        ValueType::Double,
-        ValueType::Bool,
-    ]))
+    proptest::option::of(proptest::sample::select(vec![ValueType::String, ValueType::Int, ValueType::Double, ValueType::Bool]))
 }
 
 fn is_special(s: &str) -> bool {
@@ -45,16 +29,9 @@ fn property() -> impl Strategy<Value = Property> {
         // Backtick-escaped (or bare when it happens to be a plain identifier): one part, no type.
         any::<String>()
             .prop_filter("non-empty", |s| !s.is_empty())
-            .prop_map(|name| Property {
-                path: vec![name],
-                value_type: None,
-            }),
+            .prop_map(|name| Property { path: vec![name], value_type: None }),
         // Dotted identifier with an optional suffix.
-        (
-            ident(),
-            proptest::collection::vec(ident(), 0..3),
-            value_type()
-        )
+        (ident(), proptest::collection::vec(ident(), 0..3), value_type())
             .prop_filter("parser-producible", |(first, rest, _)| {
                 !is_special(first) && rest.iter().all(|p| ValueType::from_suffix(p).is_none())
             })
@@ -64,12 +41,8 @@ fn property() -> impl Strategy<Value = Property> {
                 Property { path, value_type }
             }),
         // Keywords / odd names need backticks.
-        (proptest::sample::select(KEYWORDS.to_vec()), Just(None)).prop_map(|(k, value_type)| {
-            Property {
-                path: vec![k.to_string()],
-                value_type,
-            }
-        }),
+        (proptest::sample::select(KEYWORDS.to_vec()), Just(None))
+            .prop_map(|(k, value_type)| { Property { path: vec![k.to_string()], value_type } }),
     ]
 }
 
@@ -78,44 +51,23 @@ fn scalar() -> impl Strategy<Value = Literal> {
         any::<String>().prop_map(Literal::String),
         "[-'\"\\\\%_ a-z;]{0,12}".prop_map(Literal::String),
         any::<i64>().prop_map(Literal::Int),
-        any::<f64>()
-            .prop_filter("finite", |x| x.is_finite())
-            .prop_map(Literal::Float),
+        any::<f64>().prop_filter("finite", |x| x.is_finite()).prop_map(Literal::Float),
         any::<bool>().prop_map(Literal::Bool),
     ]
 }
 
 fn comparison() -> impl Strategy<Value = Expr> {
-    let op = proptest::sample::select(vec![
-        Op::Eq,
-        Op::Ne,
-        Op::Lt,
-        Op::Le,
-        Op::Gt,
-        Op::Ge,
-        Op::Like,
-        Op::ILike,
-        Op::In,
-    ]);
+    let op = proptest::sample::select(vec![Op::Eq, Op::Ne, Op::Lt, Op::Le, Op::Gt, Op::Ge, Op::Like, Op::ILike, Op::In]);
     (property(), op)
         .prop_flat_map(|(property, op)| {
             let value = match op {
-                Op::In => proptest::collection::vec(scalar(), 0..5)
-                    .prop_map(Literal::List)
-                    .boxed(),
+                Op::In => proptest::collection::vec(scalar(), 0..5).prop_map(Literal::List).boxed(),
                 Op::Like | Op::ILike => any::<String>().prop_map(Literal::String).boxed(),
                 _ => scalar().boxed(),
             };
             (Just(property), Just(op), value)
         })
-        .prop_map(|(property, op, value)| {
-            Expr::Compare(Comparison {
-                property,
-                op,
-                value,
-                position: 0,
-            })
-        })
+        .prop_map(|(property, op, value)| Expr::Compare(Comparison { property, op, value, position: 0 }))
 }
 
 /// Flattens same-kind children, as the parser does.

@@ -184,9 +184,7 @@ fn leaf_matches(matches: &clap::ArgMatches) -> &clap::ArgMatches {
 /// The subcommand that was invoked.
 fn invoked_command<'a>(command: &'a clap::Command, matches: &clap::ArgMatches) -> &'a clap::Command {
     match matches.subcommand() {
-        Some((name, sub)) => command
-            .find_subcommand(name)
-            .map_or(command, |c| invoked_command(c, sub)),
+        Some((name, sub)) => command.find_subcommand(name).map_or(command, |c| invoked_command(c, sub)),
         None => command,
     }
 }
@@ -272,7 +270,8 @@ mod tests {
     #[test]
     fn precedence_is_flag_then_env_then_file_then_default() {
         let _guard = ENV.lock().unwrap();
-        let file = yaml("port: 9000\nhostname: file-host\nembedmd-database-type: mysql\nembedmd-database-dsn: \"u@tcp(h:1)/f\"\n");
+        let file =
+            yaml("port: 9000\nhostname: file-host\nembedmd-database-type: mysql\nembedmd-database-dsn: \"u@tcp(h:1)/f\"\n");
         let config = file.path().to_str().unwrap().to_owned();
 
         let cli = parse_from(["model-registry", "proxy", "-c", &config], None).unwrap();
@@ -336,7 +335,10 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(action(&["model-registry", "migrate", "up"]), MigrateAction::Up { steps: None });
-        assert_eq!(action(&["model-registry", "migrate", "down", "2"]), MigrateAction::Down { steps: Some(2), all: false, yes: false });
+        assert_eq!(
+            action(&["model-registry", "migrate", "down", "2"]),
+            MigrateAction::Down { steps: Some(2), all: false, yes: false }
+        );
         assert_eq!(action(&["model-registry", "migrate", "force", "-1"]), MigrateAction::Force { version: -1 });
         let file = yaml("port: 9000\nembedmd-database-type: sqlite\n");
         let cli = parse_from(["model-registry", "migrate", "status", "-c", file.path().to_str().unwrap()], None).unwrap();

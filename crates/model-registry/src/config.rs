@@ -32,7 +32,9 @@ pub fn datastore_target(args: &DatabaseArgs) -> Result<ConnectTarget, embedmd::d
         verify_server_cert: args.embedmd_database_ssl_verify_server_cert.unwrap_or(false),
     };
     if tls.cipher.is_some() {
-        tracing::warn!("--embedmd-database-ssl-cipher is accepted but not applied: rustls negotiates only its own modern cipher suites");
+        tracing::warn!(
+            "--embedmd-database-ssl-cipher is accepted but not applied: rustls negotiates only its own modern cipher suites"
+        );
     }
     embedmd::dsn::resolve(backend, args.embedmd_database_dsn.as_deref(), &tls)
 }

@@ -90,7 +90,8 @@ async fn registered_models_and_versions(backend: Backend) {
     let api = Api::start(backend).await;
     assert_eq!(api.get("/registered_models").await, (200, json!({"items": [], "nextPageToken": "", "pageSize": 0, "size": 0})));
 
-    let model = api.created("/registered_models", json!({"name": "m1", "owner": "me", "language": ["en", "fr"], "tasks": ["nlp"]})).await;
+    let model =
+        api.created("/registered_models", json!({"name": "m1", "owner": "me", "language": ["en", "fr"], "tasks": ["nlp"]})).await;
     assert_eq!(model["name"], "m1");
     assert_eq!(model["state"], "LIVE");
     assert_eq!(model["language"], json!(["en", "fr"]));
@@ -101,7 +102,8 @@ async fn registered_models_and_versions(backend: Backend) {
     assert_eq!(api.get(&format!("/registered_models/{m1}")).await, (200, model.clone()));
     assert_eq!(api.get("/registered_model?name=m1").await.1["id"], m1.as_str());
 
-    let (status, patched) = api.patch(&format!("/registered_models/{m1}"), json!({"state": "ARCHIVED", "description": "d"})).await;
+    let (status, patched) =
+        api.patch(&format!("/registered_models/{m1}"), json!({"state": "ARCHIVED", "description": "d"})).await;
     assert_eq!(status, 200);
     assert_eq!((patched["state"].as_str(), patched["description"].as_str()), (Some("ARCHIVED"), Some("d")));
     assert!(patched["lastUpdateTimeSinceEpoch"].as_str().unwrap() >= model["createTimeSinceEpoch"].as_str().unwrap());
@@ -147,9 +149,16 @@ async fn artifacts(backend: Backend) {
     assert_eq!((status, updated["uri"].as_str()), (200, Some("s3://b/k2")));
     assert_eq!(api.post(&format!("/model_versions/{v}/artifacts"), body).await.0, 409);
 
-    let (status, doc) = api.post(&format!("/model_versions/{v}/artifacts"), json!({"artifactType": "doc-artifact", "name": "m", "uri": "d"})).await;
+    let (status, doc) = api
+        .post(&format!("/model_versions/{v}/artifacts"), json!({"artifactType": "doc-artifact", "name": "m", "uri": "d"}))
+        .await;
     assert_eq!(status, 201, "a doc artifact may share the model artifact's name");
-    let (status, metric) = api.post(&format!("/model_versions/{v}/artifacts"), json!({"artifactType": "metric", "name": "acc", "value": 0.9, "step": 3})).await;
+    let (status, metric) = api
+        .post(
+            &format!("/model_versions/{v}/artifacts"),
+            json!({"artifactType": "metric", "name": "acc", "value": 0.9, "step": 3}),
+        )
+        .await;
     assert_eq!(status, 200, "upstream answers 200 for a new metric");
     assert_eq!((metric["value"].as_f64(), metric["step"].as_i64()), (Some(0.9), Some(3)));
 
@@ -169,7 +178,8 @@ async fn artifacts(backend: Backend) {
     let (_, page) = api.get("/artifacts?artifactType=dataset-artifact").await;
     assert_eq!(page["items"][0]["digest"], "sha");
 
-    let (status, patched) = api.patch(&format!("/artifacts/{a}"), json!({"artifactType": "model-artifact", "state": "LIVE"})).await;
+    let (status, patched) =
+        api.patch(&format!("/artifacts/{a}"), json!({"artifactType": "model-artifact", "state": "LIVE"})).await;
     assert_eq!((status, patched["state"].as_str()), (200, Some("LIVE")));
     let (status, _) = api.patch(&format!("/artifacts/{a}"), json!({"artifactType": "doc-artifact"})).await;
     assert_eq!(status, 400);
@@ -198,7 +208,12 @@ async fn serving(backend: Backend) {
     assert_eq!(status, 200);
     assert_eq!(api.get(&format!("/inference_services/{is}/version")).await.1["id"], v1["id"]);
 
-    let nested = api.created(&format!("/serving_environments/{se}/inference_services"), json!({"name": "svc", "registeredModelId": m, "servingEnvironmentId": "999"})).await;
+    let nested = api
+        .created(
+            &format!("/serving_environments/{se}/inference_services"),
+            json!({"name": "svc", "registeredModelId": m, "servingEnvironmentId": "999"}),
+        )
+        .await;
     assert_eq!(nested["servingEnvironmentId"], se.as_str(), "the path wins");
     let (_, listed) = api.get(&format!("/serving_environments/{se}/inference_services")).await;
     assert_eq!(listed["size"], 2);
@@ -239,7 +254,14 @@ async fn errors(backend: Backend) {
         (400, api.get("/registered_models?nextPageToken=!!!").await),
         (400, api.get("/registered_models?filterQuery=name%20%3C%3C%3C").await),
         (400, api.get("/artifacts?artifactType=picture").await),
-        (400, api.post("/registered_models", json!({"name": "m4", "customProperties": {"k": {"metadataType": "MetadataIntValue", "int_value": "1e3"}}})).await),
+        (
+            400,
+            api.post(
+                "/registered_models",
+                json!({"name": "m4", "customProperties": {"k": {"metadataType": "MetadataIntValue", "int_value": "1e3"}}}),
+            )
+            .await,
+        ),
         (400, api.post("/registered_models", json!({"name": "n".repeat(256)})).await),
         (400, api.post("/registered_models", json!({"name": "m5", "externalId": "e".repeat(256)})).await),
         (400, api.post("/model_versions", json!({"name": "v".repeat(254), "registeredModelId": m})).await),
@@ -291,7 +313,9 @@ async fn paging_walks_every_row_once_in_both_orders(backend: Backend) {
         let mut token = String::new();
         let mut pages = 0;
         loop {
-            let (status, page) = api.get(&format!("/registered_models?pageSize=5&orderBy={order_by}&sortOrder={sort}&nextPageToken={token}")).await;
+            let (status, page) = api
+                .get(&format!("/registered_models?pageSize=5&orderBy={order_by}&sortOrder={sort}&nextPageToken={token}"))
+                .await;
             assert_eq!(status, 200, "{page}");
             pages += 1;
             assert_eq!(page["pageSize"], 5);
@@ -342,11 +366,19 @@ async fn custom_properties_of_every_kind(backend: Backend) {
     assert_eq!(props["string"]["string_value"], "ünïcode ✓");
     assert_eq!(props["bool"]["bool_value"], false);
     assert_eq!(props["struct"]["metadataType"], "MetadataStructValue");
-    assert_eq!(serde_json::from_str::<Value>(props["struct"]["struct_value"].as_str().unwrap()).unwrap(), json!({"a":1,"b":["x",true],"c":{"d":null}}));
+    assert_eq!(
+        serde_json::from_str::<Value>(props["struct"]["struct_value"].as_str().unwrap()).unwrap(),
+        json!({"a":1,"b":["x",true],"c":{"d":null}})
+    );
     assert_eq!(props["long"]["string_value"].as_str().unwrap().len(), 10_000);
 
     // customProperties in a PATCH replaces the whole map.
-    let (_, patched) = api.patch(&format!("/registered_models/{}", id(&model)), json!({"customProperties": {"only": {"metadataType": "MetadataBoolValue", "bool_value": true}}})).await;
+    let (_, patched) = api
+        .patch(
+            &format!("/registered_models/{}", id(&model)),
+            json!({"customProperties": {"only": {"metadataType": "MetadataBoolValue", "bool_value": true}}}),
+        )
+        .await;
     assert_eq!(patched["customProperties"], json!({"only": {"metadataType": "MetadataBoolValue", "bool_value": true}}));
     let (_, cleared) = api.patch(&format!("/registered_models/{}", id(&model)), json!({"customProperties": {}})).await;
     assert_eq!(cleared["customProperties"], json!({}));
@@ -368,9 +400,18 @@ async fn racing_duplicate_creates_yield_one_201(backend: Backend) {
 
 async fn mlmd_reads_what_the_api_wrote(backend: Backend) {
     let api = Api::start(backend).await;
-    let model = api.created("/registered_models", json!({"name": "m", "owner": "o", "customProperties": {"k": {"metadataType": "MetadataIntValue", "int_value": "5"}}})).await;
+    let model = api
+        .created(
+            "/registered_models",
+            json!({"name": "m", "owner": "o", "customProperties": {"k": {"metadataType": "MetadataIntValue", "int_value": "5"}}}),
+        )
+        .await;
     let version = api.created("/model_versions", json!({"name": "v", "registeredModelId": id(&model)})).await;
-    api.post(&format!("/model_versions/{}/artifacts", id(&version)), json!({"artifactType": "model-artifact", "name": "m", "uri": "s3://x", "state": "LIVE"})).await;
+    api.post(
+        &format!("/model_versions/{}/artifacts", id(&version)),
+        json!({"artifactType": "model-artifact", "name": "m", "uri": "s3://x", "state": "LIVE"}),
+    )
+    .await;
     if backend == Backend::Postgres {
         // Our PostgreSQL databases use upstream's quoted layout, which MLMD cannot open.
         return;
@@ -391,7 +432,10 @@ async fn serves_what_mlmd_wrote_like_the_older_registry(backend: Backend) {
     let api = Api::start_on(db).await;
 
     let (_, model) = api.get("/registered_model?name=legacy-model").await;
-    assert_eq!((model["id"].as_str(), model["owner"].as_str(), model["state"].as_str()), (Some(rm.as_str()), Some("mlmd"), Some("LIVE")));
+    assert_eq!(
+        (model["id"].as_str(), model["owner"].as_str(), model["state"].as_str()),
+        (Some(rm.as_str()), Some("mlmd"), Some("LIVE"))
+    );
     assert_eq!(model["customProperties"]["team"]["string_value"], "vision");
     let (_, version) = api.get(&format!("/model_version?name=v1&parentResourceId={rm}")).await;
     assert_eq!((version["id"].as_str(), version["name"].as_str()), (Some(mv.as_str()), Some("v1")));
@@ -401,7 +445,10 @@ async fn serves_what_mlmd_wrote_like_the_older_registry(backend: Backend) {
     let (_, artifacts) = api.get(&format!("/model_versions/{mv}/artifacts")).await;
     let artifact = &artifacts["items"][0];
     assert_eq!((artifact["id"].as_str(), artifact["name"].as_str()), (Some(ma.as_str()), Some("legacy-model")));
-    assert_eq!((artifact["uri"].as_str(), artifact["state"].as_str(), artifact["modelFormatName"].as_str()), (Some("s3://legacy/model"), Some("LIVE"), Some("onnx")));
+    assert_eq!(
+        (artifact["uri"].as_str(), artifact["state"].as_str(), artifact["modelFormatName"].as_str()),
+        (Some("s3://legacy/model"), Some("LIVE"), Some("onnx"))
+    );
     // And the registry keeps working on top of it.
     api.created(&format!("/registered_models/{rm}/versions"), json!({"name": "v2"})).await;
     let (_, versions) = api.get(&format!("/registered_models/{rm}/versions")).await;
@@ -426,12 +473,20 @@ async fn experiments_and_runs(backend: Backend) {
     assert_eq!(runs["size"], 2);
     assert_eq!(api.get(&format!("/experiment_run?name=r2&parentResourceId={e}")).await.1["id"], named["id"]);
 
-    let (status, finished) = api.patch(&format!("/experiment_runs/{r}"), json!({"status": "FINISHED", "endTimeSinceEpoch": "2000"})).await;
-    assert_eq!((status, finished["status"].as_str(), finished["endTimeSinceEpoch"].as_str()), (200, Some("FINISHED"), Some("2000")));
+    let (status, finished) =
+        api.patch(&format!("/experiment_runs/{r}"), json!({"status": "FINISHED", "endTimeSinceEpoch": "2000"})).await;
+    assert_eq!(
+        (status, finished["status"].as_str(), finished["endTimeSinceEpoch"].as_str()),
+        (200, Some("FINISHED"), Some("2000"))
+    );
     assert_eq!(finished["startTimeSinceEpoch"], "1000");
     let (status, body) = api.patch(&format!("/experiment_runs/{r}"), json!({"endTimeSinceEpoch": "500"})).await;
     assert_eq!(status, 400, "{body}");
-    assert_eq!(api.patch(&format!("/experiment_runs/{r}"), json!({"startTimeSinceEpoch": "1"})).await.0, 400, "start is create-only");
+    assert_eq!(
+        api.patch(&format!("/experiment_runs/{r}"), json!({"startTimeSinceEpoch": "1"})).await.0,
+        400,
+        "start is create-only"
+    );
     assert_eq!(api.post("/experiment_runs", json!({"experimentId": e, "startTimeSinceEpoch": "soon"})).await.0, 400);
     assert_eq!(api.post("/experiment_runs", json!({"experimentId": "999999"})).await.0, 404);
     assert_eq!(api.post("/experiment_runs", json!({"experimentId": e, "status": "PAUSED"})).await.0, 400);
@@ -446,18 +501,28 @@ async fn run_artifacts_upsert_metrics_and_parameters_by_name(backend: Backend) {
 
     let (status, metric) = api.post(&path, json!({"artifactType": "metric", "name": "acc", "value": 0.9, "step": 1})).await;
     assert_eq!(status, 200, "{metric}");
-    assert_eq!((metric["experimentId"].as_str(), metric["experimentRunId"].as_str()), (experiment["id"].as_str(), Some(r.as_str())));
+    assert_eq!(
+        (metric["experimentId"].as_str(), metric["experimentRunId"].as_str()),
+        (experiment["id"].as_str(), Some(r.as_str()))
+    );
     assert_eq!(metric["customProperties"], json!({}), "the experiment links stay hidden");
     tokio::time::sleep(Duration::from_millis(5)).await;
     let (status, again) = api.post(&path, json!({"artifactType": "metric", "name": "acc", "value": 0.95, "step": 2})).await;
-    assert_eq!((status, again["id"].as_str(), again["value"].as_f64()), (200, metric["id"].as_str(), Some(0.95)), "updated by name");
+    assert_eq!(
+        (status, again["id"].as_str(), again["value"].as_f64()),
+        (200, metric["id"].as_str(), Some(0.95)),
+        "updated by name"
+    );
     assert_eq!(api.post(&path, json!({"artifactType": "metric", "name": "loss"})).await.0, 400, "metric value is required");
     // Racing first logs of one metric: every one lands, as an update of a single artifact.
     let api = std::sync::Arc::new(api);
     let racers: Vec<_> = (0..8)
         .map(|step| {
             let (api, path) = (api.clone(), path.clone());
-            tokio::spawn(async move { api.post(&path, json!({"artifactType": "metric", "name": "conc", "value": 0.09090909090909091, "step": step})).await })
+            tokio::spawn(async move {
+                api.post(&path, json!({"artifactType": "metric", "name": "conc", "value": 0.09090909090909091, "step": step}))
+                    .await
+            })
         })
         .collect();
     let mut ids = HashSet::new();
@@ -470,23 +535,34 @@ async fn run_artifacts_upsert_metrics_and_parameters_by_name(backend: Backend) {
     assert_eq!(ids.len(), 1);
     let api = std::sync::Arc::try_unwrap(api).ok().expect("racers finished");
 
-    let (_, parameter) = api.post(&path, json!({"artifactType": "parameter", "name": "lr", "value": "0.1", "parameterType": "number"})).await;
+    let (_, parameter) =
+        api.post(&path, json!({"artifactType": "parameter", "name": "lr", "value": "0.1", "parameterType": "number"})).await;
     let (_, parameter2) = api.post(&path, json!({"artifactType": "parameter", "name": "lr", "value": "0.2"})).await;
     assert_eq!((parameter2["id"].as_str(), parameter2["value"].as_str()), (parameter["id"].as_str(), Some("0.2")));
     assert_eq!(parameter2["parameterType"], "number");
 
     let (status, _) = api.post(&path, json!({"artifactType": "dataset-artifact", "name": "train", "uri": "s3://d"})).await;
     assert_eq!(status, 200);
-    assert_eq!(api.post(&path, json!({"artifactType": "dataset-artifact", "name": "train"})).await.0, 409, "only metrics and parameters upsert by name");
+    assert_eq!(
+        api.post(&path, json!({"artifactType": "dataset-artifact", "name": "train"})).await.0,
+        409,
+        "only metrics and parameters upsert by name"
+    );
 
     let (_, listed) = api.get(&path).await;
     assert_eq!(listed["size"], 4, "metric history rows are not artifacts of the run's list: {listed}");
-    assert_eq!(api.post("/experiment_runs/999999/artifacts", json!({"artifactType": "metric", "name": "m", "value": 1})).await.0, 404);
+    assert_eq!(
+        api.post("/experiment_runs/999999/artifacts", json!({"artifactType": "metric", "name": "m", "value": 1})).await.0,
+        404
+    );
 
     let types = if backend == Backend::Postgres { ("\"Artifact\"", "\"Type\"") } else { ("Artifact", "Type") };
     let history = api
         ._db
-        .query_text(&format!("SELECT a.name FROM {} a JOIN {} t ON t.id = a.type_id WHERE t.name = 'kf.MetricHistory' ORDER BY a.id", types.0, types.1))
+        .query_text(&format!(
+            "SELECT a.name FROM {} a JOIN {} t ON t.id = a.type_id WHERE t.name = 'kf.MetricHistory' ORDER BY a.id",
+            types.0, types.1
+        ))
         .await;
     assert_eq!(history.len(), 10, "one history row per metric upsert");
     assert!(history[0][0].as_deref().unwrap().starts_with(&format!("{r}:acc__")), "{history:?}");
@@ -509,16 +585,24 @@ async fn run_artifacts_upsert_metrics_and_parameters_by_name(backend: Backend) {
 async fn filter_queries(backend: Backend) {
     let api = Api::start(backend).await;
     let int = |v: &str| json!({"metadataType": "MetadataIntValue", "int_value": v});
-    api.created("/registered_models", json!({"name": "model-a", "owner": "ann", "customProperties": {
+    api.created(
+        "/registered_models",
+        json!({"name": "model-a", "owner": "ann", "customProperties": {
         "budget": int("1500"), "priority": int("3"), "accuracy": {"metadataType": "MetadataDoubleValue", "double_value": 0.97},
         "framework": {"metadataType": "MetadataStringValue", "string_value": "pytorch"},
         "mlflow.source.type": {"metadataType": "MetadataStringValue", "string_value": "notebook"},
-        "prod": {"metadataType": "MetadataBoolValue", "bool_value": true}}})).await;
+        "prod": {"metadataType": "MetadataBoolValue", "bool_value": true}}}),
+    )
+    .await;
     api.created("/registered_models", json!({"name": "model-b", "state": "ARCHIVED", "customProperties": {"budget": int("10"), "accuracy": {"metadataType": "MetadataDoubleValue", "double_value": 0.5}}})).await;
     let other = api.created("/registered_models", json!({"name": "Other_1"})).await;
     let version = api.created("/model_versions", json!({"name": "v1", "registeredModelId": id(&other), "author": "bob"})).await;
     api.created("/model_versions", json!({"name": "v2", "registeredModelId": id(&other)})).await;
-    api.post(&format!("/model_versions/{}/artifacts", id(&version)), json!({"artifactType": "model-artifact", "name": "art", "uri": "s3://x/y", "state": "LIVE", "modelFormatName": "onnx"})).await;
+    api.post(
+        &format!("/model_versions/{}/artifacts", id(&version)),
+        json!({"artifactType": "model-artifact", "name": "art", "uri": "s3://x/y", "state": "LIVE", "modelFormatName": "onnx"}),
+    )
+    .await;
 
     let names = |page: &Value| -> Vec<String> {
         page["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap().to_owned()).collect()
@@ -577,6 +661,8 @@ async fn filter_queries(backend: Backend) {
     let (_, first) = api.get("/registered_models?filterQuery=name%20LIKE%20%27model%25%27&pageSize=1&orderBy=ID").await;
     assert_eq!(names(&first), ["model-a"]);
     let token = first["nextPageToken"].as_str().unwrap().to_owned();
-    let (_, second) = api.get(&format!("/registered_models?filterQuery=name%20LIKE%20%27model%25%27&pageSize=1&orderBy=ID&nextPageToken={token}")).await;
+    let (_, second) = api
+        .get(&format!("/registered_models?filterQuery=name%20LIKE%20%27model%25%27&pageSize=1&orderBy=ID&nextPageToken={token}"))
+        .await;
     assert_eq!((names(&second), second["nextPageToken"].as_str()), (vec!["model-b".to_owned()], Some("")));
 }

@@ -31,12 +31,7 @@ fn database_flags(db: &TestDb) -> Vec<String> {
         Backend::MySql => db.go_mysql_dsn(),
         _ => db.url().to_owned(),
     };
-    vec![
-        "--embedmd-database-type".into(),
-        db.backend().name().into(),
-        "--embedmd-database-dsn".into(),
-        dsn,
-    ]
+    vec!["--embedmd-database-type".into(), db.backend().name().into(), "--embedmd-database-dsn".into(), dsn]
 }
 
 fn free_port() -> u16 {
@@ -122,13 +117,7 @@ impl Drop for Server {
 }
 
 fn migrate_cli(db: &TestDb, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("migrate")
-        .args(args)
-        .args(database_flags(db))
-        .env("HOME", "/nonexistent")
-        .output()
-        .unwrap()
+    Command::new(BIN).arg("migrate").args(args).args(database_flags(db)).env("HOME", "/nonexistent").output().unwrap()
 }
 
 fn stdout(o: &Output) -> String {
@@ -156,7 +145,10 @@ async fn serves_readiness_and_stops_on_sigterm(backend: Backend) {
     assert_eq!(health["checks"]["database"]["Details"]["schema_dirty"], false);
     assert_eq!(health["checks"]["model-registry"]["Status"], "pass");
     let registry = &health["checks"]["model-registry"]["Details"];
-    assert_eq!((registry["registered_models_accessible"].as_bool(), registry["registered_models_count"].as_u64()), (Some(true), Some(0)));
+    assert_eq!(
+        (registry["registered_models_accessible"].as_bool(), registry["registered_models_count"].as_u64()),
+        (Some(true), Some(0))
+    );
     assert_eq!(registry["total_resources_checked"], 7);
     assert!(health["checks"]["meta"]["Details"]["timestamp"].is_string());
 
@@ -189,12 +181,8 @@ async fn unreachable_then_ready(backend: Backend) {
     let db = TestDb::new(backend).await;
     let late_name = format!("{}_late", db.name());
     let late_url = db.url().replace(db.name(), &late_name);
-    let flags = vec![
-        "--embedmd-database-type".to_owned(),
-        backend.name().to_owned(),
-        "--embedmd-database-dsn".to_owned(),
-        late_url,
-    ];
+    let flags =
+        vec!["--embedmd-database-type".to_owned(), backend.name().to_owned(), "--embedmd-database-dsn".to_owned(), late_url];
     let server = Server::start(&flags, None);
     server.wait_listening().await;
 
@@ -296,9 +284,7 @@ async fn migrate_commands(backend: Backend) {
 
 #[test]
 fn configuration_errors_are_clear_and_never_show_the_password() {
-    let run = |args: &[&str]| {
-        Command::new(BIN).args(args).env("HOME", "/nonexistent").output().unwrap()
-    };
+    let run = |args: &[&str]| Command::new(BIN).args(args).env("HOME", "/nonexistent").output().unwrap();
     let out = run(&["proxy", "--embedmd-database-type", "mysql"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--embedmd-database-dsn is required for database type mysql"), "{}", stderr(&out));

@@ -77,11 +77,7 @@ pub async fn try_schema_dump(url: &str, exclude: &[&str]) -> Result<String, sqlx
             out.push('\n');
         }
     }
-    let tables: Vec<String> = rels
-        .iter()
-        .filter(|r| r.kind == RelKind::Table)
-        .map(|r| r.name.clone())
-        .collect();
+    let tables: Vec<String> = rels.iter().filter(|r| r.kind == RelKind::Table).map(|r| r.name.clone()).collect();
     for l in data_lines(&mut conn, &tables).await {
         out.push_str(&l);
         out.push('\n');
@@ -123,14 +119,8 @@ pub fn strip_dump_header(text: &str) -> String {
 /// Path of a reference dump shipped with testkit: `reference_schema_path("mlmd-sqlite")` ->
 /// `crates/testkit/reference/mlmd-sqlite.txt` (copies of `shared/reference/schemas/*.txt`).
 pub fn reference_schema_path(name: &str) -> PathBuf {
-    let file = if name.ends_with(".txt") {
-        name.to_string()
-    } else {
-        format!("{name}.txt")
-    };
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("reference")
-        .join(file)
+    let file = if name.ends_with(".txt") { name.to_string() } else { format!("{name}.txt") };
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("reference").join(file)
 }
 
 /// A reference dump without its header lines, comparable with [`schema_dump`]'s output.
@@ -138,8 +128,7 @@ pub fn reference_schema_path(name: &str) -> PathBuf {
 /// `upstream-embedmd-postgres`.
 pub fn reference_schema(name: &str) -> String {
     let p = reference_schema_path(name);
-    let text = std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("testkit: cannot read reference dump {}: {e}", p.display()));
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("testkit: cannot read reference dump {}: {e}", p.display()));
     strip_dump_header(&text)
 }
 
@@ -154,11 +143,7 @@ pub fn dump_diff(expected: &str, actual: &str) -> Option<String> {
     let mut l = vec![vec![0u32; b.len() + 1]; a.len() + 1];
     for i in (0..a.len()).rev() {
         for j in (0..b.len()).rev() {
-            l[i][j] = if a[i] == b[j] {
-                l[i + 1][j + 1] + 1
-            } else {
-                l[i + 1][j].max(l[i][j + 1])
-            };
+            l[i][j] = if a[i] == b[j] { l[i + 1][j + 1] + 1 } else { l[i + 1][j].max(l[i][j + 1]) };
         }
     }
     let (mut i, mut j) = (0, 0);
@@ -218,13 +203,7 @@ where
     for<'r> Option<String>: sqlx::Decode<'r, R::Database>,
     usize: sqlx::ColumnIndex<R>,
 {
-    rows.iter()
-        .map(|r| {
-            (0..r.len())
-                .map(|i| r.try_get_unchecked::<Option<String>, _>(i))
-                .collect()
-        })
-        .collect()
+    rows.iter().map(|r| (0..r.len()).map(|i| r.try_get_unchecked::<Option<String>, _>(i)).collect()).collect()
 }
 
 impl Conn {
@@ -287,10 +266,7 @@ fn s(v: &Option<String>) -> &str {
 }
 
 fn truthy(v: &Option<String>) -> bool {
-    matches!(
-        s(v).to_ascii_lowercase().as_str(),
-        "1" | "t" | "true" | "yes" | "y" | "on"
-    )
+    matches!(s(v).to_ascii_lowercase().as_str(), "1" | "t" | "true" | "yes" | "y" | "on")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -323,12 +299,7 @@ impl Body {
     fn lines(mut self) -> Vec<String> {
         let mut v = self.cols;
         v.append(&mut self.pk);
-        for group in [
-            &mut self.uniques,
-            &mut self.indexes,
-            &mut self.fks,
-            &mut self.checks,
-        ] {
+        for group in [&mut self.uniques, &mut self.indexes, &mut self.fks, &mut self.checks] {
             group.sort();
             v.extend(group.drain(..).map(|(_, l)| l));
         }
@@ -361,11 +332,7 @@ async fn sqlite_relations(conn: &mut Conn) -> Result<Vec<Rel>, sqlx::Error> {
     for m in master {
         let (ty, name, sql) = (s(&m[0]), s(&m[1]).to_string(), s(&m[2]).to_string());
         if ty == "view" {
-            rels.push(Rel {
-                name,
-                kind: RelKind::View,
-                body: vec![],
-            });
+            rels.push(Rel { name, kind: RelKind::View, body: vec![] });
             continue;
         }
         let upper = sql.to_uppercase();
@@ -385,26 +352,17 @@ async fn sqlite_relations(conn: &mut Conn) -> Result<Vec<Rel>, sqlx::Error> {
             })
             .collect();
         pk.sort();
-        let rowid_alias = (pk.len() == 1
-            && pk[0].2.eq_ignore_ascii_case("INTEGER")
-            && !upper.contains("WITHOUT ROWID"))
-        .then(|| pk[0].1.clone());
+        let rowid_alias = (pk.len() == 1 && pk[0].2.eq_ignore_ascii_case("INTEGER") && !upper.contains("WITHOUT ROWID"))
+            .then(|| pk[0].1.clone());
         for c in &cols {
             let cname = s(&c[0]);
             let ctype = if s(&c[1]).is_empty() { "-" } else { s(&c[1]) };
             if rowid_alias.as_deref() == Some(cname) {
-                let auto = if upper.contains("AUTOINCREMENT") {
-                    " AUTOINCREMENT"
-                } else {
-                    ""
-                };
+                let auto = if upper.contains("AUTOINCREMENT") { " AUTOINCREMENT" } else { "" };
                 body.cols.push(format!("COL {cname} {ctype} ROWID{auto}"));
                 continue;
             }
-            let mut l = format!(
-                "COL {cname} {ctype} {}",
-                if truthy(&c[2]) { "NOT NULL" } else { "NULL" }
-            );
+            let mut l = format!("COL {cname} {ctype} {}", if truthy(&c[2]) { "NOT NULL" } else { "NULL" });
             if let Some(d) = c[3].as_deref().filter(|d| !d.eq_ignore_ascii_case("NULL")) {
                 l.push_str(&format!(" DEFAULT {d}"));
             }
@@ -422,47 +380,31 @@ async fn sqlite_relations(conn: &mut Conn) -> Result<Vec<Rel>, sqlx::Error> {
             ))
             .await?;
         for i in idx {
-            let (iname, unique, origin, partial) =
-                (s(&i[0]), truthy(&i[1]), s(&i[2]), truthy(&i[3]));
+            let (iname, unique, origin, partial) = (s(&i[0]), truthy(&i[1]), s(&i[2]), truthy(&i[3]));
             if origin == "pk" {
                 continue;
             }
             let icols: Vec<String> = conn
-                .rows(&format!(
-                    "SELECT name FROM pragma_index_info({}) ORDER BY seqno",
-                    lit_std(iname)
-                ))
+                .rows(&format!("SELECT name FROM pragma_index_info({}) ORDER BY seqno", lit_std(iname)))
                 .await?
                 .into_iter()
                 .map(|r| r[0].clone().unwrap_or_else(|| "<expr>".into()))
                 .collect();
             let cols = icols.join(", ");
             let wh = if partial {
-                index_sql
-                    .get(iname)
-                    .and_then(|sql| sqlite_where(sql))
-                    .map(|w| format!(" WHERE {w}"))
+                index_sql.get(iname).and_then(|sql| sqlite_where(sql)).map(|w| format!(" WHERE {w}"))
             } else {
                 None
             }
             .unwrap_or_default();
             if origin == "u" {
                 // sqlite_autoindex_<table>_<n>: keep constraint order, drop the name.
-                let n: u32 = iname
-                    .rsplit('_')
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0);
-                body.uniques.push((
-                    format!("sqlite_autoindex\u{0}{n:06}"),
-                    format!("UNIQUE ({cols}){wh}  [constraint]"),
-                ));
+                let n: u32 = iname.rsplit('_').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                body.uniques.push((format!("sqlite_autoindex\u{0}{n:06}"), format!("UNIQUE ({cols}){wh}  [constraint]")));
             } else if unique {
-                body.uniques
-                    .push((sort_key(iname), format!("UNIQUE {iname} ({cols}){wh}")));
+                body.uniques.push((sort_key(iname), format!("UNIQUE {iname} ({cols}){wh}")));
             } else {
-                body.indexes
-                    .push((sort_key(iname), format!("INDEX {iname} ({cols}){wh}")));
+                body.indexes.push((sort_key(iname), format!("INDEX {iname} ({cols}){wh}")));
             }
         }
         let fks = conn
@@ -479,20 +421,11 @@ async fn sqlite_relations(conn: &mut Conn) -> Result<Vec<Rel>, sqlx::Error> {
         for (_, parts) in by_id {
             let from: Vec<&str> = parts.iter().map(|p| s(&p[2])).collect();
             let to: Vec<&str> = parts.iter().map(|p| s(&p[3])).collect();
-            let mut l = format!(
-                "FK ({}) -> {}({})",
-                from.join(", "),
-                s(&parts[0][1]),
-                to.join(", ")
-            );
+            let mut l = format!("FK ({}) -> {}({})", from.join(", "), s(&parts[0][1]), to.join(", "));
             push_rules(&mut l, s(&parts[0][5]), s(&parts[0][4]), false);
             body.fks.push((l.clone(), l));
         }
-        rels.push(Rel {
-            name,
-            kind: RelKind::Table,
-            body: body.lines(),
-        });
+        rels.push(Rel { name, kind: RelKind::Table, body: body.lines() });
     }
     Ok(rels)
 }
@@ -505,21 +438,16 @@ fn sqlite_where(sql: &str) -> Option<String> {
     let mut from = 0;
     while let Some(p) = upper[from..].find("WHERE") {
         let at = from + p;
-        let before_ok =
-            at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_');
+        let before_ok = at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_');
         let end = at + 5;
-        let after_ok =
-            end >= bytes.len() || !(bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
+        let after_ok = end >= bytes.len() || !(bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
         if before_ok && after_ok {
             pos = Some(end);
         }
         from = end;
     }
     let rest = &sql[pos?..];
-    let cleaned: String = rest
-        .chars()
-        .filter(|c| !matches!(c, '`' | '"' | '[' | ']'))
-        .collect();
+    let cleaned: String = rest.chars().filter(|c| !matches!(c, '`' | '"' | '[' | ']')).collect();
     let joined = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
     Some(joined.trim_end_matches(';').trim().to_string())
 }
@@ -545,10 +473,7 @@ fn mysql_type(t: &str) -> String {
     let t = t.trim();
     for base in ["tinyint", "smallint", "mediumint", "bigint", "int", "year"] {
         if let Some(rest) = t.strip_prefix(base) {
-            if let Some(close) = rest
-                .strip_prefix('(')
-                .and_then(|r| r.find(')').map(|i| (i, r)))
-            {
+            if let Some(close) = rest.strip_prefix('(').and_then(|r| r.find(')').map(|i| (i, r))) {
                 let (i, r) = close;
                 let width = &r[..i];
                 if width.chars().all(|c| c.is_ascii_digit()) {
@@ -606,37 +531,23 @@ async fn mysql_relations(conn: &mut Conn) -> Result<Vec<Rel>, sqlx::Error> {
             _ => continue, // SEQUENCE, ...
         };
         if kind == RelKind::View {
-            rels.push(Rel {
-                name,
-                kind,
-                body: vec![],
-            });
+            rels.push(Rel { name, kind, body: vec![] });
             continue;
         }
         let mut body = Body::default();
         for c in cols.iter().filter(|c| s(&c[0]) == name) {
-            let mut l = format!(
-                "COL {} {} {}",
-                s(&c[1]),
-                mysql_type(s(&c[2])),
-                if s(&c[3]) == "YES" {
-                    "NULL"
-                } else {
-                    "NOT NULL"
-                }
-            );
+            let mut l =
+                format!("COL {} {} {}", s(&c[1]), mysql_type(s(&c[2])), if s(&c[3]) == "YES" { "NULL" } else { "NOT NULL" });
             let extra_raw = s(&c[5]);
-            let generated = extra_raw.to_uppercase().contains("GENERATED")
-                && !extra_raw.trim().eq_ignore_ascii_case("DEFAULT_GENERATED");
+            let generated =
+                extra_raw.to_uppercase().contains("GENERATED") && !extra_raw.trim().eq_ignore_ascii_case("DEFAULT_GENERATED");
             if let Some(d) = c[4].as_deref().filter(|d| *d != "NULL") {
                 if !generated {
                     l.push_str(&format!(" DEFAULT {d}"));
                 }
             }
             if generated {
-                let how = if extra_raw.to_uppercase().contains("STORED")
-                    || extra_raw.to_uppercase().contains("PERSISTENT")
-                {
+                let how = if extra_raw.to_uppercase().contains("STORED") || extra_raw.to_uppercase().contains("PERSISTENT") {
                     "STORED"
                 } else {
                     "VIRTUAL"
@@ -678,11 +589,9 @@ async fn mysql_relations(conn: &mut Conn) -> Result<Vec<Rel>, sqlx::Error> {
             if iname == "PRIMARY" {
                 body.pk.push(format!("PK ({cols})"));
             } else if unique {
-                body.uniques
-                    .push((sort_key(&iname), format!("UNIQUE {iname} ({cols}){using}")));
+                body.uniques.push((sort_key(&iname), format!("UNIQUE {iname} ({cols}){using}")));
             } else {
-                body.indexes
-                    .push((sort_key(&iname), format!("INDEX {iname} ({cols}){using}")));
+                body.indexes.push((sort_key(&iname), format!("INDEX {iname} ({cols}){using}")));
             }
         }
         // FK constraints of this table, columns in ORDINAL_POSITION order (rows are sorted).
@@ -694,29 +603,15 @@ async fn mysql_relations(conn: &mut Conn) -> Result<Vec<Rel>, sqlx::Error> {
             }
         }
         for cname in fk_names {
-            let parts: Vec<&&Vec<Option<String>>> =
-                mine.iter().filter(|f| s(&f[1]) == cname).collect();
+            let parts: Vec<&&Vec<Option<String>>> = mine.iter().filter(|f| s(&f[1]) == cname).collect();
             let from: Vec<&str> = parts.iter().map(|f| s(&f[2])).collect();
             let to: Vec<&str> = parts.iter().map(|f| s(&f[4])).collect();
-            let mut l = format!(
-                "FK {cname} ({}) -> {}({})",
-                from.join(", "),
-                s(&parts[0][3]),
-                to.join(", ")
-            );
+            let mut l = format!("FK {cname} ({}) -> {}({})", from.join(", "), s(&parts[0][3]), to.join(", "));
             push_rules(&mut l, s(&parts[0][5]), s(&parts[0][6]), true);
             body.fks.push((sort_key(cname), l));
         }
-        body.options.push(format!(
-            "OPTIONS engine={} collation={}",
-            s(&t[2]),
-            s(&t[3])
-        ));
-        rels.push(Rel {
-            name,
-            kind,
-            body: body.lines(),
-        });
+        body.options.push(format!("OPTIONS engine={} collation={}", s(&t[2]), s(&t[3])));
+        rels.push(Rel { name, kind, body: body.lines() });
     }
     Ok(rels)
 }
@@ -847,21 +742,12 @@ async fn pg_relations(conn: &mut Conn) -> Result<Vec<Rel>, sqlx::Error> {
             _ => RelKind::Table,
         };
         if kind != RelKind::Table {
-            rels.push(Rel {
-                name,
-                kind,
-                body: vec![],
-            });
+            rels.push(Rel { name, kind, body: vec![] });
             continue;
         }
         let mut body = Body::default();
         for c in cols.iter().filter(|c| s(&c[0]) == oid) {
-            let mut l = format!(
-                "COL {} {} {}",
-                s(&c[1]),
-                s(&c[2]),
-                if truthy(&c[3]) { "NOT NULL" } else { "NULL" }
-            );
+            let mut l = format!("COL {} {} {}", s(&c[1]), s(&c[2]), if truthy(&c[3]) { "NOT NULL" } else { "NULL" });
             let generated = s(&c[6]) == "s";
             if generated {
                 l.push_str(&format!(" GENERATED ALWAYS AS ({}) STORED", s(&c[4])));
@@ -879,10 +765,7 @@ async fn pg_relations(conn: &mut Conn) -> Result<Vec<Rel>, sqlx::Error> {
             let (cname, ctype, ccols) = (s(&k[1]), s(&k[2]), s(&k[3]));
             match ctype {
                 "p" => body.pk.push(format!("PK {cname} ({ccols})")),
-                "u" => body.uniques.push((
-                    sort_key(cname),
-                    format!("UNIQUE {cname} ({ccols})  [constraint]"),
-                )),
+                "u" => body.uniques.push((sort_key(cname), format!("UNIQUE {cname} ({ccols})  [constraint]"))),
                 "f" => {
                     let rule = |c: &str| match c {
                         "r" => "RESTRICT",
@@ -898,12 +781,8 @@ async fn pg_relations(conn: &mut Conn) -> Result<Vec<Rel>, sqlx::Error> {
                     }
                     body.fks.push((sort_key(cname), l));
                 }
-                "c" => body
-                    .checks
-                    .push((sort_key(cname), format!("CHECK {cname} {}", s(&k[9])))),
-                "x" => body
-                    .checks
-                    .push((sort_key(cname), format!("EXCLUDE {cname} {}", s(&k[9])))),
+                "c" => body.checks.push((sort_key(cname), format!("CHECK {cname} {}", s(&k[9])))),
+                "x" => body.checks.push((sort_key(cname), format!("EXCLUDE {cname} {}", s(&k[9])))),
                 _ => {}
             }
         }
@@ -912,29 +791,16 @@ async fn pg_relations(conn: &mut Conn) -> Result<Vec<Rel>, sqlx::Error> {
                 continue; // backs a PK / UNIQUE / EXCLUDE constraint, shown above
             }
             let iname = s(&i[1]);
-            let using = if s(&i[6]) == "btree" {
-                String::new()
-            } else {
-                format!(" USING {}", s(&i[6]))
-            };
-            let wh = i[4]
-                .as_deref()
-                .map(|w| format!(" WHERE {}", strip_outer_parens(w)))
-                .unwrap_or_default();
+            let using = if s(&i[6]) == "btree" { String::new() } else { format!(" USING {}", s(&i[6])) };
+            let wh = i[4].as_deref().map(|w| format!(" WHERE {}", strip_outer_parens(w))).unwrap_or_default();
             let line = format!("({}){using}{wh}", s(&i[3]));
             if truthy(&i[2]) {
-                body.uniques
-                    .push((sort_key(iname), format!("UNIQUE {iname} {line}")));
+                body.uniques.push((sort_key(iname), format!("UNIQUE {iname} {line}")));
             } else {
-                body.indexes
-                    .push((sort_key(iname), format!("INDEX {iname} {line}")));
+                body.indexes.push((sort_key(iname), format!("INDEX {iname} {line}")));
             }
         }
-        rels.push(Rel {
-            name,
-            kind,
-            body: body.lines(),
-        });
+        rels.push(Rel { name, kind, body: body.lines() });
     }
     Ok(rels)
 }
@@ -944,24 +810,12 @@ async fn pg_relations(conn: &mut Conn) -> Result<Vec<Rel>, sqlx::Error> {
 
 async fn data_lines(conn: &mut Conn, tables: &[String]) -> Vec<String> {
     let mut out = Vec::new();
-    let named = |n: &str| -> Vec<&String> {
-        tables
-            .iter()
-            .filter(|t| t.eq_ignore_ascii_case(n))
-            .collect()
-    };
+    let named = |n: &str| -> Vec<&String> { tables.iter().filter(|t| t.eq_ignore_ascii_case(n)).collect() };
     for t in named("MLMDEnv") {
-        let sql = format!(
-            "SELECT {} FROM {}",
-            conn.as_text("schema_version"),
-            conn.ident(t)
-        );
+        let sql = format!("SELECT {} FROM {}", conn.as_text("schema_version"), conn.ident(t));
         match conn.rows(&sql).await {
             Ok(rows) => {
-                let mut v: Vec<String> = rows
-                    .iter()
-                    .map(|r| r[0].clone().unwrap_or("NULL".into()))
-                    .collect();
+                let mut v: Vec<String> = rows.iter().map(|r| r[0].clone().unwrap_or("NULL".into())).collect();
                 v.sort_by_key(|x| (x.parse::<i64>().unwrap_or(i64::MAX), x.clone()));
                 out.push(format!("DATA {t}.schema_version = [{}]", v.join(", ")));
             }
@@ -969,22 +823,14 @@ async fn data_lines(conn: &mut Conn, tables: &[String]) -> Vec<String> {
         }
     }
     for t in named("schema_migrations") {
-        let sql = format!(
-            "SELECT {}, {} FROM {}",
-            conn.as_text("version"),
-            conn.as_text("dirty"),
-            conn.ident(t)
-        );
+        let sql = format!("SELECT {}, {} FROM {}", conn.as_text("version"), conn.as_text("dirty"), conn.ident(t));
         match conn.rows(&sql).await {
             Ok(rows) => {
                 let mut v: Vec<(i64, String)> = rows
                     .iter()
                     .map(|r| {
                         let ver = s(&r[0]).to_string();
-                        (
-                            ver.parse().unwrap_or(i64::MAX),
-                            format!("version={ver} dirty={}", truthy(&r[1])),
-                        )
+                        (ver.parse().unwrap_or(i64::MAX), format!("version={ver} dirty={}", truthy(&r[1])))
                     })
                     .collect();
                 v.sort();
@@ -995,11 +841,7 @@ async fn data_lines(conn: &mut Conn, tables: &[String]) -> Vec<String> {
         }
     }
     for t in named("Type") {
-        let sql = format!(
-            "SELECT {}, name, version FROM {}",
-            conn.as_text("type_kind"),
-            conn.ident(t)
-        );
+        let sql = format!("SELECT {}, name, version FROM {}", conn.as_text("type_kind"), conn.ident(t));
         match conn.rows(&sql).await {
             Ok(rows) => {
                 let mut v: Vec<String> = rows
@@ -1022,9 +864,7 @@ async fn data_lines(conn: &mut Conn, tables: &[String]) -> Vec<String> {
     }
     for t in named("TypeProperty") {
         // The Type table of the same spelling family (TypeProperty -> Type, typeproperty -> type).
-        let type_table = tables
-            .iter()
-            .find(|x| x.as_str() == &t[..t.len() - "Property".len()]);
+        let type_table = tables.iter().find(|x| x.as_str() == &t[..t.len() - "Property".len()]);
         let sql = match type_table {
             Some(tt) => format!(
                 "SELECT {}, t.name, t.version, p.name, {} FROM {} p LEFT JOIN {} t ON t.id = p.type_id",
@@ -1033,11 +873,7 @@ async fn data_lines(conn: &mut Conn, tables: &[String]) -> Vec<String> {
                 conn.ident(t),
                 conn.ident(tt)
             ),
-            None => format!(
-                "SELECT NULL, NULL, NULL, name, {} FROM {}",
-                conn.as_text("data_type"),
-                conn.ident(t)
-            ),
+            None => format!("SELECT NULL, NULL, NULL, name, {} FROM {}", conn.as_text("data_type"), conn.ident(t)),
         };
         match conn.rows(&sql).await {
             Ok(rows) => {
@@ -1081,10 +917,7 @@ mod tests {
 
     #[test]
     fn pg_defaults() {
-        assert_eq!(
-            pg_default("nextval('artifact_id_seq'::regclass)").unwrap(),
-            "nextval(artifact_id_seq)"
-        );
+        assert_eq!(pg_default("nextval('artifact_id_seq'::regclass)").unwrap(), "nextval(artifact_id_seq)");
         assert_eq!(pg_default("'0'::bigint").unwrap(), "0");
         assert_eq!(pg_default("'it''s'::text").unwrap(), "'it''s'");
         assert_eq!(pg_default("0").unwrap(), "0");
@@ -1094,10 +927,7 @@ mod tests {
 
     #[test]
     fn sqlite_where_clause() {
-        assert_eq!(
-            sqlite_where("CREATE INDEX `i`  ON `T`(`a`, `b`)  WHERE `b` IS NOT NULL").unwrap(),
-            "b IS NOT NULL"
-        );
+        assert_eq!(sqlite_where("CREATE INDEX `i`  ON `T`(`a`, `b`)  WHERE `b` IS NOT NULL").unwrap(), "b IS NOT NULL");
         assert_eq!(sqlite_where("CREATE INDEX nowhere ON t(a)"), None);
         assert_eq!(strip_outer_parens("(a IS NOT NULL)"), "a IS NOT NULL");
         assert_eq!(strip_outer_parens("(a) AND (b)"), "(a) AND (b)");
@@ -1112,10 +942,7 @@ mod tests {
 
     #[test]
     fn header_is_stripped() {
-        assert_eq!(
-            strip_dump_header("# x\nTABLE a\n# y\n  COL b\n"),
-            "TABLE a\n  COL b\n"
-        );
+        assert_eq!(strip_dump_header("# x\nTABLE a\n# y\n  COL b\n"), "TABLE a\n  COL b\n");
     }
 
     #[test]

@@ -27,12 +27,10 @@ mod dump;
 mod oracle;
 
 pub use dump::{
-    assert_dump_eq, dump_diff, execute_sql, query_text, reference_schema, reference_schema_path,
-    schema_dump, schema_dump_excluding, strip_dump_header, try_schema_dump,
+    assert_dump_eq, dump_diff, execute_sql, query_text, reference_schema, reference_schema_path, schema_dump,
+    schema_dump_excluding, strip_dump_header, try_schema_dump,
 };
-pub use oracle::{
-    mlmd, mlmd_async, mlmd_err, mlmd_err_async, mlmd_ok, mlmd_ok_async, oracle_script, venv_python,
-};
+pub use oracle::{mlmd, mlmd_async, mlmd_err, mlmd_err_async, mlmd_ok, mlmd_ok_async, oracle_script, venv_python};
 
 /// The backends are embedmd's own.
 pub use embedmd::Backend;
@@ -66,10 +64,7 @@ pub fn workspace_root() -> PathBuf {
 }
 
 fn keep_requested() -> bool {
-    matches!(
-        std::env::var("MR_TEST_KEEP_DB").as_deref().map(str::trim),
-        Ok("1") | Ok("true") | Ok("yes")
-    )
+    matches!(std::env::var("MR_TEST_KEEP_DB").as_deref().map(str::trim), Ok("1") | Ok("true") | Ok("yes"))
 }
 
 /// A fresh, empty, uniquely named database for one test.
@@ -89,11 +84,7 @@ pub struct TestDb {
 
 impl fmt::Debug for TestDb {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TestDb")
-            .field("backend", &self.backend)
-            .field("url", &self.url)
-            .field("keep", &self.keep)
-            .finish()
+        f.debug_struct("TestDb").field("backend", &self.backend).field("url", &self.url).field("keep", &self.keep).finish()
     }
 }
 
@@ -106,13 +97,11 @@ impl TestDb {
         match backend {
             Backend::Sqlite => {
                 let dir = std::env::temp_dir().join(&name);
-                std::fs::create_dir_all(&dir)
-                    .unwrap_or_else(|e| panic!("testkit: cannot create {}: {e}", dir.display()));
+                std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("testkit: cannot create {}: {e}", dir.display()));
                 let file = dir.join(format!("{name}.db"));
                 // An empty file is a valid empty SQLite database; creating it lets plain
                 // `sqlite://<path>` URLs open it without `mode=rwc`.
-                std::fs::File::create(&file)
-                    .unwrap_or_else(|e| panic!("testkit: cannot create {}: {e}", file.display()));
+                std::fs::File::create(&file).unwrap_or_else(|e| panic!("testkit: cannot create {}: {e}", file.display()));
                 let path = file.to_string_lossy().into_owned();
                 TestDb {
                     backend,
@@ -154,14 +143,7 @@ impl TestDb {
                 if let Err(e) = res {
                     panic!("testkit: `{sql}` failed on {admin}: {e}");
                 }
-                TestDb {
-                    backend,
-                    name,
-                    url,
-                    admin_dsn: Some(admin),
-                    dir: None,
-                    keep: keep_requested(),
-                }
+                TestDb { backend, name, url, admin_dsn: Some(admin), dir: None, keep: keep_requested() }
             }
         }
     }
@@ -186,11 +168,7 @@ impl TestDb {
     /// `root:@tcp(127.0.0.1:3306)/mrt_x?charset=utf8mb4&parseTime=True&loc=Local`.
     /// Panics for other backends.
     pub fn go_mysql_dsn(&self) -> String {
-        assert_eq!(
-            self.backend,
-            Backend::MySql,
-            "go_mysql_dsn() is for MySQL TestDbs only"
-        );
+        assert_eq!(self.backend, Backend::MySql, "go_mysql_dsn() is for MySQL TestDbs only");
         let u = url::Url::parse(&self.url).expect("valid MySQL URL");
         let dec = percent_decode;
         let host = u.host_str().unwrap_or("127.0.0.1");
@@ -270,10 +248,7 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if self.keep {
-            eprintln!(
-                "testkit: keeping {} database {} ({})",
-                self.backend, self.name, self.url
-            );
+            eprintln!("testkit: keeping {} database {} ({})", self.backend, self.name, self.url);
             return;
         }
         match self.backend {
@@ -286,26 +261,16 @@ impl Drop for TestDb {
                 let backend = self.backend;
                 let admin = self.admin_dsn.clone().expect("admin dsn");
                 let name = self.name.clone();
-                let handle = std::thread::Builder::new()
-                    .name(format!("testkit-drop-{name}"))
-                    .spawn(move || {
-                        let rt = tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
-                            .build()
-                            .map_err(|e| e.to_string())?;
-                        rt.block_on(drop_database(backend, &admin, &name))
-                    });
+                let handle = std::thread::Builder::new().name(format!("testkit-drop-{name}")).spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+                    rt.block_on(drop_database(backend, &admin, &name))
+                });
                 let res = match handle {
-                    Ok(h) => h
-                        .join()
-                        .unwrap_or_else(|_| Err("drop thread panicked".into())),
+                    Ok(h) => h.join().unwrap_or_else(|_| Err("drop thread panicked".into())),
                     Err(e) => Err(e.to_string()),
                 };
                 if let Err(e) = res {
-                    eprintln!(
-                        "testkit: WARNING: could not drop {backend} database {}: {e}",
-                        self.name
-                    );
+                    eprintln!("testkit: WARNING: could not drop {backend} database {}: {e}", self.name);
                 }
             }
         }
@@ -315,24 +280,14 @@ impl Drop for TestDb {
 async fn drop_database(backend: Backend, admin: &str, name: &str) -> Result<(), String> {
     match backend {
         Backend::MySql => {
-            let mut c = sqlx::MySqlConnection::connect(admin)
-                .await
-                .map_err(|e| e.to_string())?;
+            let mut c = sqlx::MySqlConnection::connect(admin).await.map_err(|e| e.to_string())?;
             // Do not hang forever behind a leaked transaction's metadata lock.
-            sqlx::raw_sql("SET SESSION lock_wait_timeout = 30")
-                .execute(&mut c)
-                .await
-                .map_err(|e| e.to_string())?;
-            sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS `{name}`"))
-                .execute(&mut c)
-                .await
-                .map_err(|e| e.to_string())?;
+            sqlx::raw_sql("SET SESSION lock_wait_timeout = 30").execute(&mut c).await.map_err(|e| e.to_string())?;
+            sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS `{name}`")).execute(&mut c).await.map_err(|e| e.to_string())?;
             let _ = c.close().await;
         }
         Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(admin)
-                .await
-                .map_err(|e| e.to_string())?;
+            let mut c = sqlx::PgConnection::connect(admin).await.map_err(|e| e.to_string())?;
             sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                 .execute(&mut c)
                 .await
@@ -361,10 +316,7 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' && i + 2 < b.len() {
-            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
+            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 out.push(v);
                 i += 3;
                 continue;
@@ -382,10 +334,7 @@ mod tests {
 
     #[test]
     fn derive_url_keeps_credentials_and_query() {
-        assert_eq!(
-            derive_url("mysql://root@127.0.0.1:3306/test", "mrt_x"),
-            "mysql://root@127.0.0.1:3306/mrt_x"
-        );
+        assert_eq!(derive_url("mysql://root@127.0.0.1:3306/test", "mrt_x"), "mysql://root@127.0.0.1:3306/mrt_x");
         assert_eq!(
             derive_url("postgres://u:p%40ss@db:5433/test?sslmode=disable", "mrt_y"),
             "postgres://u:p%40ss@db:5433/mrt_y?sslmode=disable"
@@ -393,6 +342,4 @@ mod tests {
         assert_eq!(percent_decode("p%40ss"), "p@ss");
         assert_eq!(percent_decode("abc%"), "abc%");
     }
-
-
 }

@@ -53,9 +53,7 @@ fn command(args: &[&str]) -> Command {
 /// Run the oracle with `args` (blocking) and return its output, whatever the exit status.
 /// Example: `mlmd(&["--db", db.url(), "seed"])`.
 pub fn mlmd(args: &[&str]) -> Output {
-    command(args)
-        .output()
-        .unwrap_or_else(|e| panic!("testkit: cannot run the MLMD oracle: {e}"))
+    command(args).output().unwrap_or_else(|e| panic!("testkit: cannot run the MLMD oracle: {e}"))
 }
 
 /// Async (tokio) variant of [`mlmd`]: does not block the runtime, so a server under test in
@@ -86,10 +84,7 @@ fn ok(args: &[&str], out: Output) -> String {
 
 fn err(args: &[&str], out: Output) -> String {
     if out.status.success() {
-        panic!(
-            "MLMD oracle unexpectedly succeeded: {}",
-            describe(args, &out)
-        );
+        panic!("MLMD oracle unexpectedly succeeded: {}", describe(args, &out));
     }
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -11,21 +11,9 @@ fn json(s: &str) -> Value {
 async fn seed_verify_roundtrip(backend: Backend) {
     let db = TestDb::new(backend).await;
     let seeded = json(&db.mlmd_ok_async(&["seed"]).await);
-    assert_eq!(
-        seeded["artifact_ids"].as_object().unwrap().len(),
-        2,
-        "{seeded}"
-    );
-    assert_eq!(
-        seeded["context_ids"].as_object().unwrap().len(),
-        2,
-        "{seeded}"
-    );
-    assert_eq!(
-        seeded["execution_ids"].as_object().unwrap().len(),
-        1,
-        "{seeded}"
-    );
+    assert_eq!(seeded["artifact_ids"].as_object().unwrap().len(), 2, "{seeded}");
+    assert_eq!(seeded["context_ids"].as_object().unwrap().len(), 2, "{seeded}");
+    assert_eq!(seeded["execution_ids"].as_object().unwrap().len(), 1, "{seeded}");
 
     let v = json(&db.mlmd_ok_async(&["verify", "--strict"]).await);
     assert_eq!(v["ok"], true);
@@ -41,10 +29,7 @@ async fn seed_verify_roundtrip(backend: Backend) {
     // The seed is still intact, but no longer alone.
     db.mlmd_ok_async(&["verify"]).await;
     let err = db.mlmd_err_async(&["verify", "--strict"]).await;
-    assert!(
-        err.contains("verify failed") && err.contains("unexpected entities"),
-        "{err}"
-    );
+    assert!(err.contains("verify failed") && err.contains("unexpected entities"), "{err}");
 
     // dump: deterministic, complete.
     let d1 = db.mlmd_ok_async(&["dump"]).await;
@@ -53,78 +38,35 @@ async fn seed_verify_roundtrip(backend: Backend) {
     let d = json(&d1);
     let artifacts = d["artifacts"].as_array().unwrap();
     assert_eq!(artifacts.len(), 4, "2 seeded + 2 roundtrip artifacts");
-    let a1 = artifacts
-        .iter()
-        .find(|a| a["name"] == "seed-model-1")
-        .expect("seed-model-1");
+    let a1 = artifacts.iter().find(|a| a["name"] == "seed-model-1").expect("seed-model-1");
     assert_eq!(a1["type"], "seed.Model");
     assert_eq!(a1["state"], "LIVE");
-    assert_eq!(
-        a1["properties"]["size_bytes"],
-        serde_json::json!({"int": 1048576})
-    );
-    assert_eq!(
-        a1["properties"]["accuracy"],
-        serde_json::json!({"double": 0.875})
-    );
-    assert_eq!(
-        a1["custom_properties"]["c_bool"],
-        serde_json::json!({"bool": true})
-    );
+    assert_eq!(a1["properties"]["size_bytes"], serde_json::json!({"int": 1048576}));
+    assert_eq!(a1["properties"]["accuracy"], serde_json::json!({"double": 0.875}));
+    assert_eq!(a1["custom_properties"]["c_bool"], serde_json::json!({"bool": true}));
     assert_eq!(
         a1["custom_properties"]["c_struct"],
         serde_json::json!({"struct": {"a": 1.0, "b": ["x", true, null], "c": {"d": "e"}}})
     );
-    let types: Vec<&str> = d["artifact_types"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let types: Vec<&str> = d["artifact_types"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
     // (MLMD's type listings hide its own simple types mlmd.*)
     for t in ["seed.Model", "rt.Model.fixed"] {
         assert!(types.contains(&t), "{t} missing from {types:?}");
     }
-    let seed_type = d["artifact_types"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "seed.Model")
-        .unwrap();
+    let seed_type = d["artifact_types"].as_array().unwrap().iter().find(|t| t["name"] == "seed.Model").unwrap();
     assert_eq!(seed_type["base_type"], "MODEL");
-    assert_eq!(
-        d["parent_contexts"].as_array().unwrap().len(),
-        3,
-        "1 seeded + 2 roundtrip links"
-    );
+    assert_eq!(d["parent_contexts"].as_array().unwrap().len(), 3, "1 seeded + 2 roundtrip links");
     assert_eq!(d["events"].as_array().unwrap().len(), 4);
-    let ev = d["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["type"] == "OUTPUT")
-        .unwrap();
-    assert_eq!(
-        ev["path"],
-        serde_json::json!([{"index": 0}, {"key": "model"}])
-    );
+    let ev = d["events"].as_array().unwrap().iter().find(|e| e["type"] == "OUTPUT").unwrap();
+    assert_eq!(ev["path"], serde_json::json!([{"index": 0}, {"key": "model"}]));
 
     // How MLMD stores it: one MLMDEnv row (10), the nine simple types plus ours.
     let dump = db.schema_dump().await;
-    let env_line = if backend == Backend::Postgres {
-        "DATA mlmdenv.schema_version = [10]"
-    } else {
-        "DATA MLMDEnv.schema_version = [10]"
-    };
+    let env_line =
+        if backend == Backend::Postgres { "DATA mlmdenv.schema_version = [10]" } else { "DATA MLMDEnv.schema_version = [10]" };
     assert!(dump.contains(env_line), "{dump}");
-    assert!(
-        dump.contains("  kind=1 name=seed.Model version=NULL"),
-        "{dump}"
-    );
-    assert!(
-        dump.contains("  kind=1 type=seed.Model version=NULL name=accuracy data_type=2"),
-        "{dump}"
-    );
+    assert!(dump.contains("  kind=1 name=seed.Model version=NULL"), "{dump}");
+    assert!(dump.contains("  kind=1 type=seed.Model version=NULL name=accuracy data_type=2"), "{dump}");
 }
 
 async fn verify_detects_changes(backend: Backend) {
@@ -133,10 +75,7 @@ async fn verify_detects_changes(backend: Backend) {
     // Unquoted names work on every backend (PostgreSQL folds them to MLMD's lower case).
     db.execute("UPDATE ArtifactProperty SET string_value = 'tampered' WHERE name = 'framework' AND string_value = 'onnx'").await;
     let err = db.mlmd_err_async(&["verify"]).await;
-    assert!(
-        err.contains("verify failed") && err.contains("seed-model-1") && err.contains("tampered"),
-        "{err}"
-    );
+    assert!(err.contains("verify failed") && err.contains("seed-model-1") && err.contains("tampered"), "{err}");
 
     let db = TestDb::new(backend).await;
     db.mlmd_ok_async(&["seed"]).await;
@@ -147,10 +86,7 @@ async fn verify_detects_changes(backend: Backend) {
     let db = TestDb::new(backend).await;
     db.mlmd_ok_async(&["create"]).await;
     let err = db.mlmd_err_async(&["verify"]).await;
-    assert!(
-        err.contains("verify failed") && err.contains("seed.Model"),
-        "{err}"
-    );
+    assert!(err.contains("verify failed") && err.contains("seed.Model"), "{err}");
 }
 
 async fn mlmd_errors_pass_through(backend: Backend) {
@@ -158,16 +94,10 @@ async fn mlmd_errors_pass_through(backend: Backend) {
     db.mlmd_ok_async(&["create"]).await;
     db.execute("UPDATE MLMDEnv SET schema_version = 9").await;
     let err = db.mlmd_err_async(&["create"]).await;
-    assert!(
-        err.contains("MLMD database version 9 is older than library version 10"),
-        "{err}"
-    );
+    assert!(err.contains("MLMD database version 9 is older than library version 10"), "{err}");
     db.execute("UPDATE MLMDEnv SET schema_version = 11").await;
     let err = db.mlmd_err_async(&["verify"]).await;
-    assert!(
-        err.contains("MLMD database version 11 is greater than library version 10"),
-        "{err}"
-    );
+    assert!(err.contains("MLMD database version 11 is greater than library version 10"), "{err}");
     assert!(err.starts_with("mlmd_oracle: "), "{err}");
     let out = db.mlmd_async(&["create"]).await;
     assert_eq!(out.status.code(), Some(1));
@@ -220,10 +150,7 @@ async fn oracle_errors_postgres() {
 
 #[test]
 fn sync_helpers_and_bad_arguments() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let db = rt.block_on(TestDb::new(Backend::Sqlite));
     let out = testkit::mlmd_ok(&["--db", db.url(), "create"]);
     assert_eq!(json(&out)["ok"], true);

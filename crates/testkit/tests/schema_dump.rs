@@ -91,9 +91,7 @@ async fn dump_mysql() {
          INSERT INTO `MLMDEnv` VALUES (10);",
     )
     .await;
-    let collation = db.query_text("SELECT @@collation_database").await[0][0]
-        .clone()
-        .unwrap();
+    let collation = db.query_text("SELECT @@collation_database").await[0][0].clone().unwrap();
     let opts = format!("OPTIONS engine=InnoDB collation={collation}");
     let expected = format!(
         "\
@@ -223,10 +221,6 @@ async fn check_exclusion(db: &TestDb, full: &str) {
             expected.push('\n');
         }
     }
-    assert_dump_eq(
-        &expected,
-        &got,
-        "dump excluding schema_migrations and a_table",
-    );
+    assert_dump_eq(&expected, &got, "dump excluding schema_migrations and a_table");
     assert_eq!(db.schema_dump_excluding(&[]).await, full);
 }

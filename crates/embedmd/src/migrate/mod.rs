@@ -172,13 +172,8 @@ impl Migrator {
             Err(e) => return Err(session.abort(e).await),
         };
         session.end().await?;
-        let pending = self
-            .set
-            .migrations()
-            .iter()
-            .map(|m| m.version)
-            .filter(|v| current.version.is_none_or(|c| *v > c))
-            .collect();
+        let pending =
+            self.set.migrations().iter().map(|m| m.version).filter(|v| current.version.is_none_or(|c| *v > c)).collect();
         Ok(Status { current, latest: self.set.latest(), pending, dialect: self.dialect })
     }
 
@@ -191,10 +186,11 @@ impl Migrator {
         }
         let start = match current.version {
             None => None,
-            Some(v) => Some(self.set.index_of(v).ok_or(MigrateError::UnknownVersion {
-                version: v,
-                latest: self.set.latest().unwrap_or(0),
-            })?),
+            Some(v) => Some(
+                self.set
+                    .index_of(v)
+                    .ok_or(MigrateError::UnknownVersion { version: v, latest: self.set.latest().unwrap_or(0) })?,
+            ),
         };
         if matches!(plan, Plan::Up(_) | Plan::Goto(_)) {
             check_mlmd_env(session).await?;

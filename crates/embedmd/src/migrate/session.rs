@@ -80,11 +80,8 @@ impl Session {
                 c.execute(sqlx::raw_sql("BEGIN IMMEDIATE")).await?;
             }
             (Conn::MySql(c), LockKey::MySql(name)) => loop {
-                let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
-                    .bind(name)
-                    .bind(MYSQL_LOCK_WAIT_SECS)
-                    .fetch_one(&mut *c)
-                    .await?;
+                let got: Option<i64> =
+                    sqlx::query_scalar("SELECT GET_LOCK(?, ?)").bind(name).bind(MYSQL_LOCK_WAIT_SECS).fetch_one(&mut *c).await?;
                 if got == Some(1) {
                     break;
                 }
@@ -102,9 +99,7 @@ impl Session {
     pub async fn end(mut self) -> Result<(), MigrateError> {
         let released = match (&mut self.conn, &self.lock) {
             (Conn::Sqlite(c), _) => c.execute(sqlx::raw_sql("COMMIT")).await.map(drop),
-            (Conn::MySql(c), LockKey::MySql(name)) => {
-                sqlx::query("SELECT RELEASE_LOCK(?)").bind(name).execute(c).await.map(drop)
-            }
+            (Conn::MySql(c), LockKey::MySql(name)) => sqlx::query("SELECT RELEASE_LOCK(?)").bind(name).execute(c).await.map(drop),
             (Conn::Postgres(c), LockKey::Postgres(key)) => {
                 sqlx::query("SELECT pg_advisory_unlock($1)").bind(key).execute(c).await.map(drop)
             }
@@ -156,13 +151,11 @@ impl Session {
                 format!("CREATE TABLE {table} (version bigint not null primary key, dirty boolean not null)")
             }
             Conn::Postgres(c) => {
-                let exists = sqlx::query(
-                    "SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2",
-                )
-                .bind(&self.postgres_schema)
-                .bind(VERSION_TABLE)
-                .fetch_optional(&mut *c)
-                .await?;
+                let exists = sqlx::query("SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2")
+                    .bind(&self.postgres_schema)
+                    .bind(VERSION_TABLE)
+                    .fetch_optional(&mut *c)
+                    .await?;
                 if exists.is_some() {
                     return Ok(());
                 }
@@ -184,9 +177,7 @@ impl Session {
         let row: Option<(i64, i64)> = on_conn!(&mut self.conn, c => sqlx::query_as(&sql).fetch_optional(c).await?);
         Ok(match row {
             None => SchemaVersion::NIL,
-            Some((version, dirty)) => {
-                SchemaVersion { version: u64::try_from(version).ok(), dirty: dirty != 0 }
-            }
+            Some((version, dirty)) => SchemaVersion { version: u64::try_from(version).ok(), dirty: dirty != 0 },
         })
     }
 

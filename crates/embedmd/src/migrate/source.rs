@@ -103,10 +103,7 @@ mod tests {
 
     #[test]
     fn file_names_parse_as_golang_migrate_does() {
-        assert_eq!(
-            parse_file_name("000001_create_artifact_table.up.sql"),
-            Some((1, "create_artifact_table", Direction::Up))
-        );
+        assert_eq!(parse_file_name("000001_create_artifact_table.up.sql"), Some((1, "create_artifact_table", Direction::Up)));
         assert_eq!(parse_file_name("000017_seed.down.sql"), Some((17, "seed", Direction::Down)));
         assert_eq!(parse_file_name("README.md"), None);
         assert_eq!(parse_file_name("x1_name.up.sql"), None);
@@ -114,12 +111,7 @@ mod tests {
 
     #[test]
     fn every_layout_has_upstream_numbering_with_both_directions() {
-        let expected = [
-            (Dialect::Sqlite, 21),
-            (Dialect::MySql, 21),
-            (Dialect::Postgres, 25),
-            (Dialect::PostgresMlmd, 25),
-        ];
+        let expected = [(Dialect::Sqlite, 21), (Dialect::MySql, 21), (Dialect::Postgres, 25), (Dialect::PostgresMlmd, 25)];
         for (dialect, last) in expected {
             let set = MigrationSet::for_dialect(dialect);
             let versions: Vec<u64> = set.migrations().iter().map(|m| m.version).collect();

@@ -121,9 +121,15 @@ impl Conn<'_> {
         // Rows are mapped after fetching: the generic `query_as(..).fetch_all(..)` futures trip
         // rustc's Send inference inside spawned tasks.
         Ok(match self {
-            Conn::Sqlite(c) => c.fetch_all(bind_all!(sqlx::query(sql), args)).await?.iter().map(T::from_row).collect::<Result<_, _>>()?,
-            Conn::MySql(c) => c.fetch_all(bind_all!(sqlx::query(sql), args)).await?.iter().map(T::from_row).collect::<Result<_, _>>()?,
-            Conn::Postgres(c) => c.fetch_all(bind_all!(sqlx::query(sql), args)).await?.iter().map(T::from_row).collect::<Result<_, _>>()?,
+            Conn::Sqlite(c) => {
+                c.fetch_all(bind_all!(sqlx::query(sql), args)).await?.iter().map(T::from_row).collect::<Result<_, _>>()?
+            }
+            Conn::MySql(c) => {
+                c.fetch_all(bind_all!(sqlx::query(sql), args)).await?.iter().map(T::from_row).collect::<Result<_, _>>()?
+            }
+            Conn::Postgres(c) => {
+                c.fetch_all(bind_all!(sqlx::query(sql), args)).await?.iter().map(T::from_row).collect::<Result<_, _>>()?
+            }
         })
     }
 }

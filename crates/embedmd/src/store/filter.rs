@@ -44,7 +44,11 @@ pub enum Target {
     Column(Column),
     /// A property by name; several value columns are alternatives (an integer literal matches
     /// `int_value` or `double_value`).
-    Property { name: String, custom: bool, columns: Vec<ValueColumn> },
+    Property {
+        name: String,
+        custom: bool,
+        columns: Vec<ValueColumn>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,10 +96,8 @@ impl Filter {
                     let owner = kind.owner_column();
                     let name_p = next(Arg::from(name.as_str()));
                     let custom_p = next(Arg::from(*custom));
-                    let tests: Vec<String> = columns
-                        .iter()
-                        .map(|c| compare(dialect, &format!("p.{}", c.sql()), *op, value, next))
-                        .collect();
+                    let tests: Vec<String> =
+                        columns.iter().map(|c| compare(dialect, &format!("p.{}", c.sql()), *op, value, next)).collect();
                     format!(
                         "EXISTS (SELECT 1 FROM {table} p WHERE p.{owner} = n.id AND p.name = {name_p} \
                          AND p.is_custom_property = {custom_p} AND ({}))",

@@ -412,7 +412,8 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         let d = self.dialect;
-        let mut sets = vec![format!("external_id = {}", d.placeholder(1)), format!("last_update_time_since_epoch = {}", d.placeholder(2))];
+        let mut sets =
+            vec![format!("external_id = {}", d.placeholder(1)), format!("last_update_time_since_epoch = {}", d.placeholder(2))];
         let mut args = vec![Arg::from(fields.external_id.clone()), Arg::from(now)];
         if kind == NodeKind::Artifact {
             args.push(Arg::from(fields.uri.clone()));
@@ -423,19 +424,10 @@ impl Store {
             sets.push(format!("{state} = {}", d.placeholder(args.len())));
         }
         args.push(Arg::from(id));
-        let sql = format!(
-            "UPDATE {} SET {} WHERE id = {}",
-            d.table(kind.table()),
-            sets.join(", "),
-            d.placeholder(args.len())
-        );
+        let sql = format!("UPDATE {} SET {} WHERE id = {}", d.table(kind.table()), sets.join(", "), d.placeholder(args.len()));
         conn.execute(&sql, &args).await?;
-        let delete = format!(
-            "DELETE FROM {} WHERE {} = {}",
-            d.table(kind.property_table()),
-            kind.owner_column(),
-            d.placeholder(1)
-        );
+        let delete =
+            format!("DELETE FROM {} WHERE {} = {}", d.table(kind.property_table()), kind.owner_column(), d.placeholder(1));
         conn.execute(&delete, &[Arg::from(id)]).await?;
         self.insert_properties(conn, kind, id, properties).await
     }

@@ -25,8 +25,7 @@ impl<S: Send + Sync> FromRequest<S> for Body {
         if bytes.contains(&0) {
             return Err(Error::bad_request("Request body contains null bytes which are not allowed"));
         }
-        let value: Value =
-            serde_json::from_slice(&bytes).map_err(|e| Error::bad_request(format!("invalid JSON body: {e}")))?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| Error::bad_request(format!("invalid JSON body: {e}")))?;
         if value.to_string().contains("\\u0000") {
             return Err(Error::bad_request("Request body contains null bytes which are not allowed"));
         }

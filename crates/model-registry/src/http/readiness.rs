@@ -110,10 +110,8 @@ pub async fn answer(state: &AppState, probe: Probe, json_format: bool) -> Respon
     if let Probe::Health = probe {
         checks.push(registry_check(state).await);
     }
-    let failure = checks
-        .iter()
-        .find(|c| !c.passed())
-        .map(|c| if c.message.is_empty() { "FAIL".to_owned() } else { c.message.clone() });
+    let failure =
+        checks.iter().find(|c| !c.passed()).map(|c| if c.message.is_empty() { "FAIL".to_owned() } else { c.message.clone() });
     let status = if failure.is_some() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
     if !json_format {
         return (status, failure.unwrap_or_else(|| "OK".to_owned())).into_response();

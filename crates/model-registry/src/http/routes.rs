@@ -59,12 +59,10 @@ fn collection(router: Router<AppState>, plural: &str, singular: &str, kind: Enti
         )
         .route(
             &format!("{plural}/{{id}}"),
-            get(move |State(s): State<AppState>, Path(id): Path<String>| async move {
-                ok(registry(&s)?.get(kind, &id).await?)
-            })
-            .patch(move |State(s): State<AppState>, Path(id): Path<String>, Body(body): Body| async move {
-                ok(registry(&s)?.update(&[kind], &id, &body).await?)
-            }),
+            get(move |State(s): State<AppState>, Path(id): Path<String>| async move { ok(registry(&s)?.get(kind, &id).await?) })
+                .patch(move |State(s): State<AppState>, Path(id): Path<String>, Body(body): Body| async move {
+                    ok(registry(&s)?.update(&[kind], &id, &body).await?)
+                }),
         )
         .route(
             singular,
@@ -125,7 +123,8 @@ pub fn api() -> Router<AppState> {
     ] {
         router = collection(router, plural, singular, kind);
     }
-    router = children(router, "/registered_models/{id}/versions", RegisteredModel, ModelVersion, Link::ParentContext, Schema::Full);
+    router =
+        children(router, "/registered_models/{id}/versions", RegisteredModel, ModelVersion, Link::ParentContext, Schema::Full);
     router = children(
         router,
         "/serving_environments/{id}/inference_services",

@@ -103,16 +103,11 @@ pub fn type_change(from: &str, to: &str) -> Error {
 }
 
 fn text(key: &str, value: &Json) -> Result<String> {
-    value
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| Error::bad_request(format!("json: field {key:?} must be a string")))
+    value.as_str().map(str::to_owned).ok_or_else(|| Error::bad_request(format!("json: field {key:?} must be a string")))
 }
 
 fn custom_properties(value: &Json) -> Result<BTreeMap<String, Value>> {
-    let object = value
-        .as_object()
-        .ok_or_else(|| Error::bad_request("json: field \"customProperties\" must be an object"))?;
+    let object = value.as_object().ok_or_else(|| Error::bad_request("json: field \"customProperties\" must be an object"))?;
     object
         .iter()
         .map(|(k, v)| Ok((bounded("a custom property name", k.clone(), MAX_NAME_CHARS)?, decode_metadata_value(k, v)?)))
@@ -135,9 +130,10 @@ pub fn decode_field(field: &Field, value: &Json) -> Result<Stored> {
         Codec::Id => Value::Int(parse_id(&text(key, value)?, key)?),
         Codec::Enum(values) => {
             let given = text(key, value)?;
-            let index = values.iter().position(|v| *v == given).ok_or_else(|| {
-                Error::bad_request(format!("invalid {key} {given:?}: expected one of {}", values.join(", ")))
-            })?;
+            let index = values
+                .iter()
+                .position(|v| *v == given)
+                .ok_or_else(|| Error::bad_request(format!("invalid {key} {given:?}: expected one of {}", values.join(", "))))?;
             if field.place == Place::StateColumn {
                 return Ok(Stored::State(index as i64));
             }

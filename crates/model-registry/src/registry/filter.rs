@@ -82,7 +82,9 @@ pub fn like_literal(text: &str) -> String {
 /// pattern without a colon is matched against the part after the prefix.
 fn child_name(op: CmpOp, value: FilterValue) -> Filter {
     match (op, value) {
-        (CmpOp::Eq, FilterValue::Text(s)) => column(Column::Name, CmpOp::Like, FilterValue::Text(format!("%:{}", like_literal(&s)))),
+        (CmpOp::Eq, FilterValue::Text(s)) => {
+            column(Column::Name, CmpOp::Like, FilterValue::Text(format!("%:{}", like_literal(&s))))
+        }
         (CmpOp::Like | CmpOp::ILike, FilterValue::Text(s)) if !s.contains(':') && !s.starts_with('%') => {
             column(Column::Name, op, FilterValue::Text(format!("%:{s}")))
         }
@@ -125,7 +127,9 @@ fn resolve_comparison(kinds: &[EntityKind], comparison: &Comparison) -> Result<F
                     let states = if spec.artifact_type.is_some() { ARTIFACT_STATES } else { EXECUTION_STATES };
                     column(Column::State, op, state_code(states, value))
                 }
-                (Place::Property(p), Codec::Id | Codec::Integer) => property(p, false, vec![ValueColumn::Int], op, numeric(value)),
+                (Place::Property(p), Codec::Id | Codec::Integer) => {
+                    property(p, false, vec![ValueColumn::Int], op, numeric(value))
+                }
                 (Place::Property(p), Codec::Number) => property(p, false, vec![ValueColumn::Double], op, value),
                 (Place::Property(p), _) => property(p, false, vec![ValueColumn::String], op, value),
             },

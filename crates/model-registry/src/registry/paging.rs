@@ -39,7 +39,9 @@ impl Page {
     pub fn parse(params: &ListParams) -> Result<Page> {
         let size = match params.page_size.as_deref().filter(|s| !s.is_empty()) {
             None => 0,
-            Some(s) => s.parse::<i32>().map_err(|_| Error::bad_request(format!("invalid pageSize {s:?}: not a 32-bit integer")))?,
+            Some(s) => {
+                s.parse::<i32>().map_err(|_| Error::bad_request(format!("invalid pageSize {s:?}: not a 32-bit integer")))?
+            }
         };
         // Upstream silently orders by id for anything it does not know.
         let order = match params.order_by.as_deref() {

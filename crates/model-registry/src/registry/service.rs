@@ -11,8 +11,8 @@ use embedmd::Datastore;
 use serde_json::{json, Value as Json};
 
 use super::codec::{self, parse_id, Draft, Schema, Stored};
-use super::filter;
 use super::error::{Error, Result};
+use super::filter;
 use super::paging::{ListParams, Page};
 use super::spec::{Access, EntityKind, Field, Link, Place, Spec, ARTIFACT_KINDS};
 
@@ -120,7 +120,8 @@ impl Registry {
         let spec = kind.spec();
         let draft = codec::decode(spec, schema, body)?;
         let mut tx = self.datastore.begin().await?;
-        let node = self.insert(&mut tx.conn(), spec, draft, parent, schema != Schema::Full || spec.artifact_type.is_none()).await?;
+        let node =
+            self.insert(&mut tx.conn(), spec, draft, parent, schema != Schema::Full || spec.artifact_type.is_none()).await?;
         tx.commit().await?;
         Ok(codec::encode(spec, &node))
     }
@@ -229,7 +230,14 @@ impl Registry {
         self.create(artifact_kind(body)?, Schema::Full, body, None).await
     }
 
-    async fn insert(&self, conn: &mut Conn<'_>, spec: &Spec, draft: Draft, path_parent: Option<i64>, defaults: bool) -> Result<Node> {
+    async fn insert(
+        &self,
+        conn: &mut Conn<'_>,
+        spec: &Spec,
+        draft: Draft,
+        path_parent: Option<i64>,
+        defaults: bool,
+    ) -> Result<Node> {
         let parent_id = match spec.parent {
             Some(parent) => {
                 let from_body = parent.field.and_then(|f| match draft.get(f) {
@@ -400,15 +408,20 @@ impl Registry {
         let mut nodes = self.store.list(&mut conn, spec.node, &query).await?;
         let token = page.finish(&mut nodes);
         self.fill_model_ids(&mut conn, &mut nodes).await?;
-        let items: Vec<Json> = nodes
-            .iter()
-            .map(|n| codec::encode(self.kind_of(n, kinds).expect("type filtered").spec(), n))
-            .collect();
+        let items: Vec<Json> =
+            nodes.iter().map(|n| codec::encode(self.kind_of(n, kinds).expect("type filtered").spec(), n)).collect();
         Ok(json!({ "items": items, "nextPageToken": token, "pageSize": page.size, "size": items.len() }))
     }
 
     /// Checks that a parent exists before listing its children (404 otherwise).
-    pub async fn list_children(&self, parent_kind: EntityKind, parent_id: &str, kinds: &[EntityKind], link: Link, params: &ListParams) -> Result<Json> {
+    pub async fn list_children(
+        &self,
+        parent_kind: EntityKind,
+        parent_id: &str,
+        kinds: &[EntityKind],
+        link: Link,
+        params: &ListParams,
+    ) -> Result<Json> {
         let id = self.existing(parent_kind, parent_id).await?;
         self.list(kinds, Some((link, id)), params).await
     }
@@ -536,9 +549,7 @@ fn check_run_times(spec: &Spec, properties: &Properties) -> Result<()> {
     if spec.kind == EntityKind::ExperimentRun {
         if let (Some(start), Some(end)) = (millis("start_time_since_epoch"), millis("end_time_since_epoch")) {
             if end < start {
-                return Err(Error::bad_request(format!(
-                    "endTimeSinceEpoch {end} is before startTimeSinceEpoch {start}"
-                )));
+                return Err(Error::bad_request(format!("endTimeSinceEpoch {end} is before startTimeSinceEpoch {start}")));
             }
         }
     }
@@ -597,12 +608,9 @@ fn conflict(spec: &Spec, name: &str, e: embedmd::Error) -> Error {
 
 /// The kind named by an Artifact oneOf body's `artifactType`.
 fn artifact_kind(body: &Json) -> Result<EntityKind> {
-    body.get("artifactType")
-        .and_then(Json::as_str)
-        .and_then(EntityKind::from_artifact_type)
-        .ok_or_else(|| {
-            Error::bad_request(
-                "invalid artifact type, must be either model-artifact, doc-artifact, dataset-artifact, metric or parameter",
-            )
-        })
+    body.get("artifactType").and_then(Json::as_str).and_then(EntityKind::from_artifact_type).ok_or_else(|| {
+        Error::bad_request(
+            "invalid artifact type, must be either model-artifact, doc-artifact, dataset-artifact, metric or parameter",
+        )
+    })
 }

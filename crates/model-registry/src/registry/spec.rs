@@ -95,19 +95,31 @@ const fn parent_id(json: &'static str, property: &'static str) -> Field {
     Field { json, place: Place::Property(property), codec: Codec::Id, access: Access::CreateOnly, default: None, required: true }
 }
 
-const fn context_state(json: &'static str, property: &'static str, values: &'static [&'static str], default: &'static str) -> Field {
-    Field { json, place: Place::Property(property), codec: Codec::Enum(values), access: Access::Mutable, default: Some(default), required: false }
+const fn context_state(
+    json: &'static str,
+    property: &'static str,
+    values: &'static [&'static str],
+    default: &'static str,
+) -> Field {
+    Field {
+        json,
+        place: Place::Property(property),
+        codec: Codec::Enum(values),
+        access: Access::Mutable,
+        default: Some(default),
+        required: false,
+    }
 }
 
 pub const LIVE_ARCHIVED: &[&str] = &["LIVE", "ARCHIVED"];
-pub const ARTIFACT_STATES: &[&str] =
-    &["UNKNOWN", "PENDING", "LIVE", "MARKED_FOR_DELETION", "DELETED", "ABANDONED", "REFERENCE"];
+pub const ARTIFACT_STATES: &[&str] = &["UNKNOWN", "PENDING", "LIVE", "MARKED_FOR_DELETION", "DELETED", "ABANDONED", "REFERENCE"];
 pub const EXECUTION_STATES: &[&str] = &["UNKNOWN", "NEW", "RUNNING", "COMPLETE", "FAILED", "CACHED", "CANCELED"];
 const DESIRED_STATES: &[&str] = &["DEPLOYED", "UNDEPLOYED"];
 const PARAMETER_TYPES: &[&str] = &["string", "number", "boolean", "object"];
 const RUN_STATUSES: &[&str] = &["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"];
 
-const URI: Field = Field { json: "uri", place: Place::Uri, codec: Codec::Text, access: Access::Mutable, default: None, required: false };
+const URI: Field =
+    Field { json: "uri", place: Place::Uri, codec: Codec::Text, access: Access::Mutable, default: None, required: false };
 const ARTIFACT_STATE: Field = Field {
     json: "state",
     place: Place::StateColumn,
@@ -133,13 +145,8 @@ pub struct Spec {
     pub fields: &'static [Field],
 }
 
-pub const ARTIFACT_KINDS: [EntityKind; 5] = [
-    EntityKind::ModelArtifact,
-    EntityKind::DocArtifact,
-    EntityKind::DataSet,
-    EntityKind::Metric,
-    EntityKind::Parameter,
-];
+pub const ARTIFACT_KINDS: [EntityKind; 5] =
+    [EntityKind::ModelArtifact, EntityKind::DocArtifact, EntityKind::DataSet, EntityKind::Metric, EntityKind::Parameter];
 
 static REGISTERED_MODEL: Spec = Spec {
     kind: EntityKind::RegisteredModel,
@@ -159,8 +166,22 @@ static REGISTERED_MODEL: Spec = Spec {
         text("license", "license"),
         text("licenseLink", "license_link"),
         text("libraryName", "library_name"),
-        Field { json: "language", place: Place::Property("language"), codec: Codec::TextList("language"), access: Access::Mutable, default: None, required: false },
-        Field { json: "tasks", place: Place::Property("tasks"), codec: Codec::TextList("tasks"), access: Access::Mutable, default: None, required: false },
+        Field {
+            json: "language",
+            place: Place::Property("language"),
+            codec: Codec::TextList("language"),
+            access: Access::Mutable,
+            default: None,
+            required: false,
+        },
+        Field {
+            json: "tasks",
+            place: Place::Property("tasks"),
+            codec: Codec::TextList("tasks"),
+            access: Access::Mutable,
+            default: None,
+            required: false,
+        },
     ],
 };
 
@@ -197,11 +218,22 @@ static INFERENCE_SERVICE: Spec = Spec {
     node: NodeKind::Context,
     artifact_type: None,
     name_required: false,
-    parent: Some(ParentSpec { kind: EntityKind::ServingEnvironment, link: Link::ParentContext, field: Some("servingEnvironmentId") }),
+    parent: Some(ParentSpec {
+        kind: EntityKind::ServingEnvironment,
+        link: Link::ParentContext,
+        field: Some("servingEnvironmentId"),
+    }),
     fields: &[
         parent_id("servingEnvironmentId", "serving_environment_id"),
         parent_id("registeredModelId", "registered_model_id"),
-        Field { json: "modelVersionId", place: Place::Property("model_version_id"), codec: Codec::Id, access: Access::Mutable, default: None, required: false },
+        Field {
+            json: "modelVersionId",
+            place: Place::Property("model_version_id"),
+            codec: Codec::Id,
+            access: Access::Mutable,
+            default: None,
+            required: false,
+        },
         text("runtime", "runtime"),
         context_state("desiredState", "desired_state", DESIRED_STATES, "DEPLOYED"),
     ],
@@ -289,9 +321,23 @@ static DATA_SET: Spec = Spec {
 const METRIC_FIELDS: &[Field] = &[
     ARTIFACT_STATE,
     // Declared PROTO by the type, stored in double_value by upstream.
-    Field { json: "value", place: Place::Property("value"), codec: Codec::Number, access: Access::Mutable, default: None, required: false },
+    Field {
+        json: "value",
+        place: Place::Property("value"),
+        codec: Codec::Number,
+        access: Access::Mutable,
+        default: None,
+        required: false,
+    },
     text("timestamp", "timestamp"),
-    Field { json: "step", place: Place::Property("step"), codec: Codec::Integer, access: Access::Mutable, default: None, required: false },
+    Field {
+        json: "step",
+        place: Place::Property("step"),
+        codec: Codec::Integer,
+        access: Access::Mutable,
+        default: None,
+        required: false,
+    },
 ];
 
 static METRIC_HISTORY: Spec = Spec {

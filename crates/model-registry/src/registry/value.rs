@@ -66,9 +66,7 @@ pub fn encode_metadata_value(value: &Value) -> Option<Json> {
 
 /// `mlmd-struct::` + base64 of the serialized `google.protobuf.Struct`.
 pub fn encode_struct(object: &Map<String, Json>) -> String {
-    let message = prost_types::Struct {
-        fields: object.iter().map(|(k, v)| (k.clone(), to_proto(v))).collect(),
-    };
+    let message = prost_types::Struct { fields: object.iter().map(|(k, v)| (k.clone(), to_proto(v))).collect() };
     format!("{STRUCT_PREFIX}{}", BASE64.encode(message.encode_to_vec()))
 }
 
@@ -87,9 +85,9 @@ fn to_proto(value: &Json) -> prost_types::Value {
         Json::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
         Json::String(s) => Kind::StringValue(s.clone()),
         Json::Array(items) => Kind::ListValue(prost_types::ListValue { values: items.iter().map(to_proto).collect() }),
-        Json::Object(map) => Kind::StructValue(prost_types::Struct {
-            fields: map.iter().map(|(k, v)| (k.clone(), to_proto(v))).collect(),
-        }),
+        Json::Object(map) => {
+            Kind::StructValue(prost_types::Struct { fields: map.iter().map(|(k, v)| (k.clone(), to_proto(v))).collect() })
+        }
     };
     prost_types::Value { kind: Some(kind) }
 }
