@@ -17,7 +17,7 @@ pub use dialect::{Dialect, Table};
 pub use dsn::{Backend, ConnectTarget, TlsConfig};
 pub use error::{Error, Result};
 pub use migrate::{LockKey, MigrateError, Migrator, Report, SchemaVersion};
-pub use types::TypeIds;
+pub use types::{TypeIds, TypeSpec};
 
 /// An open, migrated datastore.
 #[derive(Debug, Clone)]
@@ -78,26 +78,31 @@ async fn inspect(pool: &Pool) -> Result<(Dialect, String, String)> {
 }
 
 /// Migrates up and syncs the types on one locked session.
-async fn prepare(migrator: &Migrator) -> Result<(Report, TypeIds), MigrateError> {
+async fn prepare(migrator: &Migrator, types: &[TypeSpec]) -> Result<(Report, TypeIds), MigrateError> {
     let mut session = migrator.session().await?;
-    match migrate_and_sync(migrator, &mut session).await {
+    match migrate_and_sync(migrator, &mut session, types).await {
         Ok(done) => session.end().await.map(|()| done),
         Err(e) => Err(session.abort(e).await),
     }
 }
 
-async fn migrate_and_sync(migrator: &Migrator, session: &mut migrate::Session) -> Result<(Report, TypeIds), MigrateError> {
+async fn migrate_and_sync(
+    migrator: &Migrator,
+    session: &mut migrate::Session,
+    types: &[TypeSpec],
+) -> Result<(Report, TypeIds), MigrateError> {
     let report = migrator.run(session, migrate::Plan::Up(None)).await?;
-    let types = types::sync(session).await?;
-    Ok((report, types))
+    let ids = types::sync(session, types).await?;
+    Ok((report, ids))
 }
 
 impl Datastore {
     /// What the server does at start: connect, migrate up and sync the types, all under
     /// golang-migrate's lock, so replicas starting together do each step exactly once.
-    pub async fn open(target: &ConnectTarget) -> Result<(Self, Report)> {
+    /// `types` are the caller's MLMD types; MLMD's simple types are always created too.
+    pub async fn open(target: &ConnectTarget, types: &[TypeSpec]) -> Result<(Self, Report)> {
         let Connection { pool, dialect, migrator } = Connection::open(target).await?;
-        match prepare(&migrator).await {
+        match prepare(&migrator, types).await {
             Ok((report, types)) => Ok((Datastore { pool, dialect, types, sqlite_writers: Arc::default() }, report)),
             Err(e) => {
                 pool.close().await;

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use crate::db::on_conn;
 use crate::dialect::Table;
 use crate::migrate::Session;
+use crate::store::NodeKind;
 
 /// `Type.type_kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -26,96 +27,35 @@ pub enum DataType {
     Proto = 5,
 }
 
+/// A type to create: its name, kind and declared properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TypeSpec {
     pub name: &'static str,
     pub kind: TypeKind,
-    pub properties: &'static [(&'static str, DataType)],
+    pub properties: Vec<(&'static str, DataType)>,
 }
 
-const fn spec(name: &'static str, kind: TypeKind, properties: &'static [(&'static str, DataType)]) -> TypeSpec {
-    TypeSpec { name, kind, properties }
+impl From<NodeKind> for TypeKind {
+    fn from(node: NodeKind) -> Self {
+        match node {
+            NodeKind::Context => TypeKind::Context,
+            NodeKind::Artifact => TypeKind::Artifact,
+            NodeKind::Execution => TypeKind::Execution,
+        }
+    }
 }
 
-use DataType::{Int as I, Proto as P, String as S, Struct as St};
-use TypeKind::{Artifact as A, Context as C, Execution as E};
-
-const METRIC_PROPERTIES: &[(&str, DataType)] = &[("description", S), ("value", P), ("timestamp", S), ("step", I)];
-
-/// MLMD's simple types first, in MLMD's order, then upstream's `kf.*` spec.
-pub const TYPES: &[TypeSpec] = &[
-    spec("mlmd.Dataset", A, &[]),
-    spec("mlmd.Model", A, &[]),
-    spec("mlmd.Metrics", A, &[]),
-    spec("mlmd.Statistics", A, &[]),
-    spec("mlmd.Train", E, &[]),
-    spec("mlmd.Transform", E, &[]),
-    spec("mlmd.Process", E, &[]),
-    spec("mlmd.Evaluate", E, &[]),
-    spec("mlmd.Deploy", E, &[]),
-    spec(
-        "kf.RegisteredModel",
-        C,
-        &[
-            ("description", S),
-            ("owner", S),
-            ("state", S),
-            ("language", St),
-            ("library_name", S),
-            ("license_link", S),
-            ("license", S),
-            ("logo", S),
-            ("maturity", S),
-            ("provider", S),
-            ("readme", S),
-            ("tasks", St),
-        ],
-    ),
-    spec("kf.ModelVersion", C, &[("author", S), ("description", S), ("model_name", S), ("state", S), ("version", S)]),
-    spec("kf.ServingEnvironment", C, &[("description", S)]),
-    spec(
-        "kf.InferenceService",
-        C,
-        &[
-            ("description", S),
-            ("desired_state", S),
-            ("model_version_id", I),
-            ("registered_model_id", I),
-            ("runtime", S),
-            ("serving_environment_id", I),
-        ],
-    ),
-    spec("kf.Experiment", C, &[("description", S), ("owner", S), ("state", S)]),
-    spec(
-        "kf.ExperimentRun",
-        C,
-        &[
-            ("description", S),
-            ("owner", S),
-            ("state", S),
-            ("status", S),
-            ("start_time_since_epoch", I),
-            ("end_time_since_epoch", I),
-            ("experiment_id", I),
-        ],
-    ),
-    spec(
-        "kf.ModelArtifact",
-        A,
-        &[
-            ("description", S),
-            ("model_format_name", S),
-            ("model_format_version", S),
-            ("service_account_name", S),
-            ("storage_key", S),
-            ("storage_path", S),
-        ],
-    ),
-    spec("kf.DocArtifact", A, &[("description", S)]),
-    spec("kf.DataSet", A, &[("description", S), ("digest", S), ("source_type", S), ("source", S), ("schema", S), ("profile", S)]),
-    spec("kf.Metric", A, METRIC_PROPERTIES),
-    spec("kf.Parameter", A, &[("description", S), ("value", S), ("parameter_type", S)]),
-    spec("kf.MetricHistory", A, METRIC_PROPERTIES),
-    spec("kf.ServeModel", E, &[("description", S), ("model_version_id", I)]),
+/// MLMD's own simple types, in MLMD's order; created before the caller's types.
+const MLMD_SIMPLE_TYPES: [(&str, TypeKind); 9] = [
+    ("mlmd.Dataset", TypeKind::Artifact),
+    ("mlmd.Model", TypeKind::Artifact),
+    ("mlmd.Metrics", TypeKind::Artifact),
+    ("mlmd.Statistics", TypeKind::Artifact),
+    ("mlmd.Train", TypeKind::Execution),
+    ("mlmd.Transform", TypeKind::Execution),
+    ("mlmd.Process", TypeKind::Execution),
+    ("mlmd.Evaluate", TypeKind::Execution),
+    ("mlmd.Deploy", TypeKind::Execution),
 ];
 
 /// Type ids by name, read once after the sync; types never change while the server runs.
@@ -138,14 +78,19 @@ impl TypeIds {
 
 /// Inserts missing types and missing properties, leaving every existing row untouched. Runs on
 /// a migration session, so concurrent replicas cannot both insert the same type.
-pub async fn sync(session: &mut Session) -> Result<TypeIds, sqlx::Error> {
+pub async fn sync(session: &mut Session, types: &[TypeSpec]) -> Result<TypeIds, sqlx::Error> {
+    let all: Vec<TypeSpec> = MLMD_SIMPLE_TYPES
+        .iter()
+        .map(|(name, kind)| TypeSpec { name, kind: *kind, properties: Vec::new() })
+        .chain(types.iter().cloned())
+        .collect();
     let unit = session.begin_unit().await?;
-    let synced = sync_in_unit(session).await;
+    let synced = sync_in_unit(session, &all).await;
     session.end_unit(unit, synced.is_ok()).await?;
     synced
 }
 
-async fn sync_in_unit(session: &mut Session) -> Result<TypeIds, sqlx::Error> {
+async fn sync_in_unit(session: &mut Session, types: &[TypeSpec]) -> Result<TypeIds, sqlx::Error> {
     let dialect = session.dialect();
     let type_table = dialect.table(Table::Type);
     let select = format!(
@@ -163,7 +108,7 @@ async fn sync_in_unit(session: &mut Session) -> Result<TypeIds, sqlx::Error> {
     };
     let mut existing = read(on_conn!(session.conn(), c => sqlx::query_as(&select).fetch_all(c).await?));
 
-    let missing: Vec<&TypeSpec> = TYPES.iter().filter(|t| !existing.contains_key(&(t.name.to_owned(), t.kind as i64))).collect();
+    let missing: Vec<&TypeSpec> = types.iter().filter(|t| !existing.contains_key(&(t.name.to_owned(), t.kind as i64))).collect();
     if !missing.is_empty() {
         let values =
             (0..missing.len()).map(|i| format!("({})", dialect.placeholders(2 * i + 1, 2))).collect::<Vec<_>>().join(", ");
@@ -178,13 +123,16 @@ async fn sync_in_unit(session: &mut Session) -> Result<TypeIds, sqlx::Error> {
         existing = read(on_conn!(session.conn(), c => sqlx::query_as(&select).fetch_all(c).await?));
     }
 
-    let properties: Vec<(i64, &str, i32)> = TYPES
+    let properties: Vec<(i64, &str, i32)> = types
         .iter()
         .flat_map(|t| {
             let id = existing[&(t.name.to_owned(), t.kind as i64)];
             t.properties.iter().map(move |(name, data_type)| (id, *name, *data_type as i32))
         })
         .collect();
+    if properties.is_empty() {
+        return Ok(type_ids(types, &existing));
+    }
     let values =
         (0..properties.len()).map(|i| format!("({})", dialect.placeholders(3 * i + 1, 3))).collect::<Vec<_>>().join(", ");
     let insert = dialect.insert_ignoring_duplicates(
@@ -199,5 +147,9 @@ async fn sync_in_unit(session: &mut Session) -> Result<TypeIds, sqlx::Error> {
         query.execute(c).await?;
     });
 
-    Ok(TypeIds(TYPES.iter().map(|t| (t.name.to_owned(), existing[&(t.name.to_owned(), t.kind as i64)])).collect()))
+    Ok(type_ids(types, &existing))
+}
+
+fn type_ids(types: &[TypeSpec], existing: &HashMap<(String, i64), i64>) -> TypeIds {
+    TypeIds(types.iter().map(|t| (t.name.to_owned(), existing[&(t.name.to_owned(), t.kind as i64)])).collect())
 }

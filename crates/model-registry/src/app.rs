@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::config::ServerConfig;
 use crate::http;
-use crate::registry::Registry;
+use crate::registry::{mlmd_types, Registry};
 
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const LONGEST_RETRY: Duration = Duration::from_secs(15);
@@ -81,7 +81,7 @@ async fn connect_until_ready(target: ConnectTarget, state: AppState) {
     let mut delay = FIRST_RETRY;
     let mut last_error = String::new();
     loop {
-        match Datastore::open(&target).await {
+        match Datastore::open(&target, &mlmd_types()).await {
             Ok((store, report)) => {
                 if report.no_change() {
                     tracing::info!(version = ?report.to, dialect = ?store.dialect(), "database schema is up to date");

@@ -28,7 +28,12 @@ impl IntoResponse for Error {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        let body = ErrorBody { code: status.canonical_reason().unwrap_or_default(), message: self.to_string() };
+        // Upstream answers a missing required field with 422 and the body code of a 400.
+        let code = match &self {
+            Error::Unprocessable(_) => "Bad Request",
+            _ => status.canonical_reason().unwrap_or_default(),
+        };
+        let body = ErrorBody { code, message: self.to_string() };
         (status, Json(body)).into_response()
     }
 }

@@ -8,13 +8,17 @@ use serde_json::Value;
 
 use crate::registry::Error;
 
-/// A JSON request body, decoded loosely here and strictly by the registry's codec.
-pub struct Body(pub Value);
+/// The JSON body of a POST or PATCH (a GET has none), decoded loosely here and strictly by
+/// the registry's codec.
+pub struct Body(pub Option<Value>);
 
 impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = Error;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Error> {
+        if request.method() == axum::http::Method::GET {
+            return Ok(Body(None));
+        }
         let bytes = Bytes::from_request(request, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 Error::PayloadTooLarge
@@ -29,7 +33,7 @@ impl<S: Send + Sync> FromRequest<S> for Body {
         if value.to_string().contains("\\u0000") {
             return Err(Error::bad_request("Request body contains null bytes which are not allowed"));
         }
-        Ok(Body(value))
+        Ok(Body(Some(value)))
     }
 }
 

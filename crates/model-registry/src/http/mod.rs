@@ -3,6 +3,7 @@
 mod error;
 mod extract;
 mod readiness;
+pub mod resources;
 mod routes;
 
 use axum::extract::{Request, State};
@@ -11,17 +12,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 use crate::app::{AppState, StoreState};
-use crate::registry::Error;
-
-/// The REST API's base path.
-pub const API_BASE: &str = "/api/model_registry/v1alpha3";
+use crate::registry::{ApiVersion, Error};
 
 /// Requests larger than this get 413.
 const BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .nest(API_BASE, routes::api())
+    ApiVersion::ALL
+        .into_iter()
+        .fold(Router::new(), |router, api| router.nest(&api.base_path(), routes::api(api)))
         .fallback(dispatch)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(reject_declared_oversize))
@@ -62,7 +61,11 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
         let json = request.uri().query().is_some_and(|q| q.split('&').any(|p| p == "format=json"));
         return readiness::answer(&state, probe, json).await;
     }
-    if path == API_BASE || path.starts_with(&format!("{API_BASE}/")) {
+    let under_api = ApiVersion::ALL.iter().any(|api| {
+        let base = api.base_path();
+        path == base || path.strip_prefix(&base).is_some_and(|rest| rest.starts_with('/'))
+    });
+    if under_api {
         return match &*state.store() {
             StoreState::Starting(reason) => Error::Unavailable(reason.clone()).into_response(),
             StoreState::Ready(_) => (StatusCode::NOT_FOUND, "404 page not found\n").into_response(),

@@ -1,25 +1,26 @@
-//! The REST API's routes: each handler parses, calls the registry, returns JSON.
+//! The router of one API version, built from the operation table: each handler parses, calls
+//! the registry, returns JSON.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use serde_json::Value;
 
 use super::extract::{Body, Query};
+use super::resources::{operations, Action, Method, Operation};
 use crate::app::{AppState, StoreState};
-use crate::registry::{parse_id, EntityKind, Error, FindParams, Link, ListParams, Registry, Schema, Written, ARTIFACT_KINDS};
-
-use EntityKind::{
-    Experiment, ExperimentRun, InferenceService, ModelArtifact, ModelVersion, RegisteredModel, ServeModel, ServingEnvironment,
-};
+use crate::registry::{parse_id, ApiVersion, EntityKind, Error, ListParams, Registry, Schema, Written, ARTIFACT_KINDS};
 
 type Reply = Result<Response, Error>;
 
-fn registry(state: &AppState) -> Result<Registry, Error> {
+fn registry(state: &AppState, api: ApiVersion) -> Result<Registry, Error> {
     match &*state.store() {
-        StoreState::Ready(registry) => Ok(registry.clone()),
+        StoreState::Ready(registry) => Ok(registry.clone().for_api(api)),
         StoreState::Starting(reason) => Err(Error::Unavailable(reason.clone())),
     }
 }
@@ -32,8 +33,11 @@ fn created(value: Value) -> Reply {
     Ok((StatusCode::CREATED, Json(value)).into_response())
 }
 
-/// The artifact kinds a list covers: all, or the one `artifactType` names.
-fn artifact_kinds(params: &ListParams) -> Result<Vec<EntityKind>, Error> {
+/// The kinds a list covers: the operation's own, or for artifacts the one `artifactType` names.
+fn listed_kinds(op: &Operation, params: &ListParams) -> Result<Vec<EntityKind>, Error> {
+    if op.subject.len() == 1 {
+        return Ok(op.subject.to_vec());
+    }
     match params.artifact_type.as_deref().filter(|t| !t.is_empty()) {
         None => Ok(ARTIFACT_KINDS.to_vec()),
         Some(t) => EntityKind::from_artifact_type(t).map(|k| vec![k]).ok_or_else(|| {
@@ -44,147 +48,66 @@ fn artifact_kinds(params: &ListParams) -> Result<Vec<EntityKind>, Error> {
     }
 }
 
-/// `GET /things`, `POST /things`, `GET /things/{id}`, `PATCH /things/{id}` and the find
-/// endpoint `GET /thing` for one entity kind.
-fn collection(router: Router<AppState>, plural: &str, singular: &str, kind: EntityKind) -> Router<AppState> {
-    router
-        .route(
-            plural,
-            get(move |State(s): State<AppState>, Query(p): Query<ListParams>| async move {
-                ok(registry(&s)?.list(&[kind], None, &p).await?)
-            })
-            .post(move |State(s): State<AppState>, Body(body): Body| async move {
-                created(registry(&s)?.create(kind, Schema::Create, &body, None).await?)
-            }),
-        )
-        .route(
-            &format!("{plural}/{{id}}"),
-            get(move |State(s): State<AppState>, Path(id): Path<String>| async move { ok(registry(&s)?.get(kind, &id).await?) })
-                .patch(move |State(s): State<AppState>, Path(id): Path<String>, Body(body): Body| async move {
-                    ok(registry(&s)?.update(&[kind], &id, &body).await?)
-                }),
-        )
-        .route(
-            singular,
-            get(move |State(s): State<AppState>, Query(p): Query<FindParams>| async move {
-                ok(registry(&s)?.find(&[kind], &p).await?)
-            }),
-        )
-}
-
-/// `GET` and `POST` on the children of one parent (`/registered_models/{id}/versions`, ...).
-fn children(
-    router: Router<AppState>,
-    path: &str,
-    parent: EntityKind,
-    child: EntityKind,
-    link: Link,
-    schema: Schema,
-) -> Router<AppState> {
-    router.route(
-        path,
-        get(move |State(s): State<AppState>, Path(id): Path<String>, Query(p): Query<ListParams>| async move {
-            ok(registry(&s)?.list_children(parent, &id, &[child], link, &p).await?)
-        })
-        .post(move |State(s): State<AppState>, Path(id): Path<String>, Body(body): Body| async move {
-            let parent_id = parse_id(&id, &format!("{} ID", parent.spec().label))?;
-            created(registry(&s)?.create(child, schema, &body, Some(parent_id)).await?)
-        }),
-    )
-}
-
-/// `GET` (optionally by `artifactType`) and the upserting `POST` on a parent's artifacts.
-fn artifacts_of(router: Router<AppState>, path: &str, parent: EntityKind) -> Router<AppState> {
-    router.route(
-        path,
-        get(move |State(s): State<AppState>, Path(id): Path<String>, Query(p): Query<ListParams>| async move {
-            let kinds = artifact_kinds(&p)?;
-            ok(registry(&s)?.list_children(parent, &id, &kinds, Link::Attribution, &p).await?)
-        })
-        .post(move |State(s): State<AppState>, Path(id): Path<String>, Body(body): Body| async move {
-            match registry(&s)?.upsert_artifact(parent, &id, &body).await? {
-                (Written::Created, value) => created(value),
-                (Written::Updated, value) => ok(value),
-            }
-        }),
-    )
-}
-
-pub fn api() -> Router<AppState> {
-    let mut router = Router::new();
-    for (plural, singular, kind) in [
-        ("/registered_models", "/registered_model", RegisteredModel),
-        ("/model_versions", "/model_version", ModelVersion),
-        ("/model_artifacts", "/model_artifact", ModelArtifact),
-        ("/serving_environments", "/serving_environment", ServingEnvironment),
-        ("/inference_services", "/inference_service", InferenceService),
-        ("/experiments", "/experiment", Experiment),
-        ("/experiment_runs", "/experiment_run", ExperimentRun),
-    ] {
-        router = collection(router, plural, singular, kind);
+/// Runs one operation; `id` is the path parameter, `body` the JSON of a POST or PATCH.
+async fn run(op: &Operation, registry: Registry, id: Option<String>, params: ListParams, body: Option<Value>) -> Reply {
+    let body = body.unwrap_or_default();
+    let path_id = id.as_deref().unwrap_or_default();
+    match op.action {
+        Action::List => ok(registry.list(&listed_kinds(op, &params)?, None, &params).await?),
+        Action::Create if op.subject.len() > 1 => created(registry.create_artifact(&body).await?),
+        Action::Create => created(registry.create(op.subject[0], Schema::Create, &body, None).await?),
+        Action::Get => ok(registry.get_any(op.subject, path_id).await?),
+        Action::Update => ok(registry.update(op.subject, path_id, &body).await?),
+        Action::Find => ok(registry.find(op.subject, &params).await?),
+        Action::ListChildren { parent, link } => {
+            ok(registry.list_children(parent, path_id, &listed_kinds(op, &params)?, link, &params).await?)
+        }
+        Action::CreateChild { parent, schema } => {
+            let parent_id = parse_id(path_id, &format!("{} ID", parent.spec().label))?;
+            created(registry.create(op.subject[0], schema, &body, Some(parent_id)).await?)
+        }
+        Action::UpsertArtifact { parent } => match registry.upsert_artifact(parent, path_id, &body).await? {
+            (Written::Created, value) => created(value),
+            (Written::Updated, value) => ok(value),
+        },
+        Action::MetricHistory => ok(registry.metric_history(id.as_deref(), &params).await?),
+        Action::ServiceModel => ok(registry.inference_service_model(path_id).await?),
+        Action::ServiceVersion => ok(registry.inference_service_version(path_id).await?),
     }
-    router =
-        children(router, "/registered_models/{id}/versions", RegisteredModel, ModelVersion, Link::ParentContext, Schema::Full);
-    router = children(
-        router,
-        "/serving_environments/{id}/inference_services",
-        ServingEnvironment,
-        InferenceService,
-        Link::ParentContext,
-        Schema::Create,
-    );
-    router = children(router, "/experiments/{id}/experiment_runs", Experiment, ExperimentRun, Link::ParentContext, Schema::Full);
-    router = artifacts_of(router, "/model_versions/{id}/artifacts", ModelVersion);
-    router = artifacts_of(router, "/experiment_runs/{id}/artifacts", ExperimentRun);
-    router = children(router, "/inference_services/{id}/serves", InferenceService, ServeModel, Link::Association, Schema::Create);
-    router
-        .route(
-            "/experiment_runs/metric_history",
-            get(|State(s): State<AppState>, Query(p): Query<ListParams>| async move {
-                ok(registry(&s)?.metric_history(None, &p).await?)
-            }),
+}
+
+fn handler(op: Operation, api: ApiVersion) -> MethodRouter<AppState> {
+    let filter = match op.method {
+        Method::Get => MethodFilter::GET,
+        Method::Post => MethodFilter::POST,
+        Method::Patch => MethodFilter::PATCH,
+    };
+    let op = Arc::new(op);
+    if op.path.contains("{id}") {
+        on(
+            filter,
+            move |State(s): State<AppState>, Path(id): Path<String>, Query(p): Query<ListParams>, Body(b): Body| async move {
+                run(&op, registry(&s, api)?, Some(id), p, b).await
+            },
         )
-        .route(
-            "/experiment_runs/{id}/metric_history",
-            get(|State(s): State<AppState>, Path(id): Path<String>, Query(p): Query<ListParams>| async move {
-                ok(registry(&s)?.metric_history(Some(&id), &p).await?)
-            }),
-        )
-        .route(
-            "/artifacts",
-            get(|State(s): State<AppState>, Query(p): Query<ListParams>| async move {
-                let kinds = artifact_kinds(&p)?;
-                ok(registry(&s)?.list(&kinds, None, &p).await?)
-            })
-            .post(|State(s): State<AppState>, Body(body): Body| async move {
-                created(registry(&s)?.create_artifact(&body).await?)
-            }),
-        )
-        .route(
-            "/artifacts/{id}",
-            get(|State(s): State<AppState>, Path(id): Path<String>| async move {
-                ok(registry(&s)?.get_any(&ARTIFACT_KINDS, &id).await?)
-            })
-            .patch(|State(s): State<AppState>, Path(id): Path<String>, Body(body): Body| async move {
-                ok(registry(&s)?.update(&ARTIFACT_KINDS, &id, &body).await?)
-            }),
-        )
-        .route(
-            "/artifact",
-            get(|State(s): State<AppState>, Query(p): Query<FindParams>| async move {
-                ok(registry(&s)?.find(&ARTIFACT_KINDS, &p).await?)
-            }),
-        )
-        .route(
-            "/inference_services/{id}/model",
-            get(|State(s): State<AppState>, Path(id): Path<String>| async move {
-                ok(registry(&s)?.inference_service_model(&id).await?)
-            }),
-        )
-        .route(
-            "/inference_services/{id}/version",
-            get(|State(s): State<AppState>, Path(id): Path<String>| async move {
-                ok(registry(&s)?.inference_service_version(&id).await?)
-            }),
-        )
+    } else {
+        on(filter, move |State(s): State<AppState>, Query(p): Query<ListParams>, Body(b): Body| async move {
+            run(&op, registry(&s, api)?, None, p, b).await
+        })
+    }
+}
+
+/// Every route of `api`, relative to its base path.
+pub fn api(api: ApiVersion) -> Router<AppState> {
+    let mut paths: BTreeMap<String, MethodRouter<AppState>> = BTreeMap::new();
+    for op in operations(api) {
+        let path = op.path.clone();
+        let method_router = handler(op, api);
+        let merged = match paths.remove(&path) {
+            Some(existing) => existing.merge(method_router),
+            None => method_router,
+        };
+        paths.insert(path, merged);
+    }
+    paths.into_iter().fold(Router::new(), |router, (path, method_router)| router.route(&path, method_router))
 }

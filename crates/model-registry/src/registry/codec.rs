@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use embedmd::store::{Node, Value};
 use serde_json::{Map, Value as Json};
 
+use super::api::ApiVersion;
 use super::error::{Error, Result};
 use super::spec::{Access, Codec, EntityKind, Field, Place, Spec};
 use super::value::{decode_metadata_value, decode_struct, encode_metadata_value, encode_struct};
@@ -52,7 +53,7 @@ impl Draft {
 }
 
 /// Decodes a body strictly: unknown fields, wrong JSON types and bad enum values are errors.
-pub fn decode(spec: &Spec, schema: Schema, body: &Json) -> Result<Draft> {
+pub fn decode(api: ApiVersion, spec: &Spec, schema: Schema, body: &Json) -> Result<Draft> {
     let object = body.as_object().ok_or_else(|| Error::bad_request("request body must be a JSON object"))?;
     let mut draft = Draft::default();
     for (key, value) in object {
@@ -71,14 +72,14 @@ pub fn decode(spec: &Spec, schema: Schema, body: &Json) -> Result<Draft> {
                 }
             }
             "id" if schema == Schema::Full => draft.id = Some(text(key, value)?),
-            "createTimeSinceEpoch" | "lastUpdateTimeSinceEpoch" | "experimentId" | "experimentRunId"
-                if schema == Schema::Full => {}
+            "createTimeSinceEpoch" | "lastUpdateTimeSinceEpoch" if schema == Schema::Full => {}
+            "experimentId" | "experimentRunId" if schema == Schema::Full && api.has_experiments() => {}
             _ => {
                 let field = spec
                     .field(key)
                     .filter(|f| schema != Schema::Update || f.access == Access::Mutable)
                     .ok_or_else(|| Error::bad_request(format!("json: unknown field {key:?}")))?;
-                draft.fields.push((field, decode_field(field, value)?));
+                draft.fields.push((field, decode_field(api, field, value)?));
             }
         }
     }
@@ -114,15 +115,19 @@ fn custom_properties(value: &Json) -> Result<BTreeMap<String, Value>> {
         .collect()
 }
 
-/// Parses an id as upstream does (a decimal int32).
+/// The largest id MLMD's `INT` id columns hold.
+pub const MAX_ID: i64 = i32::MAX as i64;
+
+/// Parses an id: a positive decimal integer within MLMD's id range, digits only.
 pub fn parse_id(value: &str, what: &str) -> Result<i64> {
-    value
-        .parse::<i32>()
-        .map(i64::from)
-        .map_err(|_| Error::bad_request(format!("invalid {what}: {value:?} is not a 32-bit integer")))
+    let well_formed = !value.is_empty() && value.len() <= 10 && value.bytes().all(|b| b.is_ascii_digit());
+    match value.parse::<i64>() {
+        Ok(id) if well_formed && (1..=MAX_ID).contains(&id) => Ok(id),
+        _ => Err(Error::bad_request(format!("invalid {what}: {value:?} is not an id (a decimal integer from 1 to {MAX_ID})"))),
+    }
 }
 
-pub fn decode_field(field: &Field, value: &Json) -> Result<Stored> {
+pub fn decode_field(api: ApiVersion, field: &Field, value: &Json) -> Result<Stored> {
     let key = field.json;
     let wrong = |expected: &str| Error::bad_request(format!("json: field {key:?} must be {expected}"));
     let stored = match field.codec {
@@ -149,9 +154,18 @@ pub fn decode_field(field: &Field, value: &Json) -> Result<Stored> {
             Value::String(encode_struct(&object))
         }
         Codec::Number => Value::Double(value.as_f64().ok_or_else(|| wrong("a number"))?),
+        Codec::Integer if api.integers_as_text() => {
+            let n = text(key, value)?.parse::<i32>().map_err(|_| wrong("a string of a 32-bit decimal integer"))?;
+            Value::Int(i64::from(n))
+        }
         Codec::Integer => {
             let n = value.as_i64().ok_or_else(|| wrong("an integer"))?;
             Value::Int(i64::from(i32::try_from(n).map_err(|_| wrong("a 32-bit integer"))?))
+        }
+        Codec::Link => {
+            let given = text(key, value)?;
+            url::Url::parse(&given).map_err(|e| wrong(&format!("an absolute URI ({e})")))?;
+            Value::String(given)
         }
         Codec::Millis => {
             let given = text(key, value)?;
@@ -174,7 +188,7 @@ pub fn bare_name(stored: &str) -> &str {
 }
 
 /// Renders a node as the entity's JSON object.
-pub fn encode(spec: &Spec, node: &Node) -> Json {
+pub fn encode(api: ApiVersion, spec: &Spec, node: &Node) -> Json {
     let mut out = Map::new();
     out.insert("id".into(), Json::String(node.id.to_string()));
     if let Some(name) = &node.name {
@@ -203,22 +217,24 @@ pub fn encode(spec: &Spec, node: &Node) -> Json {
     out.insert("createTimeSinceEpoch".into(), Json::String(node.create_time.to_string()));
     out.insert("lastUpdateTimeSinceEpoch".into(), Json::String(node.update_time.to_string()));
     for field in spec.fields {
-        if let Some(value) = encode_field(field, node) {
+        if let Some(value) = encode_field(api, field, node) {
             out.insert(field.json.into(), value);
         }
     }
     if let Some(artifact_type) = spec.artifact_type {
         out.insert("artifactType".into(), Json::String(artifact_type.into()));
-        for (property, json) in [(EXPERIMENT_ID, "experimentId"), (EXPERIMENT_RUN_ID, "experimentRunId")] {
-            if let Some(Value::Int(id)) = node.properties.custom.get(property) {
-                out.insert(json.into(), Json::String(id.to_string()));
+        let links: &[_] =
+            if api.has_experiments() { &[(EXPERIMENT_ID, "experimentId"), (EXPERIMENT_RUN_ID, "experimentRunId")] } else { &[] };
+        for (property, json) in links {
+            if let Some(Value::Int(id)) = node.properties.custom.get(*property) {
+                out.insert((*json).into(), Json::String(id.to_string()));
             }
         }
     }
     Json::Object(out)
 }
 
-fn encode_field(field: &Field, node: &Node) -> Option<Json> {
+fn encode_field(api: ApiVersion, field: &Field, node: &Node) -> Option<Json> {
     let value = match field.place {
         Place::Uri => return node.uri.clone().map(Json::String),
         Place::StateColumn => {
@@ -228,11 +244,12 @@ fn encode_field(field: &Field, node: &Node) -> Option<Json> {
         Place::Property(name) => node.properties.typed.get(name)?,
     };
     match (field.codec, value) {
-        (Codec::Text | Codec::Enum(_) | Codec::Millis, Value::String(s)) => Some(Json::String(s.clone())),
+        (Codec::Text | Codec::Enum(_) | Codec::Millis | Codec::Link, Value::String(s)) => Some(Json::String(s.clone())),
         (Codec::Id, Value::Int(v)) => Some(Json::String(v.to_string())),
         (Codec::TextList(key), Value::String(s)) => decode_struct(s)?.remove(key),
         (Codec::Number, Value::Double(v)) => serde_json::Number::from_f64(*v).map(Json::Number),
         (Codec::Number, Value::Int(v)) => Some(Json::from(*v)),
+        (Codec::Integer, Value::Int(v)) if api.integers_as_text() => Some(Json::String(v.to_string())),
         (Codec::Integer, Value::Int(v)) => Some(Json::from(*v)),
         _ => None,
     }

@@ -1,5 +1,6 @@
 //! The Model Registry domain: REST entities mapped onto MLMD nodes, properties and links.
 
+mod api;
 mod codec;
 mod error;
 mod filter;
@@ -8,8 +9,9 @@ mod service;
 mod spec;
 mod value;
 
+pub use api::ApiVersion;
 pub use codec::{parse_id, Schema};
 pub use error::{Error, Result};
 pub use paging::ListParams;
-pub use service::{FindParams, Registry, Written};
-pub use spec::{EntityKind, Link, ARTIFACT_KINDS};
+pub use service::{Registry, Written};
+pub use spec::{mlmd_types, EntityKind, Link, ARTIFACT_KINDS};

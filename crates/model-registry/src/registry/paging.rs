@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::error::{Error, Result};
 
-/// The query parameters every list endpoint takes.
+/// The query parameters of the list and find endpoints.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListParams {
@@ -21,6 +21,7 @@ pub struct ListParams {
     pub external_id: Option<String>,
     pub artifact_type: Option<String>,
     pub step_ids: Option<String>,
+    pub parent_resource_id: Option<String>,
 }
 
 const MAX_TOKEN_LEN: usize = 1024;

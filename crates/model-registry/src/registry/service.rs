@@ -10,6 +10,7 @@ use embedmd::store::{
 use embedmd::Datastore;
 use serde_json::{json, Value as Json};
 
+use super::api::ApiVersion;
 use super::codec::{self, parse_id, Draft, Schema, Stored};
 use super::error::{Error, Result};
 use super::filter;
@@ -21,6 +22,8 @@ use super::spec::{Access, EntityKind, Field, Link, Place, Spec, ARTIFACT_KINDS};
 pub struct Registry {
     datastore: Datastore,
     store: Store,
+    /// The API version whose JSON this handle reads and writes.
+    api: ApiVersion,
 }
 
 /// How a create was answered: upstream's nested artifact upsert says 200 for most kinds.
@@ -28,15 +31,6 @@ pub struct Registry {
 pub enum Written {
     Created,
     Updated,
-}
-
-/// Lookup parameters of the find endpoints (`/registered_model?name=...`).
-#[derive(Debug, Default, Clone, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FindParams {
-    pub name: Option<String>,
-    pub external_id: Option<String>,
-    pub parent_resource_id: Option<String>,
 }
 
 fn now_ms() -> i64 {
@@ -54,7 +48,12 @@ fn parent_link(link: Link, id: i64) -> Parent {
 impl Registry {
     pub fn new(datastore: Datastore) -> Self {
         let store = datastore.store();
-        Registry { datastore, store }
+        Registry { datastore, store, api: ApiVersion::V1Alpha3 }
+    }
+
+    /// The same registry, speaking another API version's JSON.
+    pub fn for_api(self, api: ApiVersion) -> Self {
+        Registry { api, ..self }
     }
 
     pub fn datastore(&self) -> &Datastore {
@@ -69,22 +68,20 @@ impl Registry {
         among.iter().copied().find(|k| self.type_id(*k) == node.type_id)
     }
 
-    /// Versions written through MLMD's API (the older registry) cannot carry the undeclared
-    /// `registered_model_id` property; their model is the ParentContext link. One query.
-    async fn fill_model_ids(&self, conn: &mut Conn<'_>, nodes: &mut [Node]) -> Result<()> {
-        let version_type = self.type_id(EntityKind::ModelVersion);
-        let missing: Vec<i64> = nodes
-            .iter()
-            .filter(|n| n.type_id == version_type && !n.properties.typed.contains_key("registered_model_id"))
-            .map(|n| n.id)
-            .collect();
+    /// Child contexts written through MLMD's API (the older registry's versions, runs logged
+    /// by MLMD-based tools) carry no parent id property; their parent is the ParentContext
+    /// link. One query for a whole page.
+    async fn fill_parent_ids(&self, conn: &mut Conn<'_>, nodes: &mut [Node]) -> Result<()> {
+        let property_of = |node: &Node| self.kind_of(node, &EntityKind::ALL).and_then(|k| k.spec().parent_property());
+        let missing: Vec<i64> =
+            nodes.iter().filter(|n| property_of(n).is_some_and(|p| !n.properties.typed.contains_key(p))).map(|n| n.id).collect();
         if missing.is_empty() {
             return Ok(());
         }
         let parents = self.store.parent_contexts(conn, &missing).await?;
         for node in nodes.iter_mut() {
-            if let Some(parent) = parents.get(&node.id) {
-                node.properties.typed.entry("registered_model_id".into()).or_insert(Value::Int(*parent));
+            if let (Some(property), Some(parent)) = (property_of(node), parents.get(&node.id)) {
+                node.properties.typed.entry(property.into()).or_insert(Value::Int(*parent));
             }
         }
         Ok(())
@@ -95,7 +92,7 @@ impl Registry {
         let spec = kinds[0].spec();
         let type_ids: Vec<i64> = kinds.iter().map(|k| self.type_id(*k)).collect();
         let mut nodes = self.store.get(conn, spec.node, &type_ids, &[id]).await?;
-        self.fill_model_ids(conn, &mut nodes).await?;
+        self.fill_parent_ids(conn, &mut nodes).await?;
         let node = nodes.pop().ok_or_else(|| Error::not_found(format!("no {label} found for id {id}")))?;
         let kind = self.kind_of(&node, kinds).expect("type filtered");
         Ok((kind, node))
@@ -111,19 +108,19 @@ impl Registry {
         let id = parse_id(id, &format!("{label} ID"))?;
         let mut reader = self.datastore.reader().await?;
         let (kind, node) = self.load(&mut reader.conn(), kinds, id, label).await?;
-        Ok(codec::encode(kind.spec(), &node))
+        Ok(codec::encode(self.api, kind.spec(), &node))
     }
 
     /// Creates an entity. `parent` is the parent id taken from the path, which wins over the
     /// body's parent field.
     pub async fn create(&self, kind: EntityKind, schema: Schema, body: &Json, parent: Option<i64>) -> Result<Json> {
         let spec = kind.spec();
-        let draft = codec::decode(spec, schema, body)?;
+        let draft = codec::decode(self.api, spec, schema, body)?;
         let mut tx = self.datastore.begin().await?;
         let node =
             self.insert(&mut tx.conn(), spec, draft, parent, schema != Schema::Full || spec.artifact_type.is_none()).await?;
         tx.commit().await?;
-        Ok(codec::encode(spec, &node))
+        Ok(codec::encode(self.api, spec, &node))
     }
 
     /// Applies a PATCH: only the fields the body carries change.
@@ -138,10 +135,10 @@ impl Registry {
             // The oneOf body must name its kind; the codec refuses a different one.
             artifact_kind(body)?;
         }
-        let draft = codec::decode(spec, Schema::Update, body)?;
+        let draft = codec::decode(self.api, spec, Schema::Update, body)?;
         let node = self.rewrite(&mut conn, spec, node, draft).await?;
         tx.commit().await?;
-        Ok(codec::encode(spec, &node))
+        Ok(codec::encode(self.api, spec, &node))
     }
 
     /// `POST /model_versions/{id}/artifacts` and `POST /experiment_runs/{id}/artifacts`: create
@@ -152,7 +149,7 @@ impl Registry {
         let parent_id = parse_id(parent_id, &format!("{parent_label} ID"))?;
         let kind = artifact_kind(body)?;
         let spec = kind.spec();
-        let mut draft = codec::decode(spec, Schema::Full, body)?;
+        let mut draft = codec::decode(self.api, spec, Schema::Full, body)?;
         let under_run = parent_kind == EntityKind::ExperimentRun;
         if under_run && kind == EntityKind::Metric && draft.get("value").is_none() {
             return Err(Error::bad_request("metric value is required"));
@@ -206,7 +203,7 @@ impl Registry {
             (Written::Created, EntityKind::ModelArtifact | EntityKind::DocArtifact) => Written::Created,
             _ => Written::Updated,
         };
-        Ok((status, codec::encode(spec, &node)))
+        Ok((status, codec::encode(self.api, spec, &node)))
     }
 
     /// Each metric upsert under a run leaves a `kf.MetricHistory` row named
@@ -238,26 +235,19 @@ impl Registry {
         path_parent: Option<i64>,
         defaults: bool,
     ) -> Result<Node> {
-        let parent_id = match spec.parent {
-            Some(parent) => {
-                let from_body = parent.field.and_then(|f| match draft.get(f) {
-                    Some(Stored::Property(Value::Int(id))) => Some(*id),
-                    _ => None,
-                });
-                let id = path_parent.or(from_body);
-                // An artifact's parent comes from the path and was loaded by the caller.
-                if let Some(id) = id.filter(|_| spec.artifact_type.is_none()) {
-                    let label = parent.kind.spec().label;
-                    self.load(conn, &[parent.kind], id, label).await?;
-                }
-                id
-            }
-            None => None,
-        };
-        if let Some(parent) = spec.parent.filter(|p| p.field.is_some() && parent_id.is_none()) {
-            return Err(Error::Unprocessable(format!("required field '{}' is zero value.", parent.field.unwrap_or_default())));
+        let from_body = spec.parent.and_then(|p| p.field).and_then(|f| match draft.get(f) {
+            Some(Stored::Property(Value::Int(id))) => Some(*id),
+            _ => None,
+        });
+        let parent_id = spec.parent.and(path_parent.or(from_body));
+        let parent_field = spec.parent.and_then(|p| p.field);
+        let missing = spec.fields.iter().find(|f| {
+            let given = draft.get(f.json).is_some() || (parent_field == Some(f.json) && parent_id.is_some());
+            f.required && !given
+        });
+        if let Some(field) = missing {
+            return Err(Error::Unprocessable(format!("required field '{}' is zero value.", field.json)));
         }
-        self.check_references(conn, spec, &draft).await?;
         let name = match draft.name.clone() {
             Some(name) if !name.is_empty() => name,
             _ if spec.name_required => {
@@ -265,6 +255,11 @@ impl Registry {
             }
             _ => uuid::Uuid::new_v4().to_string(),
         };
+        // An artifact's parent comes from the path and was loaded by the caller.
+        if let (Some(parent), Some(id), None) = (spec.parent, parent_id, spec.artifact_type) {
+            self.load(conn, &[parent.kind], id, parent.kind.spec().label).await?;
+        }
+        self.check_references(conn, spec, &draft).await?;
         // Children are stored as "<parent id>:<name>"; parentless artifacts get a random prefix
         // so that the same name can be created twice, as upstream does.
         let stored_name = match (parent_id, spec.artifact_type) {
@@ -290,7 +285,7 @@ impl Registry {
             let value = match draft.get(field.json) {
                 Some(v) => v.clone(),
                 None => match field.default.filter(|_| defaults) {
-                    Some(default) => codec::decode_field(field, &Json::String(default.into()))?,
+                    Some(default) => codec::decode_field(self.api, field, &Json::String(default.into()))?,
                     None => continue,
                 },
             };
@@ -407,9 +402,9 @@ impl Registry {
         let mut conn = reader.conn();
         let mut nodes = self.store.list(&mut conn, spec.node, &query).await?;
         let token = page.finish(&mut nodes);
-        self.fill_model_ids(&mut conn, &mut nodes).await?;
+        self.fill_parent_ids(&mut conn, &mut nodes).await?;
         let items: Vec<Json> =
-            nodes.iter().map(|n| codec::encode(self.kind_of(n, kinds).expect("type filtered").spec(), n)).collect();
+            nodes.iter().map(|n| codec::encode(self.api, self.kind_of(n, kinds).expect("type filtered").spec(), n)).collect();
         Ok(json!({ "items": items, "nextPageToken": token, "pageSize": page.size, "size": items.len() }))
     }
 
@@ -468,7 +463,7 @@ impl Registry {
     }
 
     /// The find endpoints: exactly one match, else 404.
-    pub async fn find(&self, kinds: &[EntityKind], params: &FindParams) -> Result<Json> {
+    pub async fn find(&self, kinds: &[EntityKind], params: &ListParams) -> Result<Json> {
         let spec = kinds[0].spec();
         let label = label_of(kinds);
         let needs_parent = spec.parent.is_some();
@@ -486,11 +481,11 @@ impl Registry {
         let mut conn = reader.conn();
         let mut nodes =
             self.store.find(&mut conn, spec.node, &type_ids, name.as_deref(), params.external_id.as_deref(), 2).await?;
-        self.fill_model_ids(&mut conn, &mut nodes).await?;
+        self.fill_parent_ids(&mut conn, &mut nodes).await?;
         match nodes.len() {
             1 => {
                 let node = nodes.remove(0);
-                Ok(codec::encode(self.kind_of(&node, kinds).expect("type filtered").spec(), &node))
+                Ok(codec::encode(self.api, self.kind_of(&node, kinds).expect("type filtered").spec(), &node))
             }
             0 => Err(Error::not_found(format!("no {label} found for {}", describe(params)))),
             _ => Err(Error::not_found(format!("multiple {label}s found for {}", describe(params)))),
@@ -506,7 +501,7 @@ impl Registry {
         let model_id = int_property(&service, "registered_model_id")
             .ok_or_else(|| Error::not_found(format!("inference service {id} has no registered model")))?;
         let (_, model) = self.load(&mut conn, &[EntityKind::RegisteredModel], model_id, "registered model").await?;
-        Ok(codec::encode(EntityKind::RegisteredModel.spec(), &model))
+        Ok(codec::encode(self.api, EntityKind::RegisteredModel.spec(), &model))
     }
 
     /// `GET /inference_services/{id}/version`: its version, else the model's newest one.
@@ -532,11 +527,11 @@ impl Registry {
                     filter: None,
                 };
                 let mut latest = self.store.list(&mut conn, EntityKind::ModelVersion.spec().node, &query).await?;
-                self.fill_model_ids(&mut conn, &mut latest).await?;
+                self.fill_parent_ids(&mut conn, &mut latest).await?;
                 latest.pop().ok_or_else(|| Error::not_found(format!("no model version found for registered model {model_id}")))?
             }
         };
-        Ok(codec::encode(EntityKind::ModelVersion.spec(), &version))
+        Ok(codec::encode(self.api, EntityKind::ModelVersion.spec(), &version))
     }
 }
 
@@ -571,7 +566,7 @@ fn label_of(kinds: &[EntityKind]) -> &'static str {
     }
 }
 
-fn describe(params: &FindParams) -> String {
+fn describe(params: &ListParams) -> String {
     let mut parts = Vec::new();
     if let Some(name) = &params.name {
         parts.push(format!("name {name:?}"));

@@ -2,6 +2,7 @@
 //! lives (a main-table column or a typed property, and how its JSON is encoded).
 
 use embedmd::store::NodeKind;
+use embedmd::types::{DataType, TypeSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EntityKind {
@@ -66,6 +67,22 @@ pub enum Codec {
     Integer,
     /// Epoch milliseconds as a JSON string of digits, kept as text.
     Millis,
+    /// Text that must be an absolute URI (OpenAPI `format: uri`).
+    Link,
+}
+
+impl Codec {
+    /// The data type the MLMD type declares for a property of this codec. Upstream declares
+    /// some properties with a type other than the column it writes (a metric's double value
+    /// as PROTO, a run's millisecond text as INT); the declarations are kept as upstream's.
+    pub fn declared_type(self) -> DataType {
+        match self {
+            Codec::Text | Codec::Enum(_) | Codec::Link => DataType::String,
+            Codec::Id | Codec::Integer | Codec::Millis => DataType::Int,
+            Codec::TextList(_) => DataType::Struct,
+            Codec::Number => DataType::Proto,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +160,8 @@ pub struct Spec {
     pub name_required: bool,
     pub parent: Option<ParentSpec>,
     pub fields: &'static [Field],
+    /// Properties upstream's type declares and never writes.
+    pub declared_only: &'static [(&'static str, DataType)],
 }
 
 pub const ARTIFACT_KINDS: [EntityKind; 5] =
@@ -164,7 +183,14 @@ static REGISTERED_MODEL: Spec = Spec {
         text("provider", "provider"),
         text("logo", "logo"),
         text("license", "license"),
-        text("licenseLink", "license_link"),
+        Field {
+            json: "licenseLink",
+            place: Place::Property("license_link"),
+            codec: Codec::Link,
+            access: Access::Mutable,
+            default: None,
+            required: false,
+        },
         text("libraryName", "library_name"),
         Field {
             json: "language",
@@ -183,6 +209,7 @@ static REGISTERED_MODEL: Spec = Spec {
             required: false,
         },
     ],
+    declared_only: &[],
 };
 
 static MODEL_VERSION: Spec = Spec {
@@ -198,6 +225,7 @@ static MODEL_VERSION: Spec = Spec {
         context_state("state", "state", LIVE_ARCHIVED, "LIVE"),
         text("author", "author"),
     ],
+    declared_only: &[("model_name", DataType::String), ("version", DataType::String)],
 };
 
 static SERVING_ENVIRONMENT: Spec = Spec {
@@ -209,6 +237,7 @@ static SERVING_ENVIRONMENT: Spec = Spec {
     name_required: true,
     parent: None,
     fields: &[],
+    declared_only: &[],
 };
 
 static INFERENCE_SERVICE: Spec = Spec {
@@ -237,6 +266,7 @@ static INFERENCE_SERVICE: Spec = Spec {
         text("runtime", "runtime"),
         context_state("desiredState", "desired_state", DESIRED_STATES, "DEPLOYED"),
     ],
+    declared_only: &[],
 };
 
 static SERVE_MODEL: Spec = Spec {
@@ -258,6 +288,7 @@ static SERVE_MODEL: Spec = Spec {
             required: false,
         },
     ],
+    declared_only: &[],
 };
 
 /// Artifacts hang under a model version or an experiment run (the caller names which).
@@ -286,6 +317,7 @@ static MODEL_ARTIFACT: Spec = Spec {
         text("modelSourceId", "model_source_id"),
         text("modelSourceName", "model_source_name"),
     ],
+    declared_only: &[],
 };
 
 static DOC_ARTIFACT: Spec = Spec {
@@ -297,6 +329,7 @@ static DOC_ARTIFACT: Spec = Spec {
     name_required: false,
     parent: ARTIFACT_PARENT,
     fields: &[URI, ARTIFACT_STATE],
+    declared_only: &[],
 };
 
 static DATA_SET: Spec = Spec {
@@ -316,6 +349,7 @@ static DATA_SET: Spec = Spec {
         text("schema", "schema"),
         text("profile", "profile"),
     ],
+    declared_only: &[],
 };
 
 const METRIC_FIELDS: &[Field] = &[
@@ -349,6 +383,7 @@ static METRIC_HISTORY: Spec = Spec {
     name_required: false,
     parent: Some(ParentSpec { kind: EntityKind::ExperimentRun, link: Link::Attribution, field: None }),
     fields: METRIC_FIELDS,
+    declared_only: &[],
 };
 
 static METRIC: Spec = Spec {
@@ -360,6 +395,7 @@ static METRIC: Spec = Spec {
     name_required: false,
     parent: ARTIFACT_PARENT,
     fields: METRIC_FIELDS,
+    declared_only: &[],
 };
 
 static PARAMETER: Spec = Spec {
@@ -382,6 +418,7 @@ static PARAMETER: Spec = Spec {
             required: false,
         },
     ],
+    declared_only: &[],
 };
 
 static EXPERIMENT: Spec = Spec {
@@ -393,6 +430,7 @@ static EXPERIMENT: Spec = Spec {
     name_required: true,
     parent: None,
     fields: &[text("owner", "owner"), context_state("state", "state", LIVE_ARCHIVED, "LIVE")],
+    declared_only: &[],
 };
 
 static EXPERIMENT_RUN: Spec = Spec {
@@ -426,9 +464,27 @@ static EXPERIMENT_RUN: Spec = Spec {
             required: false,
         },
     ],
+    declared_only: &[],
 };
 
 impl EntityKind {
+    /// Every entity, in the order their MLMD types are created in a new database.
+    pub const ALL: [EntityKind; 13] = [
+        EntityKind::RegisteredModel,
+        EntityKind::ModelVersion,
+        EntityKind::ServingEnvironment,
+        EntityKind::InferenceService,
+        EntityKind::Experiment,
+        EntityKind::ExperimentRun,
+        EntityKind::ModelArtifact,
+        EntityKind::DocArtifact,
+        EntityKind::DataSet,
+        EntityKind::Metric,
+        EntityKind::Parameter,
+        EntityKind::MetricHistory,
+        EntityKind::ServeModel,
+    ];
+
     pub fn spec(self) -> &'static Spec {
         match self {
             EntityKind::RegisteredModel => &REGISTERED_MODEL,
@@ -457,4 +513,30 @@ impl Spec {
     pub fn field(&self, json: &str) -> Option<&'static Field> {
         self.fields.iter().find(|f| f.json == json)
     }
+
+    /// The typed property holding the id of a ParentContext parent, if the entity has one.
+    pub fn parent_property(&self) -> Option<&'static str> {
+        let parent = self.parent.filter(|p| p.link == Link::ParentContext)?;
+        match self.field(parent.field?)?.place {
+            Place::Property(name) => Some(name),
+            Place::Uri | Place::StateColumn => None,
+        }
+    }
+
+    /// The MLMD type this entity is stored as: its typed properties are its fields', plus
+    /// `description`, which every entity has.
+    pub fn mlmd_type(&self) -> TypeSpec {
+        let mut properties = vec![("description", DataType::String)];
+        properties.extend(self.fields.iter().filter_map(|f| match f.place {
+            Place::Property(name) => Some((name, f.codec.declared_type())),
+            Place::Uri | Place::StateColumn => None,
+        }));
+        properties.extend_from_slice(self.declared_only);
+        TypeSpec { name: self.type_name, kind: self.node.into(), properties }
+    }
+}
+
+/// The registry's MLMD types, synced into the database at start.
+pub fn mlmd_types() -> Vec<TypeSpec> {
+    EntityKind::ALL.iter().map(|k| k.spec().mlmd_type()).collect()
 }
