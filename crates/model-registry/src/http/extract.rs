@@ -53,3 +53,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
         Ok(Query(value))
     }
 }
+
+/// The one path parameter; a malformed one (bad percent-encoding) is a 400 with the API's body.
+pub struct PathId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let axum::extract::Path(id) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| Error::bad_request(format!("invalid path parameter: {}", e.body_text())))?;
+        Ok(PathId(id))
+    }
+}

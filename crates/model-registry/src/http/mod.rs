@@ -2,6 +2,7 @@
 
 mod error;
 mod extract;
+pub mod openapi;
 mod readiness;
 pub mod resources;
 mod routes;
@@ -20,7 +21,7 @@ const BODY_LIMIT: usize = 4 * 1024 * 1024;
 pub fn router(state: AppState) -> Router {
     ApiVersion::ALL
         .into_iter()
-        .fold(Router::new(), |router, api| router.nest(&api.base_path(), routes::api(api)))
+        .fold(Router::new(), |router, api| router.nest(&api.base_path(), routes::api(api).merge(openapi::routes(api))))
         .fallback(dispatch)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(reject_declared_oversize))

@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use serde_json::Value;
 
-use super::extract::{Body, Query};
+use super::extract::{Body, PathId, Query};
 use super::resources::{operations, Action, Method, Operation};
 use crate::app::{AppState, StoreState};
 use crate::registry::{parse_id, ApiVersion, EntityKind, Error, ListParams, Registry, Schema, Written, ARTIFACT_KINDS};
@@ -84,12 +84,9 @@ fn handler(op: Operation, api: ApiVersion) -> MethodRouter<AppState> {
     };
     let op = Arc::new(op);
     if op.path.contains("{id}") {
-        on(
-            filter,
-            move |State(s): State<AppState>, Path(id): Path<String>, Query(p): Query<ListParams>, Body(b): Body| async move {
-                run(&op, registry(&s, api)?, Some(id), p, b).await
-            },
-        )
+        on(filter, move |State(s): State<AppState>, PathId(id): PathId, Query(p): Query<ListParams>, Body(b): Body| async move {
+            run(&op, registry(&s, api)?, Some(id), p, b).await
+        })
     } else {
         on(filter, move |State(s): State<AppState>, Query(p): Query<ListParams>, Body(b): Body| async move {
             run(&op, registry(&s, api)?, None, p, b).await

@@ -5,6 +5,7 @@ mod codec;
 mod error;
 mod filter;
 mod paging;
+pub mod schema;
 mod service;
 mod spec;
 mod value;

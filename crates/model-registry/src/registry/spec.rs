@@ -503,6 +503,24 @@ impl EntityKind {
         }
     }
 
+    /// The name of the entity's schema in the API documents (history rows are shown as metrics).
+    pub fn schema_name(self) -> &'static str {
+        match self {
+            EntityKind::RegisteredModel => "RegisteredModel",
+            EntityKind::ModelVersion => "ModelVersion",
+            EntityKind::ServingEnvironment => "ServingEnvironment",
+            EntityKind::InferenceService => "InferenceService",
+            EntityKind::ServeModel => "ServeModel",
+            EntityKind::ModelArtifact => "ModelArtifact",
+            EntityKind::DocArtifact => "DocArtifact",
+            EntityKind::DataSet => "DataSet",
+            EntityKind::Metric | EntityKind::MetricHistory => "Metric",
+            EntityKind::Parameter => "Parameter",
+            EntityKind::Experiment => "Experiment",
+            EntityKind::ExperimentRun => "ExperimentRun",
+        }
+    }
+
     /// The artifact kind named by an `artifactType` value.
     pub fn from_artifact_type(value: &str) -> Option<EntityKind> {
         ARTIFACT_KINDS.into_iter().find(|k| k.spec().artifact_type == Some(value))
