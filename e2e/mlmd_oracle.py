@@ -789,7 +789,22 @@ def cmd_seed_registry(store, args):
     [ma_id] = store.put_artifacts([ma])
     store.put_attributions_and_associations(
         [pb.Attribution(context_id=mv_id, artifact_id=ma_id)], [])
-    print(json.dumps({"registered_model": rm_id, "model_version": mv_id, "model_artifact": ma_id}))
+    # An experiment run logged by an MLMD-based tool: linked to its experiment by ParentContext
+    # only, without the experiment_id property upstream writes.
+    ex_type = pb.ContextType(name="kf.Experiment")
+    run_type = pb.ContextType(name="kf.ExperimentRun")
+    for t in (ex_type, run_type):
+        for k in ("description", "owner", "state"):
+            t.properties[k] = S
+    ex_type_id = store.put_context_type(ex_type, can_add_fields=True, can_omit_fields=True)
+    run_type_id = store.put_context_type(run_type, can_add_fields=True, can_omit_fields=True)
+    [ex_id] = store.put_contexts([pb.Context(type_id=ex_type_id, name="legacy-experiment")])
+    run = pb.Context(type_id=run_type_id, name=f"{ex_id}:run-1")
+    run.properties["owner"].string_value = "mlmd"
+    [run_id] = store.put_contexts([run])
+    store.put_parent_contexts([pb.ParentContext(child_id=run_id, parent_id=ex_id)])
+    print(json.dumps({"registered_model": rm_id, "model_version": mv_id, "model_artifact": ma_id,
+                      "experiment": ex_id, "experiment_run": run_id}))
 
 
 def cmd_dump(store, args):

@@ -3,6 +3,7 @@
 //! what MLMD itself reads back from the tables.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -23,12 +24,15 @@ testkit::on_every_backend!(
     experiments_and_runs,
     run_artifacts_upsert_metrics_and_parameters_by_name,
     filter_queries,
+    both_versions_share_one_database,
+    upstream_conformance,
 );
 
+#[derive(Clone)]
 struct Api {
     base: String,
     http: reqwest::Client,
-    _db: TestDb,
+    _db: Arc<TestDb>,
 }
 
 impl Api {
@@ -44,11 +48,17 @@ impl Api {
         let http = reqwest::Client::new();
         for _ in 0..500 {
             if http.get(format!("{root}/readyz/health")).send().await.is_ok_and(|r| r.status() == 200) {
-                return Api { base: format!("{root}/api/model_registry/v1alpha3"), http, _db: db };
+                return Api { base: format!("{root}/api/model_registry/v1alpha3"), http, _db: Arc::new(db) };
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("app not ready");
+    }
+
+    /// The same server and database through another API version (`v1`, `v1alpha3`).
+    fn on(&self, version: &str) -> Api {
+        let root = self.base.rsplit_once('/').expect("a versioned base").0;
+        Api { base: format!("{root}/{version}"), ..self.clone() }
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -453,6 +463,15 @@ async fn serves_what_mlmd_wrote_like_the_older_registry(backend: Backend) {
     api.created(&format!("/registered_models/{rm}/versions"), json!({"name": "v2"})).await;
     let (_, versions) = api.get(&format!("/registered_models/{rm}/versions")).await;
     assert_eq!(versions["size"], 2);
+    // A run whose experiment is known only by the ParentContext link.
+    let (experiment, run) = (ids["experiment"].to_string(), ids["experiment_run"].to_string());
+    let (status, shown) = api.get(&format!("/experiment_runs/{run}")).await;
+    assert_eq!((status, shown["name"].as_str()), (200, Some("run-1")), "{shown}");
+    assert_eq!(shown["experimentId"], experiment.as_str(), "taken from the ParentContext link");
+    let (_, runs) = api.get(&format!("/experiments/{experiment}/experiment_runs")).await;
+    assert_eq!(runs["items"][0]["experimentId"], experiment.as_str());
+    let (_, runs) = api.get("/experiment_runs").await;
+    assert_eq!(runs["items"][0]["experimentId"], experiment.as_str());
 }
 
 async fn experiments_and_runs(backend: Backend) {
@@ -665,4 +684,145 @@ async fn filter_queries(backend: Backend) {
         .get(&format!("/registered_models?filterQuery=name%20LIKE%20%27model%25%27&pageSize=1&orderBy=ID&nextPageToken={token}"))
         .await;
     assert_eq!((names(&second), second["nextPageToken"].as_str()), (vec!["model-b".to_owned()], Some("")));
+}
+
+/// Objects written through one version read back through the other; v1 has no experiment
+/// tracking and writes `Metric.step` as text.
+async fn both_versions_share_one_database(backend: Backend) {
+    let alpha = Api::start(backend).await;
+    let v1 = alpha.on("v1");
+    let model = alpha.created("/registered_models", json!({"name": "m", "owner": "o"})).await;
+    let m = id(&model).to_owned();
+    assert_eq!(v1.get(&format!("/registered_models/{m}")).await, (200, model));
+    let version = v1.created("/model_versions", json!({"name": "v", "registeredModelId": m})).await;
+    let v = id(&version).to_owned();
+    assert_eq!(alpha.get(&format!("/model_versions/{v}")).await, (200, version));
+
+    // A metric written as an integer step through v1alpha3 reads as text through v1, and back.
+    let (status, metric) = alpha
+        .post(
+            &format!("/model_versions/{v}/artifacts"),
+            json!({"artifactType": "metric", "name": "acc", "value": 0.5, "step": 3}),
+        )
+        .await;
+    assert_eq!((status, &metric["step"]), (200, &json!(3)), "{metric}");
+    let (_, shown) = v1.get(&format!("/artifacts/{}", id(&metric))).await;
+    assert_eq!(shown["step"], "3");
+    let (status, loss) = v1
+        .post(
+            &format!("/model_versions/{v}/artifacts"),
+            json!({"artifactType": "metric", "name": "loss", "value": 1, "step": "-7"}),
+        )
+        .await;
+    assert_eq!((status, &loss["step"]), (200, &json!("-7")), "{loss}");
+    assert_eq!(alpha.get(&format!("/artifacts/{}", id(&loss))).await.1["step"], -7);
+    let wrong_kind = |step: Value| json!({"artifactType": "metric", "name": "x", "value": 1, "step": step});
+    assert_eq!(v1.post(&format!("/model_versions/{v}/artifacts"), wrong_kind(json!(3))).await.0, 400);
+    assert_eq!(alpha.post(&format!("/model_versions/{v}/artifacts"), wrong_kind(json!("3"))).await.0, 400);
+
+    // Run artifacts logged through v1alpha3 are plain artifacts on v1.
+    let experiment = alpha.created("/experiments", json!({"name": "e"})).await;
+    let run = alpha.created("/experiment_runs", json!({"experimentId": id(&experiment)})).await;
+    let (_, param) = alpha
+        .post(
+            &format!("/experiment_runs/{}/artifacts", id(&run)),
+            json!({"artifactType": "parameter", "name": "lr", "value": "0.1"}),
+        )
+        .await;
+    assert_eq!(param["experimentRunId"], id(&run));
+    let (status, shown) = v1.get(&format!("/artifacts/{}", id(&param))).await;
+    assert_eq!((status, shown["value"].as_str()), (200, Some("0.1")));
+    assert!(shown.get("experimentId").is_none() && shown.get("experimentRunId").is_none(), "{shown}");
+    let body = json!({"artifactType": "doc-artifact", "uri": "u", "experimentId": id(&experiment)});
+    assert_eq!(v1.post("/artifacts", body.clone()).await.0, 400, "v1 artifacts have no experimentId");
+    assert_eq!(alpha.post(&format!("/model_versions/{v}/artifacts"), body).await.0, 201);
+    let (_, listed) = v1.get("/artifacts?pageSize=100").await;
+    assert_eq!(listed["size"], 4, "{listed}");
+
+    // Experiment tracking is not part of v1: 404, as for any unknown path.
+    let run_id = id(&run);
+    for path in [
+        "/experiments".to_owned(),
+        "/experiment?name=e".to_owned(),
+        "/experiment_runs".to_owned(),
+        format!("/experiment_runs/{run_id}"),
+        format!("/experiment_runs/{run_id}/artifacts"),
+        "/experiment_runs/metric_history".to_owned(),
+        format!("/experiment_runs/{run_id}/metric_history"),
+    ] {
+        assert_eq!(v1.get(&path).await, (404, json!("404 page not found\n")), "{path}");
+    }
+    assert_eq!(v1.post("/experiments", json!({"name": "e2"})).await.0, 404);
+    assert_eq!(alpha.get("/experiments").await.1["size"], 1);
+
+    // Both documents are served, each listing its own operations only.
+    for (version, api, operations) in [("v1alpha3", &alpha, 56), ("v1", &v1, 40)] {
+        let (status, document) = api.get("/openapi.json").await;
+        assert_eq!((status, document["info"]["version"].as_str()), (200, Some(version)));
+        let paths = document["paths"].as_object().unwrap();
+        assert_eq!(paths.values().map(|p| p.as_object().unwrap().len()).sum::<usize>(), operations);
+        let yaml = api.http.get(format!("{}/openapi.yaml", api.base)).send().await.unwrap().text().await.unwrap();
+        assert_eq!(serde_yaml_ng::from_str::<Value>(&yaml).unwrap(), document);
+    }
+}
+
+/// What upstream's own expectations ask of required fields, formats and ids.
+async fn upstream_conformance(backend: Backend) {
+    let api = Api::start(backend).await;
+    let model = api.created("/registered_models", json!({"name": "m"})).await;
+    let m = id(&model).to_owned();
+    let version = api.created("/model_versions", json!({"name": "v", "registeredModelId": m})).await;
+    let v = id(&version).to_owned();
+    let environment = api.created("/serving_environments", json!({"name": "se"})).await;
+    let se = id(&environment).to_owned();
+
+    // A missing required field: 422 with the body code upstream's client tests assert.
+    for (path, body, field) in [
+        ("/registered_models", json!({"owner": "o"}), "name"),
+        ("/model_versions", json!({"name": "v2"}), "registeredModelId"),
+        ("/inference_services", json!({"servingEnvironmentId": se}), "registeredModelId"),
+        ("/inference_services", json!({"registeredModelId": m}), "servingEnvironmentId"),
+    ] {
+        let (status, answer) = api.post(path, body).await;
+        assert_eq!(status, 422, "{path}: {answer}");
+        assert_eq!(answer["code"], "Bad Request");
+        assert_eq!(answer["message"], format!("required field '{field}' is zero value."));
+    }
+    let (status, answer) = api.post(&format!("/serving_environments/{se}/inference_services"), json!({"name": "is"})).await;
+    assert_eq!((status, answer["message"].as_str()), (422, Some("required field 'registeredModelId' is zero value.")));
+    let service = api.created(&format!("/serving_environments/{se}/inference_services"), json!({"registeredModelId": m})).await;
+    let serves = format!("/inference_services/{}/serves", id(&service));
+    let (status, answer) = api.post(&serves, json!({"name": "s"})).await;
+    assert_eq!((status, answer["message"].as_str()), (422, Some("required field 'modelVersionId' is zero value.")));
+    api.created(&serves, json!({"modelVersionId": v})).await;
+
+    // licenseLink is `format: uri`.
+    for link in ["", "not a link", "/relative"] {
+        let (status, answer) = api.post("/registered_models", json!({"name": "bad-link", "licenseLink": link})).await;
+        assert_eq!(status, 400, "{link:?}: {answer}");
+        assert!(answer["message"].as_str().unwrap().contains("licenseLink"), "{answer}");
+    }
+    let (status, _) = api.patch(&format!("/registered_models/{m}"), json!({"licenseLink": ""})).await;
+    assert_eq!(status, 400);
+    let linked = api.created("/registered_models", json!({"name": "good", "licenseLink": "https://example.org/LICENSE"})).await;
+    assert_eq!(linked["licenseLink"], "https://example.org/LICENSE");
+
+    // Ids: a positive decimal within MLMD's INT range, else 400 naming what was wrong.
+    for bad in ["0", "-1", "+1", "1.5", "abc", "2147483648", "99999999999999999999", "%20"] {
+        let (status, answer) = api.get(&format!("/registered_models/{bad}")).await;
+        assert_eq!(status, 400, "{bad}: {answer}");
+        assert!(answer["message"].as_str().unwrap().contains("registered model ID"), "{answer}");
+        let (status, answer) = api.get(&format!("/registered_models/{bad}/versions")).await;
+        assert_eq!(status, 400, "{bad}: {answer}");
+        let (status, answer) = api.post("/model_versions", json!({"name": "v3", "registeredModelId": bad})).await;
+        assert_eq!(status, 400, "{bad}: {answer}");
+        assert!(answer["message"].as_str().unwrap().contains("registeredModelId"), "{answer}");
+    }
+    assert_eq!(api.get("/registered_models/2147483647").await.0, 404);
+    assert_eq!(api.get("/artifacts/2147483647").await.0, 404);
+    assert_eq!(api.post("/model_versions/2147483647/artifacts", json!({"artifactType": "doc-artifact"})).await.0, 404);
+    assert_eq!(api.get(&format!("/model_versions/{v}/artifacts?pageSize=1")).await.0, 200);
+    // Nothing was half-written by the refused requests.
+    assert_eq!(api.get("/registered_models").await.1["size"], 2);
+    assert_eq!(api.get("/inference_services").await.1["size"], 1);
 }
