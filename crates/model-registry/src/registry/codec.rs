@@ -7,13 +7,8 @@ use serde_json::{Map, Value as Json};
 
 use super::api::ApiVersion;
 use super::error::{Error, Result};
-use super::spec::{Access, Codec, EntityKind, Field, Place, Spec};
+use super::spec::{Access, Codec, EntityKind, Field, Place, Spec, HIDDEN_LINKS};
 use super::value::{decode_metadata_value, decode_struct, encode_metadata_value, encode_struct};
-
-/// Custom properties the server writes for artifacts logged under an experiment run; shown as
-/// fields, never in `customProperties`.
-const EXPERIMENT_ID: &str = "experiment_id";
-const EXPERIMENT_RUN_ID: &str = "experiment_run_id";
 
 /// Which schema a body follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,7 +205,7 @@ pub fn encode(api: ApiVersion, spec: &Spec, node: &Node) -> Json {
         .properties
         .custom
         .iter()
-        .filter(|(k, _)| k.as_str() != EXPERIMENT_ID && k.as_str() != EXPERIMENT_RUN_ID)
+        .filter(|(k, _)| HIDDEN_LINKS.iter().all(|link| link.property != k.as_str()))
         .filter_map(|(k, v)| Some((k.clone(), encode_metadata_value(v)?)))
         .collect();
     out.insert("customProperties".into(), Json::Object(custom));
@@ -223,11 +218,10 @@ pub fn encode(api: ApiVersion, spec: &Spec, node: &Node) -> Json {
     }
     if let Some(artifact_type) = spec.artifact_type {
         out.insert("artifactType".into(), Json::String(artifact_type.into()));
-        let links: &[_] =
-            if api.has_experiments() { &[(EXPERIMENT_ID, "experimentId"), (EXPERIMENT_RUN_ID, "experimentRunId")] } else { &[] };
-        for (property, json) in links {
-            if let Some(Value::Int(id)) = node.properties.custom.get(*property) {
-                out.insert((*json).into(), Json::String(id.to_string()));
+        let shown: &[_] = if api.has_experiments() { &HIDDEN_LINKS } else { &[] };
+        for link in shown {
+            if let Some(Value::Int(id)) = node.properties.custom.get(link.property) {
+                out.insert(link.json.into(), Json::String(id.to_string()));
             }
         }
     }

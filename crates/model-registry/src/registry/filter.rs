@@ -5,7 +5,7 @@ use embedmd::store::{CmpOp, Column, Filter, FilterValue, Target, ValueColumn};
 use filter_query::{Comparison, Expr, Literal, Op, ValueType};
 
 use super::error::{Error, Result};
-use super::spec::{Codec, EntityKind, Place, ARTIFACT_STATES, EXECUTION_STATES};
+use super::spec::{Codec, EntityKind, Place, ARTIFACT_STATES, EXECUTION_STATES, HIDDEN_LINKS};
 
 /// Parses and resolves a filter for a list of `kinds` (several for `/artifacts`).
 pub fn resolve(kinds: &[EntityKind], query: Option<&str>) -> Result<Option<Filter>> {
@@ -106,6 +106,10 @@ fn resolve_comparison(kinds: &[EntityKind], comparison: &Comparison) -> Result<F
         };
         return Ok(property(&name, true, vec![column], op, value));
     }
+    // Artifacts logged under a run keep their run and experiment as hidden custom properties.
+    if let Some(link) = HIDDEN_LINKS.iter().find(|link| link.json == name).filter(|_| spec.artifact_type.is_some()) {
+        return Ok(property(link.property, true, vec![ValueColumn::Int], op, numeric(value)));
+    }
     let is_child = spec.parent.is_some();
     Ok(match name.as_str() {
         "id" => column(Column::Id, op, numeric(value)),
@@ -114,12 +118,6 @@ fn resolve_comparison(kinds: &[EntityKind], comparison: &Comparison) -> Result<F
         "externalId" => column(Column::ExternalId, op, value),
         "createTimeSinceEpoch" => column(Column::CreateTime, op, numeric(value)),
         "lastUpdateTimeSinceEpoch" => column(Column::UpdateTime, op, numeric(value)),
-        "experimentId" if spec.artifact_type.is_some() => {
-            property("experiment_id", true, vec![ValueColumn::Int], op, numeric(value))
-        }
-        "experimentRunId" if spec.artifact_type.is_some() => {
-            property("experiment_run_id", true, vec![ValueColumn::Int], op, numeric(value))
-        }
         _ => match kinds.iter().find_map(|k| k.spec().field(&name)) {
             Some(field) => match (field.place, field.codec) {
                 (Place::Uri, _) => column(Column::Uri, op, value),

@@ -4,8 +4,8 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use embedmd::store::{
-    CmpOp, Column, Conn, Filter, FilterValue, ListQuery, Node, NodeFields, NodeKind, OrderColumn, Parent, Properties, Store,
-    Target, Value, ValueColumn,
+    CmpOp, Column, Conn, Filter, FilterValue, ListQuery, Node, NodeFields, OrderColumn, Parent, Properties, Store, Target, Value,
+    ValueColumn,
 };
 use embedmd::Datastore;
 use serde_json::{json, Value as Json};
@@ -15,7 +15,7 @@ use super::codec::{self, parse_id, Draft, Schema, Stored};
 use super::error::{Error, Result};
 use super::filter;
 use super::paging::{ListParams, Page};
-use super::spec::{Access, EntityKind, Field, Link, Place, Spec, ARTIFACT_KINDS};
+use super::spec::{Access, EntityKind, Field, Link, Place, Spec, ARTIFACT_KINDS, HIDDEN_LINKS};
 
 /// The model registry over one datastore.
 #[derive(Debug, Clone)]
@@ -150,31 +150,32 @@ impl Registry {
         let kind = artifact_kind(body)?;
         let spec = kind.spec();
         let mut draft = codec::decode(self.api, spec, Schema::Full, body)?;
-        let under_run = parent_kind == EntityKind::ExperimentRun;
-        if under_run && kind == EntityKind::Metric && draft.get("value").is_none() {
-            return Err(Error::bad_request("metric value is required"));
+        let rules = parent_kind.spec().log.as_ref();
+        let history = rules.and_then(|r| r.history.as_ref()).filter(|h| h.of == kind);
+        if let Some(required) = history.map(|h| h.required).filter(|field| draft.get(field).is_none()) {
+            return Err(Error::bad_request(format!("{} {required} is required", spec.label)));
         }
         let mut tx = self.datastore.begin().await?;
         let mut conn = tx.conn();
-        if under_run {
-            // Logs to one run go one at a time: the by-name lookup below then sees the previous
-            // log, and each metric's history rows get distinct update times. The lock comes
-            // before any read, so that MySQL's snapshot is taken after the wait.
+        if rules.is_some() {
+            // Logs to one parent go one at a time: the by-name lookup below then sees the
+            // previous log, and history rows get distinct update times. The lock comes before
+            // any read, so that MySQL's snapshot is taken after the wait.
             self.store.lock(&mut conn, parent_kind.spec().node, parent_id).await?;
         }
         let (_, parent) = self.load(&mut conn, &[parent_kind], parent_id, parent_label).await?;
-        if under_run {
-            // Upstream records the run and its experiment as hidden custom properties.
+        if let Some(rules) = rules {
             let custom = draft.custom.get_or_insert_with(Default::default);
-            if let Some(experiment) = int_property(&parent, "experiment_id") {
-                custom.insert("experiment_id".into(), Value::Int(experiment));
+            let grandparent = parent_kind.spec().parent_property().and_then(|p| int_property(&parent, p));
+            if let Some(grandparent) = grandparent {
+                custom.insert(rules.grandparent_link.property.into(), Value::Int(grandparent));
             }
-            custom.insert("experiment_run_id".into(), Value::Int(parent_id));
+            custom.insert(rules.parent_link.property.into(), Value::Int(parent_id));
         }
+        let by_name = rules.is_some_and(|r| r.upserted_by_name.contains(&kind));
         let existing = match (&draft.id, &draft.name) {
             (Some(id), _) => Some(parse_id(id, "artifact ID")?),
-            // Metrics and parameters logged to a run are upserted by name.
-            (None, Some(name)) if under_run && matches!(kind, EntityKind::Metric | EntityKind::Parameter) => {
+            (None, Some(name)) if by_name => {
                 let stored = format!("{parent_id}:{name}");
                 let found = self.store.find(&mut conn, spec.node, &[self.type_id(kind)], Some(&stored), None, 1).await?;
                 found.first().map(|n| n.id)
@@ -194,8 +195,8 @@ impl Registry {
             }
             None => (Written::Created, self.insert(&mut conn, spec, draft, Some(parent_id), false).await?),
         };
-        if under_run && kind == EntityKind::Metric {
-            self.record_metric_history(&mut conn, parent_id, &node).await?;
+        if let Some(history) = history {
+            self.record_history(&mut conn, history.row, parent_id, &node).await?;
         }
         tx.commit().await?;
         // Upstream answers 201 only for new model and doc artifacts.
@@ -206,19 +207,19 @@ impl Registry {
         Ok((status, codec::encode(self.api, spec, &node)))
     }
 
-    /// Each metric upsert under a run leaves a `kf.MetricHistory` row named
-    /// `<run id>:<metric name>__<update time>`, attributed to the run.
-    async fn record_metric_history(&self, conn: &mut Conn<'_>, run_id: i64, metric: &Node) -> Result<()> {
-        let name = codec::bare_name(metric.name.as_deref().unwrap_or_default()).to_owned();
+    /// A history row of a logged artifact (a metric under a run), named
+    /// `<parent id>:<name>__<update time>`, attributed to the parent.
+    async fn record_history(&self, conn: &mut Conn<'_>, row: EntityKind, parent_id: i64, logged: &Node) -> Result<()> {
+        let name = codec::bare_name(logged.name.as_deref().unwrap_or_default()).to_owned();
         let fields = NodeFields {
-            type_id: self.type_id(EntityKind::MetricHistory),
-            name: format!("{run_id}:{name}__{}", metric.update_time),
+            type_id: self.type_id(row),
+            name: format!("{parent_id}:{name}__{}", logged.update_time),
             external_id: None,
             uri: None,
-            state: metric.state,
+            state: logged.state,
         };
-        let id = self.store.insert(conn, NodeKind::Artifact, &fields, &metric.properties, metric.update_time).await?;
-        self.store.link(conn, Parent::Attribution(run_id), id).await?;
+        let id = self.store.insert(conn, row.spec().node, &fields, &logged.properties, logged.update_time).await?;
+        self.store.link(conn, Parent::Attribution(parent_id), id).await?;
         Ok(())
     }
 
@@ -332,7 +333,7 @@ impl Registry {
             let hidden: Vec<(String, Value)> = properties
                 .custom
                 .iter()
-                .filter(|(k, _)| k.as_str() == "experiment_id" || k.as_str() == "experiment_run_id")
+                .filter(|(k, _)| HIDDEN_LINKS.iter().any(|link| link.property == k.as_str()))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             properties.custom = custom;

@@ -162,6 +162,42 @@ pub struct Spec {
     pub fields: &'static [Field],
     /// Properties upstream's type declares and never writes.
     pub declared_only: &'static [(&'static str, DataType)],
+    /// What logging an artifact under this entity means, if it has rules of its own.
+    pub log: Option<LogRules>,
+}
+
+/// A custom property the server writes on artifacts logged under an experiment run: hidden
+/// from `customProperties`, shown (in v1alpha3) as a field of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HiddenLink {
+    pub property: &'static str,
+    pub json: &'static str,
+}
+
+const EXPERIMENT_LINK: HiddenLink = HiddenLink { property: "experiment_id", json: "experimentId" };
+const RUN_LINK: HiddenLink = HiddenLink { property: "experiment_run_id", json: "experimentRunId" };
+/// Every hidden link, in the order they are shown.
+pub const HIDDEN_LINKS: [HiddenLink; 2] = [EXPERIMENT_LINK, RUN_LINK];
+
+/// Upstream's rules for artifacts logged under an experiment run.
+#[derive(Debug)]
+pub struct LogRules {
+    /// The hidden link to the parent itself.
+    pub parent_link: HiddenLink,
+    /// The hidden link to the parent's own parent (a run's experiment).
+    pub grandparent_link: HiddenLink,
+    /// Kinds that, logged again under the same name, update the earlier artifact.
+    pub upserted_by_name: &'static [EntityKind],
+    pub history: Option<History>,
+}
+
+/// Each write of one kind under the parent also leaves a row of another (metric history).
+#[derive(Debug)]
+pub struct History {
+    pub of: EntityKind,
+    pub row: EntityKind,
+    /// The field a logged artifact of this kind must carry.
+    pub required: &'static str,
 }
 
 pub const ARTIFACT_KINDS: [EntityKind; 5] =
@@ -210,6 +246,7 @@ static REGISTERED_MODEL: Spec = Spec {
         },
     ],
     declared_only: &[],
+    log: None,
 };
 
 static MODEL_VERSION: Spec = Spec {
@@ -226,6 +263,7 @@ static MODEL_VERSION: Spec = Spec {
         text("author", "author"),
     ],
     declared_only: &[("model_name", DataType::String), ("version", DataType::String)],
+    log: None,
 };
 
 static SERVING_ENVIRONMENT: Spec = Spec {
@@ -238,6 +276,7 @@ static SERVING_ENVIRONMENT: Spec = Spec {
     parent: None,
     fields: &[],
     declared_only: &[],
+    log: None,
 };
 
 static INFERENCE_SERVICE: Spec = Spec {
@@ -267,6 +306,7 @@ static INFERENCE_SERVICE: Spec = Spec {
         context_state("desiredState", "desired_state", DESIRED_STATES, "DEPLOYED"),
     ],
     declared_only: &[],
+    log: None,
 };
 
 static SERVE_MODEL: Spec = Spec {
@@ -289,6 +329,7 @@ static SERVE_MODEL: Spec = Spec {
         },
     ],
     declared_only: &[],
+    log: None,
 };
 
 /// Artifacts hang under a model version or an experiment run (the caller names which).
@@ -318,6 +359,7 @@ static MODEL_ARTIFACT: Spec = Spec {
         text("modelSourceName", "model_source_name"),
     ],
     declared_only: &[],
+    log: None,
 };
 
 static DOC_ARTIFACT: Spec = Spec {
@@ -330,6 +372,7 @@ static DOC_ARTIFACT: Spec = Spec {
     parent: ARTIFACT_PARENT,
     fields: &[URI, ARTIFACT_STATE],
     declared_only: &[],
+    log: None,
 };
 
 static DATA_SET: Spec = Spec {
@@ -350,6 +393,7 @@ static DATA_SET: Spec = Spec {
         text("profile", "profile"),
     ],
     declared_only: &[],
+    log: None,
 };
 
 const METRIC_FIELDS: &[Field] = &[
@@ -384,6 +428,7 @@ static METRIC_HISTORY: Spec = Spec {
     parent: Some(ParentSpec { kind: EntityKind::ExperimentRun, link: Link::Attribution, field: None }),
     fields: METRIC_FIELDS,
     declared_only: &[],
+    log: None,
 };
 
 static METRIC: Spec = Spec {
@@ -396,6 +441,7 @@ static METRIC: Spec = Spec {
     parent: ARTIFACT_PARENT,
     fields: METRIC_FIELDS,
     declared_only: &[],
+    log: None,
 };
 
 static PARAMETER: Spec = Spec {
@@ -419,6 +465,7 @@ static PARAMETER: Spec = Spec {
         },
     ],
     declared_only: &[],
+    log: None,
 };
 
 static EXPERIMENT: Spec = Spec {
@@ -431,6 +478,7 @@ static EXPERIMENT: Spec = Spec {
     parent: None,
     fields: &[text("owner", "owner"), context_state("state", "state", LIVE_ARCHIVED, "LIVE")],
     declared_only: &[],
+    log: None,
 };
 
 static EXPERIMENT_RUN: Spec = Spec {
@@ -465,6 +513,12 @@ static EXPERIMENT_RUN: Spec = Spec {
         },
     ],
     declared_only: &[],
+    log: Some(LogRules {
+        parent_link: RUN_LINK,
+        grandparent_link: EXPERIMENT_LINK,
+        upserted_by_name: &[EntityKind::Metric, EntityKind::Parameter],
+        history: Some(History { of: EntityKind::Metric, row: EntityKind::MetricHistory, required: "value" }),
+    }),
 };
 
 impl EntityKind {
@@ -557,4 +611,56 @@ impl Spec {
 /// The registry's MLMD types, synced into the database at start.
 pub fn mlmd_types() -> Vec<TypeSpec> {
     EntityKind::ALL.iter().map(|k| k.spec().mlmd_type()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Upstream's declarations (its Go spec), as `name:data_type` per type.
+    const UPSTREAM: &[(&str, &str)] = &[
+        ("kf.RegisteredModel", "description:3 owner:3 state:3 language:4 library_name:3 license_link:3 license:3 logo:3 maturity:3 provider:3 readme:3 tasks:4"),
+        ("kf.ModelVersion", "author:3 description:3 model_name:3 state:3 version:3"),
+        ("kf.ServingEnvironment", "description:3"),
+        ("kf.InferenceService", "description:3 desired_state:3 model_version_id:1 registered_model_id:1 runtime:3 serving_environment_id:1"),
+        ("kf.Experiment", "description:3 owner:3 state:3"),
+        ("kf.ExperimentRun", "description:3 owner:3 state:3 status:3 start_time_since_epoch:1 end_time_since_epoch:1 experiment_id:1"),
+        ("kf.ModelArtifact", "description:3 model_format_name:3 model_format_version:3 service_account_name:3 storage_key:3 storage_path:3"),
+        ("kf.DocArtifact", "description:3"),
+        ("kf.DataSet", "description:3 digest:3 source_type:3 source:3 schema:3 profile:3"),
+        ("kf.Metric", "description:3 value:5 timestamp:3 step:1"),
+        ("kf.Parameter", "description:3 value:3 parameter_type:3"),
+        ("kf.MetricHistory", "description:3 value:5 timestamp:3 step:1"),
+        ("kf.ServeModel", "description:3 model_version_id:1"),
+    ];
+
+    /// Every upstream declaration is kept; the only additions are the typed properties
+    /// upstream writes without declaring them, so that MLMD accepts those rows too.
+    #[test]
+    fn types_keep_upstreams_declarations_and_declare_what_is_written() {
+        let types = mlmd_types();
+        assert_eq!(types.len(), UPSTREAM.len());
+        let mut added = BTreeSet::new();
+        for (t, (name, declared)) in types.iter().zip(UPSTREAM) {
+            assert_eq!(t.name, *name, "creation order");
+            let ours: BTreeSet<String> = t.properties.iter().map(|(p, d)| format!("{p}:{}", *d as i32)).collect();
+            let theirs: BTreeSet<String> = declared.split(' ').map(str::to_owned).collect();
+            assert!(ours.is_superset(&theirs), "{name}: missing {:?}", theirs.difference(&ours));
+            added.extend(ours.difference(&theirs).map(|p| format!("{name}.{p}")));
+        }
+        let expected: BTreeSet<String> = [
+            "kf.ModelVersion.registered_model_id:1",
+            "kf.ModelArtifact.model_source_kind:3",
+            "kf.ModelArtifact.model_source_class:3",
+            "kf.ModelArtifact.model_source_group:3",
+            "kf.ModelArtifact.model_source_id:3",
+            "kf.ModelArtifact.model_source_name:3",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        assert_eq!(added, expected);
+    }
 }
