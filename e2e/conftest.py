@@ -1,5 +1,11 @@
 """Fixtures of the end-to-end suite: the real model-registry binary on a fresh database per backend.
 
+The suite runs with whichever official client the venv holds (clientinfo.py): model-registry 0.3.14
+(`.venv`, REST API /api/model_registry/v1alpha3) or 0.3.18 (`.venv-v1`, /api/model_registry/v1).
+Tests marked `experiments` (experiments, runs, metric history: v1alpha3 only) are deselected, not
+skipped, when the client speaks v1; tests marked `v1` (the v1 API's own differences) when it speaks
+v1alpha3. The header of the run names the client and its prefix.
+
 Every test that uses `mr_server` (or a fixture built on it) runs once per backend: sqlite, mysql
 (MariaDB) and postgres. For each backend the session creates a fresh database, starts
 `model-registry proxy` on a free port, waits until `GET /readyz/health` answers 200 (30 s, then
@@ -36,8 +42,9 @@ from pathlib import Path
 
 import pytest
 
+from clientinfo import API, HAS_EXPERIMENTS, IS_V1, describe
+
 REPO = Path(__file__).resolve().parent.parent
-API = "/api/model_registry/v1alpha3"
 ALL_BACKENDS = ("sqlite", "mysql", "postgres")
 BACKENDS = tuple(
     b.strip() for b in os.environ.get("MR_E2E_BACKENDS", ",".join(ALL_BACKENDS)).split(",") if b.strip()
@@ -298,6 +305,20 @@ def fresh_mr_server(backend):
         yield srv
     finally:
         inst.stop()
+
+
+def pytest_report_header(config):
+    return [describe()]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests of an API the client does not speak are deselected (not skipped): `experiments` without
+    experiments in the client's API (v1), `v1` with a v1alpha3 client."""
+    absent = [m for m, present in (("experiments", HAS_EXPERIMENTS), ("v1", IS_V1)) if not present]
+    dropped = [it for it in items if any(it.get_closest_marker(m) for m in absent)]
+    if dropped:
+        items[:] = [it for it in items if it not in dropped]
+        config.hook.pytest_deselected(items=dropped)
 
 
 # Attach the tail of the server log to failing tests: the request that failed is usually there.

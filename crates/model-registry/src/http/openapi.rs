@@ -44,13 +44,22 @@ fn parameter_name(api: ApiVersion, entity: Option<EntityKind>) -> String {
     }
 }
 
+/// Upstream's patterns for query parameters: printable ASCII for names and filters.
+const PRINTABLE: &str = "^[\\x20-\\x7E]+$";
+const PRINTABLE_OR_EMPTY: &str = "^[\\x20-\\x7E]*$";
+const STEP_IDS: &str = "^[0-9]{1,9}(,[0-9]{1,9})*$";
+
 fn string_parameter(name: &str, description: &str) -> ParameterBuilder {
+    pattern_parameter(name, description, None)
+}
+
+fn pattern_parameter(name: &str, description: &str, pattern: Option<&str>) -> ParameterBuilder {
     ParameterBuilder::new()
         .name(name)
         .parameter_in(ParameterIn::Query)
         .required(Required::False)
         .description(Some(description))
-        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String).pattern(pattern)))
 }
 
 fn enum_parameter(name: &str, description: &str, values: &[&str]) -> ParameterBuilder {
@@ -60,8 +69,12 @@ fn enum_parameter(name: &str, description: &str, values: &[&str]) -> ParameterBu
 
 fn paging_parameters() -> Vec<ParameterBuilder> {
     vec![
-        string_parameter("filterQuery", "A filter in the filterQuery language (`name = 'x' AND state = 'LIVE'`)."),
-        string_parameter("pageSize", "Items per page; all items when absent."),
+        pattern_parameter(
+            "filterQuery",
+            "A filter in the filterQuery language (`name = 'x' AND state = 'LIVE'`).",
+            Some(PRINTABLE_OR_EMPTY),
+        ),
+        pattern_parameter("pageSize", "Items per page; all items when absent.", Some(schema::ID_PATTERN)),
         enum_parameter("orderBy", "The sort column.", &["CREATE_TIME", "LAST_UPDATE_TIME", "ID"]),
         enum_parameter("sortOrder", "The sort direction.", &["ASC", "DESC"]),
         string_parameter("nextPageToken", "The token of the previous page's answer."),
@@ -70,8 +83,8 @@ fn paging_parameters() -> Vec<ParameterBuilder> {
 
 /// The query parameters an operation reads.
 fn query_parameters(op: &Operation) -> Vec<ParameterBuilder> {
-    let name = || string_parameter("name", "Name of the entity to search.");
-    let external_id = || string_parameter("externalId", "External id of the entity to search.");
+    let name = || pattern_parameter("name", "Name of the entity to search.", Some(PRINTABLE));
+    let external_id = || pattern_parameter("externalId", "External id of the entity to search.", Some(PRINTABLE));
     let artifact_types: Vec<&str> = crate::registry::ARTIFACT_KINDS.iter().filter_map(|k| k.spec().artifact_type).collect();
     let artifact_type = || enum_parameter("artifactType", "Only artifacts of this type.", &artifact_types);
     let mut parameters = match op.action {
@@ -79,7 +92,7 @@ fn query_parameters(op: &Operation) -> Vec<ParameterBuilder> {
         Action::Find => {
             let mut find = vec![name(), external_id()];
             if op.subject[0].spec().parent.is_some() {
-                find.push(string_parameter("parentResourceId", "Id of the parent, with `name`."));
+                find.push(pattern_parameter("parentResourceId", "Id of the parent, with `name`.", Some(schema::ID_PATTERN)));
             }
             find
         }
@@ -88,8 +101,8 @@ fn query_parameters(op: &Operation) -> Vec<ParameterBuilder> {
     match op.action {
         Action::ListChildren { .. } => parameters.extend([name(), external_id()]),
         Action::MetricHistory => {
-            parameters.push(string_parameter("name", "Only the history of the metric of this name."));
-            parameters.push(string_parameter("stepIds", "Only these steps, comma-separated (`1,2,3`)."));
+            parameters.push(pattern_parameter("name", "Only the history of the metric of this name.", Some(PRINTABLE)));
+            parameters.push(pattern_parameter("stepIds", "Only these steps, comma-separated (`1,2,3`).", Some(STEP_IDS)));
         }
         _ => {}
     }

@@ -11,8 +11,9 @@ use super::api::ApiVersion;
 use super::codec::Schema as Body;
 use super::spec::{Access, Codec, EntityKind, Field, Spec, ARTIFACT_KINDS};
 
-/// The pattern of an id: MLMD ids are positive 32-bit integers.
-pub const ID_PATTERN: &str = "^[1-9][0-9]{0,9}$";
+/// The pattern of an id, upstream's: MLMD ids are positive 32-bit integers, and every id up to
+/// 999999999 matches (larger ones up to 2147483647 are accepted too).
+pub const ID_PATTERN: &str = "^[1-9][0-9]{0,8}$";
 
 fn reference(name: &str) -> RefOr<Schema> {
     Ref::from_schema_name(name).into()
