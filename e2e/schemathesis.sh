@@ -25,7 +25,8 @@
 #   MR_SCHEMATHESIS_APIS           API versions to fuzz, space- or comma-separated (default "v1 v1alpha3")
 #   MR_SCHEMATHESIS_SEED           seed (default 20260501)
 #   MR_SCHEMATHESIS_MAX_EXAMPLES   examples per operation and phase (default 20)
-#   MR_SCHEMATHESIS_WORKERS        concurrent workers (default 2)
+#   MR_SCHEMATHESIS_WORKERS        concurrent workers (default 1: CPython 3.11.7's ast module is not
+#                                  thread-safe, and hypothesis parses sources in every worker)
 #   MR_SCHEMATHESIS_PHASES         phases (default examples,coverage,fuzzing,stateful)
 #   MR_SCHEMATHESIS_KEEP=1         keep the work directory (database, server log, JUnit reports)
 set -uo pipefail
@@ -40,7 +41,7 @@ apis="${MR_SCHEMATHESIS_APIS:-v1 v1alpha3}"
 apis="${apis//,/ }"
 seed="${MR_SCHEMATHESIS_SEED:-20260501}"
 max_examples="${MR_SCHEMATHESIS_MAX_EXAMPLES:-20}"
-workers="${MR_SCHEMATHESIS_WORKERS:-2}"
+workers="${MR_SCHEMATHESIS_WORKERS:-1}"
 phases="${MR_SCHEMATHESIS_PHASES:-examples,coverage,fuzzing,stateful}"
 checks="not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
 
