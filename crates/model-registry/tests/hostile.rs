@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine;
 use model_registry::{App, ServerConfig};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
@@ -210,6 +211,8 @@ async fn bodies_fit_every_backend(backend: Backend) {
     }
 
     let string = |v: &str| json!({"metadataType": "MetadataStringValue", "string_value": v});
+    // Stored, prost could not decode it again (its recursion limit).
+    let deep = base64::engine::general_purpose::STANDARD.encode(format!("{}1{}", r#"{"a":"#.repeat(34), "}".repeat(34)));
     let body_cases: Vec<(&str, &str, Value, &[&str])> = vec![
         ("name", "/registered_models", json!({"name": "n".repeat(256)}), &["name is 256 characters long"]),
         ("externalId", "/registered_models", json!({"name": "x", "externalId": "e".repeat(256)}), &["externalId"]),
@@ -230,6 +233,12 @@ async fn bodies_fit_every_backend(backend: Backend) {
             "/registered_models",
             json!({"name": "x", "customProperties": {"d": {"metadataType": "MetadataDoubleValue", "double_value": "NaN"}}}),
             &["\"d\"", "double_value must be a number"],
+        ),
+        (
+            "struct too deep",
+            "/registered_models",
+            json!({"name": "x", "customProperties": {"deep": {"metadataType": "MetadataStructValue", "struct_value": deep}}}),
+            &["\"deep\"", "nested too deeply"],
         ),
         ("child name", "/model_versions", json!({"name": "v".repeat(254), "registeredModelId": id(&model)}), &["name"]),
         ("step", &artifacts, json!({"artifactType": "metric", "name": "s", "value": 1, "step": 4_294_967_296_i64}), &["step"]),
