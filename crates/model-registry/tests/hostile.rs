@@ -211,7 +211,7 @@ async fn bodies_fit_every_backend(backend: Backend) {
     }
 
     let string = |v: &str| json!({"metadataType": "MetadataStringValue", "string_value": v});
-    // Stored, prost could not decode it again (its recursion limit).
+    // 34 objects deep: once stored, prost could not decode it again (its recursion limit).
     let deep = base64::engine::general_purpose::STANDARD.encode(format!("{}1{}", r#"{"a":"#.repeat(34), "}".repeat(34)));
     let body_cases: Vec<(&str, &str, Value, &[&str])> = vec![
         ("name", "/registered_models", json!({"name": "n".repeat(256)}), &["name is 256 characters long"]),
