@@ -53,7 +53,9 @@
 //!   that is really called `not` still works (`not = 1`).
 //! - A query made only of comments is an error (upstream rejects it too); only an empty or
 //!   all-whitespace query means "no filter".
-//! - Parentheses nest at most [`MAX_DEPTH`] deep.
+//! - Parentheses nest at most [`MAX_DEPTH`] deep; a query has at most [`MAX_QUERY_BYTES`]
+//!   bytes, [`MAX_COMPARISONS`] comparisons and [`MAX_LIST_ITEMS`] values per `IN` list, so
+//!   that whatever it becomes fits every database's statement limits.
 //!
 //! # Examples
 //!
@@ -100,7 +102,7 @@ mod parser;
 
 pub use ast::{Comparison, Expr, Literal, Op, Property, ValueType};
 pub use error::ParseError;
-pub use parser::MAX_DEPTH;
+pub use parser::{MAX_COMPARISONS, MAX_DEPTH, MAX_LIST_ITEMS, MAX_QUERY_BYTES};
 
 /// Parses a filter query.
 ///
@@ -109,6 +111,10 @@ pub use parser::MAX_DEPTH;
 pub fn parse(input: &str) -> Result<Option<Expr>, ParseError> {
     if input.trim().is_empty() {
         return Ok(None);
+    }
+    if input.len() > MAX_QUERY_BYTES {
+        let message = format!("the query is {} bytes long (the limit is {MAX_QUERY_BYTES})", input.len());
+        return Err(ParseError::new(MAX_QUERY_BYTES, message));
     }
     let mut p = parser::Parser::new(input)?;
     p.parse_query().map(Some)

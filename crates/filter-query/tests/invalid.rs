@@ -300,3 +300,35 @@ fn error_is_a_std_error() {
     let e: Box<dyn std::error::Error> = Box::new(parse("a =").unwrap_err());
     assert!(e.to_string().starts_with("invalid filter query: "));
 }
+
+#[test]
+fn limits_are_errors_naming_the_limit_and_the_largest_allowed_query_parses() {
+    use filter_query::{MAX_COMPARISONS, MAX_DEPTH, MAX_LIST_ITEMS, MAX_QUERY_BYTES};
+    let terms = |n: usize| vec!["a = 1"; n].join(" OR ");
+    assert!(parse(&terms(MAX_COMPARISONS)).is_ok());
+    let e = parse(&terms(MAX_COMPARISONS + 1)).unwrap_err();
+    assert_eq!(e.message, format!("too many comparisons (the limit is {MAX_COMPARISONS})"));
+    assert_eq!(e.position, MAX_COMPARISONS * "a = 1 OR ".len());
+
+    let list = |n: usize| format!("a IN ({})", vec!["1"; n].join(","));
+    assert!(parse(&list(MAX_LIST_ITEMS)).is_ok());
+    let e = parse(&list(MAX_LIST_ITEMS + 1)).unwrap_err();
+    assert_eq!(e.message, format!("too many values in the IN list (the limit is {MAX_LIST_ITEMS})"));
+
+    let padded = |n: usize| format!("a = '{}'", "x".repeat(n - "a = ''".len()));
+    assert!(parse(&padded(MAX_QUERY_BYTES)).is_ok());
+    let e = parse(&padded(MAX_QUERY_BYTES + 1)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "invalid filter query: the query is {} bytes long (the limit is {MAX_QUERY_BYTES}) at position {MAX_QUERY_BYTES}",
+            MAX_QUERY_BYTES + 1
+        )
+    );
+
+    let nested = |n: usize| format!("{}a = 1{}", "(".repeat(n), ")".repeat(n));
+    assert!(parse(&nested(MAX_DEPTH)).is_ok());
+    assert!(parse(&nested(MAX_DEPTH + 1)).unwrap_err().message.contains("nested too deeply"));
+    // Far beyond the limit, the query is refused before the parser recurses.
+    assert!(parse(&nested(MAX_QUERY_BYTES)).is_err());
+}

@@ -99,6 +99,14 @@ fn expr() -> impl Strategy<Value = Expr> {
             ]
         })
         .prop_map(normalize)
+        .prop_filter("within the comparison limit", |e| comparisons(e) <= filter_query::MAX_COMPARISONS)
+}
+
+fn comparisons(e: &Expr) -> usize {
+    match e {
+        Expr::And(children) | Expr::Or(children) => children.iter().map(comparisons).sum(),
+        Expr::Compare(_) => 1,
+    }
 }
 
 proptest! {

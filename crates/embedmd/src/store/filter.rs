@@ -144,12 +144,13 @@ fn compare(dialect: Dialect, column: &str, op: CmpOp, value: &FilterValue, next:
             format!("{column} IN ({})", placeholders.join(", "))
         }
         (CmpOp::In, single) => format!("{column} = {}", next(arg(single))),
+        // SQLite has no default LIKE escape; MySQL and PostgreSQL use the backslash.
         (CmpOp::ILike, v) => match dialect.backend() {
             Backend::Postgres => format!("{column} ILIKE {}", next(arg(v))),
-            Backend::MySql | Backend::Sqlite => format!("UPPER({column}) LIKE UPPER({})", next(arg(v))),
+            Backend::MySql => format!("UPPER({column}) LIKE UPPER({})", next(arg(v))),
+            Backend::Sqlite => format!("UPPER({column}) LIKE UPPER({}) ESCAPE '\\'", next(arg(v))),
         },
         (CmpOp::Like, v) => match dialect.backend() {
-            // SQLite has no default LIKE escape; MySQL and PostgreSQL use the backslash.
             Backend::Sqlite => format!("{column} LIKE {} ESCAPE '\\'", next(arg(v))),
             Backend::MySql | Backend::Postgres => format!("{column} LIKE {}", next(arg(v))),
         },

@@ -161,6 +161,13 @@ pub struct ListQuery {
 /// Property ids are bound in chunks this large; a page up to this size costs two queries.
 const IN_CHUNK: usize = 10_000;
 
+/// Bind values per property row.
+const PROPERTY_COLUMNS: usize = 7;
+
+/// Property rows per INSERT: 7 000 bind values, under SQLite's 32 766 (MySQL and PostgreSQL
+/// allow 65 535), so a body with any number of custom properties is stored.
+const PROPERTY_ROWS_PER_INSERT: usize = 1000;
+
 #[derive(FromRow)]
 struct NodeRow {
     id: i64,
@@ -441,37 +448,37 @@ impl Store {
             .chain(properties.custom.iter().map(|(k, v)| (k, v, true)))
             .filter(|(_, v, _)| !matches!(v, Value::Bytes(_)))
             .collect();
-        if all.is_empty() {
-            return Ok(());
+        for chunk in all.chunks(PROPERTY_ROWS_PER_INSERT) {
+            let mut args = Vec::with_capacity(chunk.len() * PROPERTY_COLUMNS);
+            let mut rows = Vec::with_capacity(chunk.len());
+            for (name, value, custom) in chunk {
+                rows.push(format!("({})", d.placeholders(args.len() + 1, PROPERTY_COLUMNS)));
+                let (int, double, string, boolean) = match value {
+                    Value::Int(v) => (Some(*v), None, None, None),
+                    Value::Double(v) => (None, Some(*v), None, None),
+                    Value::String(v) => (None, None, Some(v.clone()), None),
+                    Value::Bool(v) => (None, None, None, Some(*v)),
+                    Value::Bytes(_) => unreachable!("filtered above"),
+                };
+                args.extend([
+                    Arg::from(id),
+                    Arg::from(name.as_str()),
+                    Arg::from(*custom),
+                    Arg::Int(int),
+                    Arg::Double(double),
+                    Arg::Text(string),
+                    Arg::Bool(boolean),
+                ]);
+            }
+            let sql = format!(
+                "INSERT INTO {} ({}, name, is_custom_property, int_value, double_value, string_value, bool_value) VALUES {}",
+                d.table(kind.property_table()),
+                kind.owner_column(),
+                rows.join(", ")
+            );
+            conn.execute(&sql, &args).await?;
         }
-        let mut args = Vec::with_capacity(all.len() * 7);
-        let mut rows = Vec::with_capacity(all.len());
-        for (name, value, custom) in all {
-            rows.push(format!("({})", d.placeholders(args.len() + 1, 7)));
-            let (int, double, string, boolean) = match value {
-                Value::Int(v) => (Some(*v), None, None, None),
-                Value::Double(v) => (None, Some(*v), None, None),
-                Value::String(v) => (None, None, Some(v.clone()), None),
-                Value::Bool(v) => (None, None, None, Some(*v)),
-                Value::Bytes(_) => unreachable!("filtered above"),
-            };
-            args.extend([
-                Arg::from(id),
-                Arg::from(name.as_str()),
-                Arg::from(custom),
-                Arg::Int(int),
-                Arg::Double(double),
-                Arg::Text(string),
-                Arg::Bool(boolean),
-            ]);
-        }
-        let sql = format!(
-            "INSERT INTO {} ({}, name, is_custom_property, int_value, double_value, string_value, bool_value) VALUES {}",
-            d.table(kind.property_table()),
-            kind.owner_column(),
-            rows.join(", ")
-        );
-        conn.execute(&sql, &args).await.map(drop)
+        Ok(())
     }
 
     /// Records that `child` belongs to the context `parent` (ParentContext, Attribution or

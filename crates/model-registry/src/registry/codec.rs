@@ -84,6 +84,11 @@ pub fn decode(api: ApiVersion, spec: &Spec, schema: Schema, body: &Json) -> Resu
 /// Names, external ids and property names are `varchar(255)` in MLMD's schema.
 pub const MAX_NAME_CHARS: usize = 255;
 
+/// The longest `uri` every backend stores: PostgreSQL's btree index on `Artifact.uri` takes
+/// entries of at most 2704 bytes, 12 of them its own headers (an incompressible text of 2693
+/// bytes fails). MySQL's `TEXT` column (65 535 bytes) and SQLite hold more.
+pub const MAX_URI_BYTES: usize = 2692;
+
 /// `value` if it has at most `max` characters.
 pub fn bounded(key: &str, value: String, max: usize) -> Result<String> {
     let length = value.chars().count();
@@ -170,7 +175,10 @@ pub fn decode_field(api: ApiVersion, field: &Field, value: &Json) -> Result<Stor
     };
     Ok(match field.place {
         Place::Uri => match stored {
-            Value::String(s) => Stored::Uri(s),
+            Value::String(uri) if uri.len() > MAX_URI_BYTES => {
+                return Err(Error::bad_request(format!("{key} is {} bytes long; at most {MAX_URI_BYTES} are allowed", uri.len())))
+            }
+            Value::String(uri) => Stored::Uri(uri),
             _ => unreachable!("uri is text"),
         },
         _ => Stored::Property(stored),

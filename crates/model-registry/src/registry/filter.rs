@@ -47,22 +47,101 @@ fn value(literal: &Literal) -> FilterValue {
     }
 }
 
-/// Numbers given as strings (`id = '5'`, times) compare as numbers.
-fn numeric(value: FilterValue) -> FilterValue {
-    match value {
-        FilterValue::Text(s) => s.parse::<i64>().map_or(FilterValue::Text(s), FilterValue::Int),
-        FilterValue::List(items) => FilterValue::List(items.into_iter().map(numeric).collect()),
-        other => other,
+/// What a name holds, which decides the literals it may be compared with: every backend
+/// then runs the same comparison (PostgreSQL refuses mixed types, SQLite and MySQL convert
+/// each in their own way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Text,
+    /// Integers, and strings of digits (ids and times travel as strings in this API).
+    Int,
+    /// Numbers; integers are compared as doubles.
+    Double,
+    Bool,
+    /// An enum stored as the index of its name; an unknown name matches nothing (-1), as
+    /// upstream.
+    State(&'static [&'static str]),
+}
+
+impl Kind {
+    fn expected(self) -> &'static str {
+        match self {
+            Kind::Text => "text, compare it with a quoted string",
+            Kind::Int => "an integer, compare it with an integer or a quoted string of digits",
+            Kind::Double => "a number, compare it with a number",
+            Kind::Bool => "a boolean, compare it with true or false",
+            Kind::State(_) => "a state, compare it with a quoted state name",
+        }
+    }
+
+    /// The value as the target holds it; `None` if the literal does not fit the target.
+    fn coerce(self, value: FilterValue) -> Option<FilterValue> {
+        match (self, value) {
+            (_, FilterValue::List(items)) => {
+                items.into_iter().map(|v| self.coerce(v)).collect::<Option<_>>().map(FilterValue::List)
+            }
+            (Kind::Text, v @ FilterValue::Text(_)) | (Kind::Int, v @ FilterValue::Int(_)) => Some(v),
+            (Kind::Double, v @ FilterValue::Double(_)) | (Kind::Bool, v @ FilterValue::Bool(_)) => Some(v),
+            (Kind::Int, FilterValue::Text(s)) => s.parse().ok().map(FilterValue::Int),
+            (Kind::Double, FilterValue::Int(i)) => Some(FilterValue::Double(i as f64)),
+            (Kind::State(values), FilterValue::Text(s)) => {
+                Some(FilterValue::Int(values.iter().position(|v| *v == s).map_or(-1, |i| i as i64)))
+            }
+            _ => None,
+        }
+    }
+
+    /// The kind a literal picks for a custom property without a type suffix; `None` for a
+    /// list that mixes kinds (integers and floats together are numbers).
+    fn of_literal(value: &FilterValue) -> Option<Kind> {
+        let scalar = |v: &FilterValue| match v {
+            FilterValue::Text(_) | FilterValue::List(_) => Kind::Text,
+            FilterValue::Int(_) => Kind::Int,
+            FilterValue::Double(_) => Kind::Double,
+            FilterValue::Bool(_) => Kind::Bool,
+        };
+        let FilterValue::List(items) = value else { return Some(scalar(value)) };
+        items
+            .iter()
+            .map(scalar)
+            .try_fold(None, |found, kind| match (found, kind) {
+                (None, kind) => Some(Some(kind)),
+                (Some(a), b) if a == b => Some(Some(a)),
+                (Some(Kind::Int | Kind::Double), Kind::Int | Kind::Double) => Some(Some(Kind::Double)),
+                _ => None,
+            })
+            .map(|kind| kind.unwrap_or(Kind::Text))
     }
 }
 
-/// Enum names stored as integer codes; an unknown name matches nothing (-1), as upstream.
-fn state_code(values: &[&str], value: FilterValue) -> FilterValue {
-    match value {
-        FilterValue::Text(s) => FilterValue::Int(values.iter().position(|v| *v == s).map_or(-1, |i| i as i64)),
-        FilterValue::List(items) => FilterValue::List(items.into_iter().map(|v| state_code(values, v)).collect()),
-        other => other,
+/// A comparison that cannot be run: 400 naming the term and what it needed.
+fn invalid(comparison: &Comparison, why: impl std::fmt::Display) -> Error {
+    const MAX_SHOWN: usize = 60;
+    let mut term = comparison.to_string();
+    if term.chars().count() > MAX_SHOWN {
+        term = format!("{}...", term.chars().take(MAX_SHOWN).collect::<String>());
     }
+    Error::bad_request(format!("invalid filter query: {term:?} at position {}: {why}", comparison.position))
+}
+
+/// Checks the comparison against what `name` holds and converts its value.
+fn typed(comparison: &Comparison, kind: Kind) -> Result<FilterValue> {
+    let name = comparison.property.to_string();
+    if matches!(comparison.op, Op::Like | Op::ILike) {
+        if kind != Kind::Text {
+            return Err(invalid(
+                comparison,
+                format_args!("LIKE and ILIKE apply to text only, and {name} is {}", kind.expected()),
+            ));
+        }
+        if let Literal::String(pattern) = &comparison.value {
+            // PostgreSQL refuses a pattern ending in its escape character; MySQL matches it.
+            if pattern.chars().rev().take_while(|c| *c == '\\').count() % 2 == 1 {
+                return Err(invalid(comparison, "the pattern ends with an unescaped backslash (write \\\\ for a backslash)"));
+            }
+        }
+    }
+    kind.coerce(value(&comparison.value)).ok_or_else(|| invalid(comparison, format_args!("{name} is {}", kind.expected())))
 }
 
 fn column(column: Column, op: CmpOp, value: FilterValue) -> Filter {
@@ -94,57 +173,60 @@ fn child_name(op: CmpOp, value: FilterValue) -> Filter {
 
 fn resolve_comparison(kinds: &[EntityKind], comparison: &Comparison) -> Result<Filter> {
     let op = op(comparison.op);
-    let value = value(&comparison.value);
     let name = comparison.property.name();
     let spec = kinds[0].spec();
     if let Some(value_type) = comparison.property.value_type {
-        let column = match value_type {
-            ValueType::String => ValueColumn::String,
-            ValueType::Int => ValueColumn::Int,
-            ValueType::Double => ValueColumn::Double,
-            ValueType::Bool => ValueColumn::Bool,
+        let (column, kind) = match value_type {
+            ValueType::String => (ValueColumn::String, Kind::Text),
+            ValueType::Int => (ValueColumn::Int, Kind::Int),
+            ValueType::Double => (ValueColumn::Double, Kind::Double),
+            ValueType::Bool => (ValueColumn::Bool, Kind::Bool),
         };
-        return Ok(property(&name, true, vec![column], op, value));
+        return Ok(property(&name, true, vec![column], op, typed(comparison, kind)?));
     }
     // Artifacts logged under a run keep their run and experiment as hidden custom properties.
     if let Some(link) = HIDDEN_LINKS.iter().find(|link| link.json == name).filter(|_| spec.artifact_type.is_some()) {
-        return Ok(property(link.property, true, vec![ValueColumn::Int], op, numeric(value)));
+        return Ok(property(link.property, true, vec![ValueColumn::Int], op, typed(comparison, Kind::Int)?));
     }
     let is_child = spec.parent.is_some();
     Ok(match name.as_str() {
-        "id" => column(Column::Id, op, numeric(value)),
-        "name" if is_child => child_name(op, value),
-        "name" => column(Column::Name, op, value),
-        "externalId" => column(Column::ExternalId, op, value),
-        "createTimeSinceEpoch" => column(Column::CreateTime, op, numeric(value)),
-        "lastUpdateTimeSinceEpoch" => column(Column::UpdateTime, op, numeric(value)),
+        "id" => column(Column::Id, op, typed(comparison, Kind::Int)?),
+        "name" if is_child => child_name(op, typed(comparison, Kind::Text)?),
+        "name" => column(Column::Name, op, typed(comparison, Kind::Text)?),
+        "externalId" => column(Column::ExternalId, op, typed(comparison, Kind::Text)?),
+        "createTimeSinceEpoch" => column(Column::CreateTime, op, typed(comparison, Kind::Int)?),
+        "lastUpdateTimeSinceEpoch" => column(Column::UpdateTime, op, typed(comparison, Kind::Int)?),
         _ => match kinds.iter().find_map(|k| k.spec().field(&name)) {
             Some(field) => match (field.place, field.codec) {
-                (Place::Uri, _) => column(Column::Uri, op, value),
+                (Place::Uri, _) => column(Column::Uri, op, typed(comparison, Kind::Text)?),
                 (Place::StateColumn, _) => {
                     let states = if spec.artifact_type.is_some() { ARTIFACT_STATES } else { EXECUTION_STATES };
-                    column(Column::State, op, state_code(states, value))
+                    column(Column::State, op, typed(comparison, Kind::State(states))?)
                 }
                 (Place::Property(p), Codec::Id | Codec::Integer) => {
-                    property(p, false, vec![ValueColumn::Int], op, numeric(value))
+                    property(p, false, vec![ValueColumn::Int], op, typed(comparison, Kind::Int)?)
                 }
-                (Place::Property(p), Codec::Number) => property(p, false, vec![ValueColumn::Double], op, value),
-                (Place::Property(p), _) => property(p, false, vec![ValueColumn::String], op, value),
+                (Place::Property(p), Codec::Number) => {
+                    property(p, false, vec![ValueColumn::Double], op, typed(comparison, Kind::Double)?)
+                }
+                (Place::Property(p), _) => property(p, false, vec![ValueColumn::String], op, typed(comparison, Kind::Text)?),
             },
             None => {
-                let columns = match &value {
-                    FilterValue::Text(_) => vec![ValueColumn::String],
-                    FilterValue::Double(_) => vec![ValueColumn::Double],
-                    FilterValue::Bool(_) => vec![ValueColumn::Bool],
-                    FilterValue::Int(_) => vec![ValueColumn::Int, ValueColumn::Double],
-                    FilterValue::List(items) => match items.first() {
-                        Some(FilterValue::Int(_)) => vec![ValueColumn::Int, ValueColumn::Double],
-                        Some(FilterValue::Double(_)) => vec![ValueColumn::Double],
-                        Some(FilterValue::Bool(_)) => vec![ValueColumn::Bool],
-                        _ => vec![ValueColumn::String],
-                    },
+                let literal = value(&comparison.value);
+                let kind = Kind::of_literal(&literal)
+                    .ok_or_else(|| invalid(comparison, "the IN list mixes strings, numbers and booleans"))?;
+                let has_int = match &literal {
+                    FilterValue::List(items) => items.iter().any(|v| matches!(v, FilterValue::Int(_))),
+                    v => matches!(v, FilterValue::Int(_)),
                 };
-                property(&name, true, columns, op, value)
+                // An integer matches a property stored as an int or as a double.
+                let columns = match kind {
+                    Kind::Text | Kind::State(_) => vec![ValueColumn::String],
+                    Kind::Int | Kind::Double if has_int => vec![ValueColumn::Int, ValueColumn::Double],
+                    Kind::Int | Kind::Double => vec![ValueColumn::Double],
+                    Kind::Bool => vec![ValueColumn::Bool],
+                };
+                property(&name, true, columns, op, typed(comparison, kind)?)
             }
         },
     })

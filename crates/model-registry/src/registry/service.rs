@@ -211,13 +211,18 @@ impl Registry {
     /// `<parent id>:<name>__<update time>`, attributed to the parent.
     async fn record_history(&self, conn: &mut Conn<'_>, row: EntityKind, parent_id: i64, logged: &Node) -> Result<()> {
         let name = codec::bare_name(logged.name.as_deref().unwrap_or_default()).to_owned();
-        let fields = NodeFields {
-            type_id: self.type_id(row),
-            name: format!("{parent_id}:{name}__{}", logged.update_time),
-            external_id: None,
-            uri: None,
-            state: logged.state,
-        };
+        let stored = format!("{parent_id}:{name}__{}", logged.update_time);
+        let room = codec::MAX_NAME_CHARS - (stored.chars().count() - name.chars().count());
+        // Refused before anything is committed: the caller's transaction, the logged metric
+        // included, rolls back.
+        codec::bounded("name", name, room).map_err(|e| {
+            let label = row.spec().label;
+            Error::bad_request(format!(
+                "{e} here: the {label} row \"<run id>:<name>__<update time>\" must fit in {} characters",
+                codec::MAX_NAME_CHARS
+            ))
+        })?;
+        let fields = NodeFields { type_id: self.type_id(row), name: stored, external_id: None, uri: None, state: logged.state };
         let id = self.store.insert(conn, row.spec().node, &fields, &logged.properties, logged.update_time).await?;
         self.store.link(conn, Parent::Attribution(parent_id), id).await?;
         Ok(())
@@ -443,6 +448,12 @@ impl Registry {
             });
         }
         if let Some(steps) = params.step_ids.as_deref().filter(|s| !s.is_empty()) {
+            // As long as an IN list may be: each step is a bind value.
+            let count = steps.split(',').count();
+            if count > filter_query::MAX_LIST_ITEMS {
+                let limit = filter_query::MAX_LIST_ITEMS;
+                return Err(Error::bad_request(format!("stepIds has {count} values (the limit is {limit})")));
+            }
             let ids = steps
                 .split(',')
                 .map(|s| s.trim().parse::<i32>().map(|v| FilterValue::Int(i64::from(v))))

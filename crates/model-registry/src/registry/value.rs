@@ -41,7 +41,13 @@ pub fn decode_metadata_value(key: &str, value: &Json) -> Result<Value> {
             let bytes = BASE64.decode(encoded).map_err(|_| bad("struct_value is not base64"))?;
             let parsed: Json = serde_json::from_slice(&bytes).map_err(|_| bad("struct_value is not base64 of a JSON object"))?;
             let object = parsed.as_object().ok_or_else(|| bad("struct_value is not base64 of a JSON object"))?;
-            Ok(Value::String(encode_struct(object)))
+            let encoded = encode_struct(object);
+            // prost refuses to decode messages nested past its recursion limit (objects about
+            // 34 deep): such a value would be stored and never shown again.
+            if decode_struct(&encoded).is_none() {
+                return Err(bad("struct_value is nested too deeply"));
+            }
+            Ok(Value::String(encoded))
         }
         _ => Err(bad("metadataType not found")),
     }
@@ -140,6 +146,18 @@ mod tests {
         assert_eq!(out["struct_value"], r#"{"a":1,"b":["x",true]}"#);
     }
 
+    /// A JSON object `depth` objects deep.
+    fn nested(depth: usize) -> String {
+        format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth))
+    }
+
+    #[test]
+    fn structs_as_deep_as_the_decoder_reads_are_kept() {
+        let input = json!({"metadataType": "MetadataStructValue", "struct_value": BASE64.encode(nested(33))});
+        let stored = decode_metadata_value("k", &input).unwrap();
+        assert_eq!(encode_metadata_value(&stored).unwrap()["metadataType"], "MetadataStructValue");
+    }
+
     #[test]
     fn bad_values_are_rejected_with_the_reason() {
         let cases = [
@@ -147,6 +165,7 @@ mod tests {
             (json!({"metadataType": "MetadataIntValue", "int_value": 3}), "int_value must be a string"),
             (json!({"metadataType": "MetadataStructValue", "struct_value": "!!"}), "not base64"),
             (json!({"metadataType": "MetadataStructValue", "struct_value": BASE64.encode("[1]")}), "JSON object"),
+            (json!({"metadataType": "MetadataStructValue", "struct_value": BASE64.encode(nested(34))}), "nested too deeply"),
             (json!({"metadataType": "MetadataProtoValue", "type": "t", "proto_value": ""}), "metadataType not found"),
             (json!({"int_value": "1"}), "metadataType not found"),
             (json!("x"), "expected an object"),
