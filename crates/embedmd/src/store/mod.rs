@@ -514,7 +514,9 @@ impl Store {
     }
 
     /// Takes the row lock of a node until the transaction ends (SQLite's writers are already
-    /// serialized), so that writes under one parent happen one after another.
+    /// serialized), so that writes to it, or under it as a parent, happen one after another.
+    /// A write statement rather than a locking read: on MySQL it does not start the
+    /// transaction's snapshot, so reads after it see what the previous holder committed.
     pub async fn lock(&self, conn: &mut Conn<'_>, kind: NodeKind, id: i64) -> Result<()> {
         let d = self.dialect;
         let sql = format!(
@@ -523,5 +525,18 @@ impl Store {
             d.placeholder(1)
         );
         conn.execute(&sql, &[Arg::from(id)]).await.map(drop)
+    }
+
+    /// [`Store::lock`] of the node of one of `type_ids` with this stored name, if there is one.
+    pub async fn lock_named(&self, conn: &mut Conn<'_>, kind: NodeKind, type_ids: &[i64], name: &str) -> Result<()> {
+        let d = self.dialect;
+        let sql = format!(
+            "UPDATE {} SET last_update_time_since_epoch = last_update_time_since_epoch WHERE name = {} AND type_id IN ({})",
+            d.table(kind.table()),
+            d.placeholder(1),
+            d.placeholders(2, type_ids.len())
+        );
+        let args: Vec<Arg> = std::iter::once(Arg::from(name)).chain(type_ids.iter().map(|t| Arg::from(*t))).collect();
+        conn.execute(&sql, &args).await.map(drop)
     }
 }

@@ -33,6 +33,13 @@ pub enum Written {
     Updated,
 }
 
+/// The stored artifact an upsert rewrites, as the body names it.
+enum Existing {
+    Id(i64),
+    /// The stored `<parent id>:<name>` of a log upserted by name.
+    Name(String),
+}
+
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
@@ -129,6 +136,8 @@ impl Registry {
         let id = parse_id(id, &format!("{label} ID"))?;
         let mut tx = self.datastore.begin().await?;
         let mut conn = tx.conn();
+        // Locked before it is read: a concurrent PATCH of another field is then not undone.
+        self.store.lock(&mut conn, kinds[0].spec().node, id).await?;
         let (kind, node) = self.load(&mut conn, kinds, id, label).await?;
         let spec = kind.spec();
         if spec.artifact_type.is_some() && kinds.len() > 1 {
@@ -155,13 +164,26 @@ impl Registry {
         if let Some(required) = history.map(|h| h.required).filter(|field| draft.get(field).is_none()) {
             return Err(Error::bad_request(format!("{} {required} is required", spec.label)));
         }
+        let by_name = rules.is_some_and(|r| r.upserted_by_name.contains(&kind));
+        let target = match (&draft.id, &draft.name) {
+            (Some(id), _) => Some(Existing::Id(parse_id(id, "artifact ID")?)),
+            (None, Some(name)) if by_name => Some(Existing::Name(format!("{parent_id}:{name}"))),
+            (None, _) => None,
+        };
         let mut tx = self.datastore.begin().await?;
         let mut conn = tx.conn();
+        // Every lock comes before any read, so that MySQL's snapshot is taken after the waits,
+        // and always parent first, then artifact, so that two upserts cannot deadlock.
         if rules.is_some() {
             // Logs to one parent go one at a time: the by-name lookup below then sees the
-            // previous log, and history rows get distinct update times. The lock comes before
-            // any read, so that MySQL's snapshot is taken after the wait.
+            // previous log, and history rows get distinct update times.
             self.store.lock(&mut conn, parent_kind.spec().node, parent_id).await?;
+        }
+        // The artifact rewritten is locked too, against a PATCH of it running meanwhile.
+        match &target {
+            Some(Existing::Id(id)) => self.store.lock(&mut conn, spec.node, *id).await?,
+            Some(Existing::Name(name)) => self.store.lock_named(&mut conn, spec.node, &[self.type_id(kind)], name).await?,
+            None => {}
         }
         let (_, parent) = self.load(&mut conn, &[parent_kind], parent_id, parent_label).await?;
         if let Some(rules) = rules {
@@ -172,15 +194,13 @@ impl Registry {
             }
             custom.insert(rules.parent_link.property.into(), Value::Int(parent_id));
         }
-        let by_name = rules.is_some_and(|r| r.upserted_by_name.contains(&kind));
-        let existing = match (&draft.id, &draft.name) {
-            (Some(id), _) => Some(parse_id(id, "artifact ID")?),
-            (None, Some(name)) if by_name => {
-                let stored = format!("{parent_id}:{name}");
+        let existing = match target {
+            Some(Existing::Id(id)) => Some(id),
+            Some(Existing::Name(stored)) => {
                 let found = self.store.find(&mut conn, spec.node, &[self.type_id(kind)], Some(&stored), None, 1).await?;
                 found.first().map(|n| n.id)
             }
-            (None, _) => None,
+            None => None,
         };
         let (written, node) = match existing {
             Some(id) => {
