@@ -8,11 +8,17 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use testkit::{Backend, TestDb};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_model-registry");
 const API: &str = "/api/model_registry/v1alpha3";
 
 testkit::on_every_backend!(racing_writes_to_one_row_keep_every_change,);
+
+/// The SQLite file of a fresh test database (the HTTP edge is the same on every backend).
+async fn sqlite() -> TestDb {
+    TestDb::new(Backend::Sqlite).await
+}
 
 /// Rounds of each race; each round is one pair of concurrent writes.
 const ROUNDS: usize = 40;
@@ -149,5 +155,174 @@ async fn racing_writes_to_one_row_keep_every_change(backend: Backend) {
         .await;
         let got = server.get(&format!("/artifacts/{metric}")).await;
         assert_eq!((got["description"].as_str(), got["value"].as_f64()), (Some(d.as_str()), Some(value)), "round {round}");
+    }
+}
+
+/// Sends `head` (and `body`) on a fresh connection and reads one response: status and body.
+async fn raw(base: &str, head: &str, body: &[u8]) -> (u16, String) {
+    let address = base.strip_prefix("http://").unwrap();
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        response.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&response).into_owned();
+        if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()));
+            if n == 0 || length.is_some_and(|len| rest.len() >= len) {
+                return (head[9..12].parse().unwrap(), rest.to_owned());
+            }
+        }
+        assert!(n > 0, "connection closed before a response: {text}");
+    }
+}
+
+/// Writes are refused with upstream's 415 body unless they say JSON; what a cross-origin page
+/// can send without a preflight (text/plain, forms) creates nothing; no CORS answers.
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_need_a_json_content_type_and_there_is_no_cors() {
+    let db = sqlite().await;
+    let server = Server::ready(db.url(), &[]).await;
+    let url = format!("{}{API}/registered_models", server.base);
+    let body = r#"{"name": "m"}"#;
+    for content_type in [
+        Some("text/plain"),
+        Some("text/plain;charset=UTF-8"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/jsonp"),
+        Some("text/json"),
+        None,
+    ] {
+        let mut request = server.http.post(&url).header("origin", "https://evil.example").body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 415, "{content_type:?}");
+        assert!(response.headers().get("access-control-allow-origin").is_none());
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error, json!({"code": "Unsupported Media Type", "message": "Content-Type must be application/json"}));
+    }
+    let model = server.get("/registered_models").await;
+    assert_eq!(model["size"], 0, "nothing created: {model}");
+    let (status, _) = raw(
+        &server.base,
+        &format!("PATCH {API}/registered_models/1 HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n"),
+        b"{}",
+    )
+    .await;
+    assert_eq!(status, 415, "PATCH too");
+
+    for (i, content_type) in
+        ["application/json", "application/json; charset=utf-8", "Application/JSON", "application/merge-patch+json"]
+            .iter()
+            .enumerate()
+    {
+        let response = server
+            .http
+            .post(&url)
+            .header("content-type", *content_type)
+            .body(format!(r#"{{"name": "m{i}"}}"#))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{content_type}");
+    }
+    // A CORS preflight finds no CORS: the browser then sends nothing.
+    let preflight = server
+        .http
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(preflight.status(), 200);
+    assert!(preflight.headers().keys().all(|k| !k.as_str().starts_with("access-control-")), "{:?}", preflight.headers());
+}
+
+/// While the datastore is not ready, a write is answered 503 from its headers alone (its body
+/// is never awaited), and neither that answer nor readiness names users, hosts, databases or
+/// files; the log has the details.
+#[tokio::test(flavor = "multi_thread")]
+async fn not_ready_answers_503_at_once_and_names_nothing_internal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("leakydir/missing/x.db");
+    let dsns = [
+        ("mysql://leakyuser:leakypass@127.0.0.1:3306/leakydb".to_owned(), "database error: see the server log"),
+        ("postgres://leakyuser:leakypass@127.0.0.1:5432/leakydb".to_owned(), "database error: see the server log"),
+        (format!("sqlite://{}?mode=rw", file.display()), "database error: see the server log"),
+        ("postgres://leakyuser:leakypass@127.0.0.1:1/leakydb".to_owned(), "database unreachable"),
+    ];
+    for (dsn, reason) in dsns {
+        let server = Server::start(&dsn, &[]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let health = loop {
+            if let Ok(response) = server.http.get(format!("{}/readyz/health", server.base)).send().await {
+                let text = response.text().await.unwrap();
+                if text.contains(reason) {
+                    break text;
+                }
+            }
+            assert!(Instant::now() < deadline, "{dsn}: no generic reason:\n{}", server.log());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        // A body announced and never sent: only an answer from the headers arrives.
+        let head = format!(
+            "POST {API}/registered_models HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+        );
+        let (status, body) = tokio::time::timeout(Duration::from_secs(5), raw(&server.base, &head, b"")).await.expect("answered");
+        assert_eq!(status, 503, "{body}");
+        let error: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(error["code"], "Service Unavailable");
+        let dirty =
+            server.http.get(format!("{}/readyz/isDirty?format=json", server.base)).send().await.unwrap().text().await.unwrap();
+        for text in [&health, &body, &dirty] {
+            assert!(text.contains(reason), "{dsn}: {text}");
+            for secret in ["leaky", "127.0.0.1", "3306", "5432", "root", dir.path().to_str().unwrap()] {
+                assert!(!text.contains(secret), "{dsn}: {secret:?} in {text}");
+            }
+        }
+        assert!(server.log().contains("datastore not ready"), "the details are logged:\n{}", server.log());
+    }
+}
+
+/// Beyond `--max-concurrent-requests` a request is answered 503 at once, with the API's error
+/// body; once the others are done, requests are served again.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_beyond_the_concurrency_limit_get_503_at_once() {
+    let db = sqlite().await;
+    let server = Server::ready(db.url(), &["--max-concurrent-requests", "2"]).await;
+    let address = server.base.strip_prefix("http://").unwrap().to_owned();
+    // Two writes whose bodies never finish hold both permits.
+    let mut holders = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let head = format!(
+            "POST {API}/registered_models HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        holders.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let (status, body) = server.call(reqwest::Method::GET, "/registered_models", None).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(started.elapsed() < Duration::from_secs(2), "answered at once, not queued");
+    assert_eq!(body, json!({"code": "Service Unavailable", "message": "too many concurrent requests: retry later"}));
+    let (status, _) = server.call(reqwest::Method::GET, "/readyz/health", None).await;
+    assert_eq!(status, 503, "an overloaded replica is not ready either");
+    drop(holders);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.call(reqwest::Method::GET, "/registered_models", None).await.0 != 200 {
+        assert!(Instant::now() < deadline, "permits never came back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

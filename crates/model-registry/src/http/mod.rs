@@ -7,10 +7,14 @@ mod readiness;
 pub mod resources;
 mod routes;
 
+use std::sync::Arc;
+
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use tokio::sync::Semaphore;
 
 use crate::app::{AppState, StoreState};
 use crate::registry::{ApiVersion, Error};
@@ -18,21 +22,39 @@ use crate::registry::{ApiVersion, Error};
 /// Requests larger than this get 413.
 const BODY_LIMIT: usize = 4 * 1024 * 1024;
 
-pub fn router(state: AppState) -> Router {
+/// Requests served at once, by default (`--max-concurrent-requests`). Each may hold a body of
+/// up to [`BODY_LIMIT`] and its parse, so this bounds the server's memory; a request beyond it
+/// is answered 503 at once rather than queued.
+pub const MAX_CONCURRENT_REQUESTS: u32 = 64;
+
+/// No CORS layer: browsers keep cross-origin pages from reading answers, and writes need a JSON
+/// content type, which a cross-origin page cannot send without a preflight nobody answers.
+pub fn router(state: AppState, max_concurrent_requests: u32) -> Router {
+    let permits = Arc::new(Semaphore::new(max_concurrent_requests as usize));
     ApiVersion::ALL
         .into_iter()
         .fold(Router::new(), |router, api| router.nest(&api.base_path(), routes::api(api).merge(openapi::routes(api))))
         .fallback(dispatch)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(reject_declared_oversize))
+        .layer(axum::middleware::from_fn_with_state(permits, shed_load))
         .with_state(state)
         // Failures are logged where they are understood (a 503 while starting is no news).
         .layer(tower_http::trace::TraceLayer::new_for_http().on_failure(()))
 }
 
+/// Serves a request if a permit is free, else 503 at once: waiting requests would queue
+/// without bound, each holding its socket and buffers.
+async fn shed_load(State(permits): State<Arc<Semaphore>>, request: Request, next: Next) -> Response {
+    match permits.try_acquire_owned() {
+        Ok(_permit) => next.run(request).await,
+        Err(_) => Error::Overloaded.into_response(),
+    }
+}
+
 /// A body whose declared length is over the limit is refused before it is read; bodies
 /// without a length are cut off by `DefaultBodyLimit` as they stream in.
-async fn reject_declared_oversize(request: Request, next: axum::middleware::Next) -> Response {
+async fn reject_declared_oversize(request: Request, next: Next) -> Response {
     let declared = request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)

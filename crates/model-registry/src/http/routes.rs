@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
@@ -18,10 +19,18 @@ use crate::registry::{parse_id, ApiVersion, EntityKind, Error, ListParams, Regis
 
 type Reply = Result<Response, Error>;
 
-fn registry(state: &AppState, api: ApiVersion) -> Result<Registry, Error> {
-    match &*state.store() {
-        StoreState::Ready(registry) => Ok(registry.clone().for_api(api)),
-        StoreState::Starting(reason) => Err(Error::Unavailable(reason.clone())),
+/// The registry, extracted before anything else: while the datastore is not ready a request is
+/// answered 503 without its body being read or parsed.
+struct Ready(Registry);
+
+impl FromRequestParts<AppState> for Ready {
+    type Rejection = Error;
+
+    async fn from_request_parts(_: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        match &*state.store() {
+            StoreState::Ready(registry) => Ok(Ready(registry.clone())),
+            StoreState::Starting(reason) => Err(Error::Unavailable(reason.clone())),
+        }
     }
 }
 
@@ -84,12 +93,12 @@ fn handler(op: Operation, api: ApiVersion) -> MethodRouter<AppState> {
     };
     let op = Arc::new(op);
     if op.path.contains("{id}") {
-        on(filter, move |State(s): State<AppState>, PathId(id): PathId, Query(p): Query<ListParams>, Body(b): Body| async move {
-            run(&op, registry(&s, api)?, Some(id), p, b).await
+        on(filter, move |Ready(r): Ready, PathId(id): PathId, Query(p): Query<ListParams>, Body(b): Body| async move {
+            run(&op, r.for_api(api), Some(id), p, b).await
         })
     } else {
-        on(filter, move |State(s): State<AppState>, Query(p): Query<ListParams>, Body(b): Body| async move {
-            run(&op, registry(&s, api)?, None, p, b).await
+        on(filter, move |Ready(r): Ready, Query(p): Query<ListParams>, Body(b): Body| async move {
+            run(&op, r.for_api(api), None, p, b).await
         })
     }
 }
