@@ -326,3 +326,70 @@ async fn requests_beyond_the_concurrency_limit_get_503_at_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Kilobytes of a process's `VmRSS` or `VmHWM` (its peak) line.
+fn memory_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Bodies of the maximum size (4 MiB): one long string; as many small objects as a body may
+/// hold (each costs about half a KiB once parsed) padded with a string; a flood of objects
+/// beyond the item limit.
+fn maximum_bodies() -> Vec<Vec<u8>> {
+    const SIZE: usize = 4 * 1024 * 1024 - 64;
+    let pad = |mut body: String, close: &str| {
+        body.push_str(r#""pad": ""#);
+        body.push_str(&"x".repeat(SIZE - body.len() - 2 - close.len()));
+        body.push('"');
+        body.push_str(close);
+        assert_eq!(body.len(), SIZE - 1);
+        body.into_bytes()
+    };
+    let mut objects = String::from(r#"{"name": "m", "customProperties": {"#);
+    for i in 0..21_000 {
+        objects.push_str(&format!(r#""k{i}": {{"metadataType": "MetadataIntValue", "int_value": "{i}"}}, "#));
+    }
+    let flood = format!("{{\"name\": \"m\", \"bogus\": [{}{{}}]}}", r#"{"a":0},"#.repeat((SIZE - 40) / 8));
+    vec![pad(String::from("{"), "}"), pad(objects, "}}"), flood.into_bytes()]
+}
+
+/// 64 clients send maximum-size bodies at once, one of each kind: the server's peak RSS stays
+/// under the bound (the default concurrency limit admits all 64; their raw bodies alone are
+/// 256 MiB, and each parse is bounded by the item limit).
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_stays_bounded_while_64_clients_send_maximum_size_bodies() {
+    const CLIENTS: usize = 64;
+    const BOUND_MIB: u64 = 512;
+    let db = sqlite().await;
+    let server = Server::ready(db.url(), &[]).await;
+    let pid = server.child.id();
+    let idle = memory_kib(pid, "VmRSS:");
+    let bodies = Arc::new(maximum_bodies());
+    let url = format!("{}{API}/registered_models", server.base);
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            let (http, url, bodies) = (server.http.clone(), url.clone(), bodies.clone());
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                for round in 0..bodies.len() {
+                    let body = bodies[(client + round) % bodies.len()].clone();
+                    let response = http.post(&url).header("content-type", "application/json").body(body).send().await.unwrap();
+                    statuses.push(response.status().as_u16());
+                }
+                statuses
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for client in clients {
+        statuses.extend(client.await.unwrap());
+    }
+    let peak = memory_kib(pid, "VmHWM:");
+    let after = memory_kib(pid, "VmRSS:");
+    eprintln!("RSS idle {} MiB, peak {} MiB, after {} MiB", idle / 1024, peak / 1024, after / 1024);
+    assert!(statuses.iter().all(|s| *s == 400), "each is refused by validation: {statuses:?}");
+    assert!(peak / 1024 < BOUND_MIB, "peak RSS {} MiB", peak / 1024);
+    assert_eq!(server.get("/registered_models").await["size"], 0);
+}
