@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const BIN: &str = env!("CARGO_BIN_EXE_model-registry");
 const API: &str = "/api/model_registry/v1alpha3";
 
-testkit::on_every_backend!(racing_writes_to_one_row_keep_every_change,);
+testkit::on_every_backend!(racing_writes_to_one_row_keep_every_change, lists_longer_than_a_chunk_stream_every_row_once);
 
 /// The SQLite file of a fresh test database (the HTTP edge is the same on every backend).
 async fn sqlite() -> TestDb {
@@ -392,4 +392,68 @@ async fn memory_stays_bounded_while_64_clients_send_maximum_size_bodies() {
     assert!(statuses.iter().all(|s| *s == 400), "each is refused by validation: {statuses:?}");
     assert!(peak / 1024 < BOUND_MIB, "peak RSS {} MiB", peak / 1024);
     assert_eq!(server.get("/registered_models").await["size"], 0);
+}
+
+/// Lists longer than the registry's chunk (500 rows) are streamed: every row once, in order,
+/// with or without `pageSize`, and page tokens where a page ends inside, at or past a chunk.
+async fn lists_longer_than_a_chunk_stream_every_row_once(backend: Backend) {
+    const ROWS: usize = 1_100;
+    let db = TestDb::new(backend).await;
+    let server = Arc::new(Server::ready(db.url(), &[]).await);
+    let creators: Vec<_> = (0..8)
+        .map(|creator| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                for i in (creator..ROWS).step_by(8) {
+                    server.write(reqwest::Method::POST, "/registered_models", json!({"name": format!("m{i}")})).await;
+                }
+            })
+        })
+        .collect();
+    for creator in creators {
+        creator.await.unwrap();
+    }
+    let ids = |page: &Value| -> Vec<i64> {
+        page["items"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().parse().unwrap()).collect()
+    };
+
+    let response = server.http.get(format!("{}{API}/registered_models", server.base)).send().await.unwrap();
+    assert!(response.headers().get("content-length").is_none(), "streamed, not buffered");
+    let all: Value = response.json().await.unwrap();
+    assert_eq!(
+        (all["size"].as_u64(), all["pageSize"].as_i64(), all["nextPageToken"].as_str()),
+        (Some(ROWS as u64), Some(0), Some(""))
+    );
+    let every = ids(&all);
+    assert!(every.windows(2).all(|w| w[0] < w[1]), "in id order, each once");
+
+    for (size, order) in
+        [(500, "ID&sortOrder=ASC"), (499, "CREATE_TIME&sortOrder=DESC"), (1_000, "LAST_UPDATE_TIME"), (1_100, "ID")]
+    {
+        let mut seen = Vec::new();
+        let mut token = String::new();
+        let mut pages = 0;
+        loop {
+            let page = server.get(&format!("/registered_models?pageSize={size}&orderBy={order}&nextPageToken={token}")).await;
+            pages += 1;
+            let got = ids(&page);
+            assert_eq!(page["size"].as_u64(), Some(got.len() as u64));
+            seen.extend(got);
+            token = page["nextPageToken"].as_str().unwrap().to_owned();
+            if token.is_empty() {
+                break;
+            }
+            assert_eq!(page["size"].as_u64(), Some(size as u64), "only the last page is short");
+        }
+        assert_eq!(pages, ROWS.div_ceil(size), "pageSize {size}");
+        if order.ends_with("DESC") {
+            seen.reverse();
+        }
+        if order.starts_with("ID") {
+            assert_eq!(seen, every, "pageSize {size}: every row once, in order");
+        } else {
+            seen.sort();
+            assert_eq!(seen, every, "pageSize {size}: every row once");
+        }
+    }
 }

@@ -7,14 +7,18 @@ mod readiness;
 pub mod resources;
 mod routes;
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use tokio::sync::Semaphore;
+use http_body::{Frame, SizeHint};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::app::{AppState, StoreState};
 use crate::registry::{ApiVersion, Error};
@@ -47,8 +51,32 @@ pub fn router(state: AppState, max_concurrent_requests: u32) -> Router {
 /// without bound, each holding its socket and buffers.
 async fn shed_load(State(permits): State<Arc<Semaphore>>, request: Request, next: Next) -> Response {
     match permits.try_acquire_owned() {
-        Ok(_permit) => next.run(request).await,
+        Ok(permit) => next.run(request).await.map(|body| Body::new(Permitted { body, _permit: permit })),
         Err(_) => Error::Overloaded.into_response(),
+    }
+}
+
+/// A response body holding its request's permit until it is sent: a streamed list counts
+/// against the limit for as long as it is being read.
+struct Permitted {
+    body: Body,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl HttpBody for Permitted {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 

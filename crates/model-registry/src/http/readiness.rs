@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::app::{AppState, StoreState};
-use crate::registry::{public_reason, EntityKind, ListParams, ARTIFACT_KINDS};
+use crate::registry::{public_reason, EntityKind, ListParams, Listing, ARTIFACT_KINDS};
 
 #[derive(Debug, Clone, Copy)]
 pub enum Probe {
@@ -90,7 +90,8 @@ async fn registry_check(state: &AppState) -> Check {
     let mut failure = None;
     for (name, kinds) in resources {
         match registry.list(kinds, None, &one).await {
-            Ok(page) => {
+            Ok(Listing::Stream(_)) => unreachable!("a page of one row is read in one chunk"),
+            Ok(Listing::Page(page)) => {
                 details.insert(format!("{name}_accessible"), json!(true));
                 details.insert(format!("{name}_count"), page["size"].clone());
             }

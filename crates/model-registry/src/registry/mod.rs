@@ -14,5 +14,5 @@ pub use api::ApiVersion;
 pub use codec::{parse_id, Schema};
 pub use error::{public_reason, Error, Result};
 pub use paging::ListParams;
-pub use service::{Registry, Written};
+pub use service::{Listing, Registry, Written};
 pub use spec::{mlmd_types, EntityKind, Link, ARTIFACT_KINDS};
