@@ -13,7 +13,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const BIN: &str = env!("CARGO_BIN_EXE_model-registry");
 const API: &str = "/api/model_registry/v1alpha3";
 
-testkit::on_every_backend!(racing_writes_to_one_row_keep_every_change, lists_longer_than_a_chunk_stream_every_row_once);
+testkit::on_every_backend!(
+    racing_writes_to_one_row_keep_every_change,
+    lists_longer_than_a_chunk_stream_every_row_once,
+    first_logs_under_many_runs_at_once_all_land,
+);
 
 /// The SQLite file of a fresh test database (the HTTP edge is the same on every backend).
 async fn sqlite() -> TestDb {
@@ -454,6 +458,36 @@ async fn lists_longer_than_a_chunk_stream_every_row_once(backend: Backend) {
         } else {
             seen.sort();
             assert_eq!(seen, every, "pageSize {size}: every row once");
+        }
+    }
+}
+
+/// First logs of new metrics under many runs at once: each run's lock covers its own logs only,
+/// so none waits for or deadlocks with another (MySQL would lock the index gap a missing name
+/// falls in, and two such gaps are where both inserts go).
+async fn first_logs_under_many_runs_at_once_all_land(backend: Backend) {
+    const RUNS: usize = 8;
+    let db = TestDb::new(backend).await;
+    let server = Arc::new(Server::ready(db.url(), &[]).await);
+    let experiment = id(&server.write(reqwest::Method::POST, "/experiments", json!({"name": "e"})).await);
+    let mut runs = Vec::new();
+    for _ in 0..RUNS {
+        runs.push(id(&server.write(reqwest::Method::POST, "/experiment_runs", json!({"experimentId": experiment})).await));
+    }
+    for round in 0..20 {
+        let loggers: Vec<_> = runs
+            .iter()
+            .map(|run| {
+                let (server, path) = (server.clone(), format!("/experiment_runs/{run}/artifacts"));
+                tokio::spawn(async move {
+                    let metric = json!({"artifactType": "metric", "name": format!("loss{round}"), "value": 1.0, "step": 1});
+                    server.call(reqwest::Method::POST, &path, Some(metric)).await
+                })
+            })
+            .collect();
+        for logger in loggers {
+            let (status, body) = logger.await.unwrap();
+            assert_eq!(status, 200, "round {round}: {body}");
         }
     }
 }

@@ -526,17 +526,4 @@ impl Store {
         );
         conn.execute(&sql, &[Arg::from(id)]).await.map(drop)
     }
-
-    /// [`Store::lock`] of the node of one of `type_ids` with this stored name, if there is one.
-    pub async fn lock_named(&self, conn: &mut Conn<'_>, kind: NodeKind, type_ids: &[i64], name: &str) -> Result<()> {
-        let d = self.dialect;
-        let sql = format!(
-            "UPDATE {} SET last_update_time_since_epoch = last_update_time_since_epoch WHERE name = {} AND type_id IN ({})",
-            d.table(kind.table()),
-            d.placeholder(1),
-            d.placeholders(2, type_ids.len())
-        );
-        let args: Vec<Arg> = std::iter::once(Arg::from(name)).chain(type_ids.iter().map(|t| Arg::from(*t))).collect();
-        conn.execute(&sql, &args).await.map(drop)
-    }
 }

@@ -128,13 +128,6 @@ pub enum Written {
     Updated,
 }
 
-/// The stored artifact an upsert rewrites, as the body names it.
-enum Existing {
-    Id(i64),
-    /// The stored `<parent id>:<name>` of a log upserted by name.
-    Name(String),
-}
-
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
@@ -260,66 +253,77 @@ impl Registry {
             return Err(Error::bad_request(format!("{} {required} is required", spec.label)));
         }
         let by_name = rules.is_some_and(|r| r.upserted_by_name.contains(&kind));
-        let target = match (&draft.id, &draft.name) {
-            (Some(id), _) => Some(Existing::Id(parse_id(id, "artifact ID")?)),
-            (None, Some(name)) if by_name => Some(Existing::Name(format!("{parent_id}:{name}"))),
-            (None, _) => None,
+        let named = draft.name.as_ref().filter(|_| by_name && draft.id.is_none()).map(|name| format!("{parent_id}:{name}"));
+        // The artifact rewritten is locked before anything is read, against a PATCH of it
+        // running meanwhile. One the body names is looked up first, outside the transaction:
+        // locking a name that does not exist yet would lock an index gap on MySQL, where other
+        // runs' first logs then deadlock.
+        let mut seen = match (&draft.id, &named) {
+            (Some(id), _) => Some(parse_id(id, "artifact ID")?),
+            (None, Some(stored)) => self.id_named(&mut self.datastore.reader().await?.conn(), kind, stored).await?,
+            (None, None) => None,
         };
-        let mut tx = self.datastore.begin().await?;
-        let mut conn = tx.conn();
-        // Every lock comes before any read, so that MySQL's snapshot is taken after the waits,
-        // and always parent first, then artifact, so that two upserts cannot deadlock.
-        if rules.is_some() {
-            // Logs to one parent go one at a time: the by-name lookup below then sees the
-            // previous log, and history rows get distinct update times.
-            self.store.lock(&mut conn, parent_kind.spec().node, parent_id).await?;
-        }
-        // The artifact rewritten is locked too, against a PATCH of it running meanwhile.
-        match &target {
-            Some(Existing::Id(id)) => self.store.lock(&mut conn, spec.node, *id).await?,
-            Some(Existing::Name(name)) => self.store.lock_named(&mut conn, spec.node, &[self.type_id(kind)], name).await?,
-            None => {}
-        }
-        let (_, parent) = self.load(&mut conn, &[parent_kind], parent_id, parent_label).await?;
-        if let Some(rules) = rules {
-            let custom = draft.custom.get_or_insert_with(Default::default);
-            let grandparent = parent_kind.spec().parent_property().and_then(|p| int_property(&parent, p));
-            if let Some(grandparent) = grandparent {
-                custom.insert(rules.grandparent_link.property.into(), Value::Int(grandparent));
+        loop {
+            let mut tx = self.datastore.begin().await?;
+            let mut conn = tx.conn();
+            // Every lock comes before any read, so that MySQL's snapshot is taken after the
+            // waits; parent first, then artifact, so that two upserts cannot deadlock.
+            if rules.is_some() {
+                // Logs to one parent go one at a time: the by-name lookup below then sees the
+                // previous log, and history rows get distinct update times.
+                self.store.lock(&mut conn, parent_kind.spec().node, parent_id).await?;
             }
-            custom.insert(rules.parent_link.property.into(), Value::Int(parent_id));
-        }
-        let existing = match target {
-            Some(Existing::Id(id)) => Some(id),
-            Some(Existing::Name(stored)) => {
-                let found = self.store.find(&mut conn, spec.node, &[self.type_id(kind)], Some(&stored), None, 1).await?;
-                found.first().map(|n| n.id)
+            if let Some(id) = seen {
+                self.store.lock(&mut conn, spec.node, id).await?;
             }
-            None => None,
-        };
-        let (written, node) = match existing {
-            Some(id) => {
-                let (existing_kind, node) = self.load(&mut conn, &ARTIFACT_KINDS, id, "artifact").await?;
-                if existing_kind != kind {
-                    let (from, to) = (existing_kind.spec().artifact_type, spec.artifact_type);
-                    return Err(codec::type_change(from.unwrap_or_default(), to.unwrap_or_default()));
+            let existing = match &named {
+                Some(stored) => self.id_named(&mut conn, kind, stored).await?,
+                None => seen,
+            };
+            if existing != seen {
+                // Logged under this name since the lookup: once more, with it locked.
+                seen = existing;
+                continue;
+            }
+            let (_, parent) = self.load(&mut conn, &[parent_kind], parent_id, parent_label).await?;
+            if let Some(rules) = rules {
+                let custom = draft.custom.get_or_insert_with(Default::default);
+                let grandparent = parent_kind.spec().parent_property().and_then(|p| int_property(&parent, p));
+                if let Some(grandparent) = grandparent {
+                    custom.insert(rules.grandparent_link.property.into(), Value::Int(grandparent));
                 }
-                let node = self.rewrite(&mut conn, spec, node, draft).await?;
-                self.store.link(&mut conn, Parent::Attribution(parent_id), node.id).await?;
-                (Written::Updated, node)
+                custom.insert(rules.parent_link.property.into(), Value::Int(parent_id));
             }
-            None => (Written::Created, self.insert(&mut conn, spec, draft, Some(parent_id), false).await?),
-        };
-        if let Some(history) = history {
-            self.record_history(&mut conn, history.row, parent_id, &node).await?;
+            let (written, node) = match existing {
+                Some(id) => {
+                    let (existing_kind, node) = self.load(&mut conn, &ARTIFACT_KINDS, id, "artifact").await?;
+                    if existing_kind != kind {
+                        let (from, to) = (existing_kind.spec().artifact_type, spec.artifact_type);
+                        return Err(codec::type_change(from.unwrap_or_default(), to.unwrap_or_default()));
+                    }
+                    let node = self.rewrite(&mut conn, spec, node, draft).await?;
+                    self.store.link(&mut conn, Parent::Attribution(parent_id), node.id).await?;
+                    (Written::Updated, node)
+                }
+                None => (Written::Created, self.insert(&mut conn, spec, draft, Some(parent_id), false).await?),
+            };
+            if let Some(history) = history {
+                self.record_history(&mut conn, history.row, parent_id, &node).await?;
+            }
+            tx.commit().await?;
+            // Upstream answers 201 only for new model and doc artifacts.
+            let status = match (written, kind) {
+                (Written::Created, EntityKind::ModelArtifact | EntityKind::DocArtifact) => Written::Created,
+                _ => Written::Updated,
+            };
+            return Ok((status, codec::encode(self.api, spec, &node)));
         }
-        tx.commit().await?;
-        // Upstream answers 201 only for new model and doc artifacts.
-        let status = match (written, kind) {
-            (Written::Created, EntityKind::ModelArtifact | EntityKind::DocArtifact) => Written::Created,
-            _ => Written::Updated,
-        };
-        Ok((status, codec::encode(self.api, spec, &node)))
+    }
+
+    /// The id of the artifact of `kind` stored under `name`, if there is one.
+    async fn id_named(&self, conn: &mut Conn<'_>, kind: EntityKind, name: &str) -> Result<Option<i64>> {
+        let found = self.store.find(conn, kind.spec().node, &[self.type_id(kind)], Some(name), None, 1).await?;
+        Ok(found.first().map(|n| n.id))
     }
 
     /// A history row of a logged artifact (a metric under a run), named
