@@ -9,7 +9,6 @@
 //!
 //! Errors name the part that is wrong and never contain the password.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -340,6 +339,19 @@ fn parse_go_mysql_dsn(dsn: &str) -> Result<MySqlParts, DsnError> {
         .rfind('/')
         .ok_or_else(|| invalid(Backend::MySql, "missing '/' before the database name (expected user:pass@tcp(host:port)/db)"))?;
     let (head, tail) = (&dsn[..slash], &dsn[slash + 1..]);
+    let (credentials, address) = match head.rfind('@') {
+        Some(at) => (Some(&head[..at]), &head[at + 1..]),
+        None => (None, head),
+    };
+    // Where a password may be, the network name may hold a piece of it (a `user:pass` missing
+    // its '@', or an '@' in the password, split at the last one), so it is not quoted; a '/' in
+    // the password moves its '@' past the last '/', which is refused without quoting.
+    let unseparated = credentials.is_none() && address.split('(').next().is_some_and(|net| net.contains(':'));
+    if unseparated && tail.contains('@') {
+        return Err(invalid(Backend::MySql, "the credentials' '@' comes after the last '/' (a '/' in the password?)"));
+    }
+    let password_given = unseparated || credentials.is_some_and(|c| c.contains(':'));
+    let net_named = |net: &str| if password_given { String::new() } else { format!(" {net:?}") };
     let (database, query) = tail.split_once('?').unwrap_or((tail, ""));
     let mut parts = MySqlParts {
         database: percent_decode_str(database)
@@ -348,10 +360,6 @@ fn parse_go_mysql_dsn(dsn: &str) -> Result<MySqlParts, DsnError> {
             .into_owned(),
         params: query_pairs(Backend::MySql, query)?,
         ..MySqlParts::default()
-    };
-    let (credentials, address) = match head.rfind('@') {
-        Some(at) => (Some(&head[..at]), &head[at + 1..]),
-        None => (None, head),
     };
     if let Some(credentials) = credentials {
         let (user, password) = match credentials.split_once(':') {
@@ -367,9 +375,9 @@ fn parse_go_mysql_dsn(dsn: &str) -> Result<MySqlParts, DsnError> {
     }
     let (net, addr) = match address.split_once('(') {
         Some((net, rest)) => {
-            let addr = rest
-                .strip_suffix(')')
-                .ok_or_else(|| invalid(Backend::MySql, format!("address after {net:?} is missing its closing ')'")))?;
+            let addr = rest.strip_suffix(')').ok_or_else(|| {
+                invalid(Backend::MySql, format!("the address after the network{} is missing its closing ')'", net_named(net)))
+            })?;
             (net, addr)
         }
         None => (address, ""),
@@ -388,7 +396,10 @@ fn parse_go_mysql_dsn(dsn: &str) -> Result<MySqlParts, DsnError> {
             }
             parts.socket = Some(addr.to_owned());
         }
-        other => return Err(invalid(Backend::MySql, format!("unknown network {other:?}: expected tcp or unix"))),
+        other => {
+            let expected = if unseparated { "user:pass@tcp(host:port)/db" } else { "tcp or unix" };
+            return Err(invalid(Backend::MySql, format!("unknown network{}: expected {expected}", net_named(other))));
+        }
     }
     Ok(parts)
 }
@@ -471,9 +482,19 @@ fn scrub(message: &str, password: Option<&str>) -> String {
     }
 }
 
-/// libpq's `key=value key='quoted value'` connection string.
-fn parse_keyword_values(dsn: &str) -> Result<BTreeMap<String, String>, DsnError> {
-    let mut out = BTreeMap::new();
+/// How an error names a keyword: after the password, a "keyword" may be the rest of a password
+/// that holds a space and lacks its quotes, so it is never quoted there.
+fn keyword_named(key: &str, after_password: bool) -> String {
+    if after_password {
+        "after the password".to_owned()
+    } else {
+        format!("{key:?}")
+    }
+}
+
+/// libpq's `key=value key='quoted value'` connection string, in order.
+fn parse_keyword_values(dsn: &str) -> Result<Vec<(String, String)>, DsnError> {
+    let mut out: Vec<(String, String)> = Vec::new();
     let mut chars = dsn.chars().peekable();
     loop {
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
@@ -484,12 +505,16 @@ fn parse_keyword_values(dsn: &str) -> Result<BTreeMap<String, String>, DsnError>
         while let Some(c) = chars.next_if(|c| *c != '=' && !c.is_whitespace()) {
             key.push(c);
         }
+        let after_password = out.iter().any(|(k, _)| k == "password");
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
-            return Err(invalid(Backend::Postgres, format!("expected '=' after {key:?}")));
+            return Err(invalid(
+                Backend::Postgres,
+                format!("expected '=' after keyword {}", keyword_named(&key, after_password)),
+            ));
         }
         if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(invalid(Backend::Postgres, format!("invalid keyword {key:?}")));
+            return Err(invalid(Backend::Postgres, format!("invalid keyword {}", keyword_named(&key, after_password))));
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         let mut value = String::new();
@@ -499,7 +524,10 @@ fn parse_keyword_values(dsn: &str) -> Result<BTreeMap<String, String>, DsnError>
                     Some('\\') => value.extend(chars.next()),
                     Some('\'') => break,
                     Some(c) => value.push(c),
-                    None => return Err(invalid(Backend::Postgres, format!("unterminated quoted value for {key:?}"))),
+                    None => {
+                        let key = keyword_named(&key, after_password);
+                        return Err(invalid(Backend::Postgres, format!("unterminated quoted value for {key}")));
+                    }
                 }
             }
         } else {
@@ -511,13 +539,13 @@ fn parse_keyword_values(dsn: &str) -> Result<BTreeMap<String, String>, DsnError>
                 }
             }
         }
-        out.insert(key, value);
+        out.push((key, value));
     }
 }
 
-fn postgres_from_keywords(kv: &BTreeMap<String, String>) -> Result<PgConnectOptions, DsnError> {
+fn postgres_from_keywords(kv: &[(String, String)]) -> Result<PgConnectOptions, DsnError> {
     let mut options = PgConnectOptions::new_without_pgpass();
-    for (key, value) in kv {
+    for (i, (key, value)) in kv.iter().enumerate() {
         options = match key.as_str() {
             "host" | "hostaddr" => {
                 if value.starts_with('/') {
@@ -542,7 +570,10 @@ fn postgres_from_keywords(kv: &BTreeMap<String, String>) -> Result<PgConnectOpti
             "application_name" => options.application_name(value),
             "options" => options.options(parse_pg_options(value)?),
             "connect_timeout" | "search_path" | "TimeZone" | "timezone" => options,
-            other => return Err(invalid(Backend::Postgres, format!("unknown keyword {other:?}"))),
+            other => {
+                let after_password = kv[..i].iter().any(|(k, _)| k == "password");
+                return Err(invalid(Backend::Postgres, format!("unknown keyword {}", keyword_named(other, after_password))));
+            }
         };
     }
     Ok(options)
@@ -628,7 +659,8 @@ mod tests {
             ("root:hunter2@tcp(localhost:3306/db", "missing its closing ')'"),
             ("root:hunter2@tcp(localhost:99999)/db", "invalid port \"99999\""),
             ("root:hunter2@tcp(localhost:abc)/db", "invalid port \"abc\""),
-            ("root:hunter2@udp(localhost:3306)/db", "unknown network \"udp\""),
+            ("root:hunter2@udp(localhost:3306)/db", "unknown network: expected tcp or unix"),
+            ("root@udp(localhost:3306)/db", "unknown network \"udp\""),
             ("root:hunter2@tcp(localhost:3306)/", "no database name"),
             ("root:hunter2@tcp(h:1)/db?tls=maybe", "tls=\"maybe\""),
             ("mysql://root:hunter2@localhost:xx/db", "not a valid URL"),
@@ -665,6 +697,52 @@ mod tests {
             assert!(message.contains(expected), "{dsn}: {message}");
             assert!(!message.contains("hunter2"), "{dsn} leaked the password: {message}");
         }
+    }
+
+    /// Passwords holding each printable special character (and a space), in every malformed
+    /// form: an error may name the bad part, never any piece of the password.
+    #[test]
+    fn no_error_quotes_any_piece_of_the_password() {
+        let specials = " !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+        let templates = [
+            "root:{pw}@tcp(localhost:3306)",
+            "root:{pw}@tcp(localhost:3306/db",
+            "root:{pw}@tcp(localhost:99999)/db",
+            "root:{pw}@udp(localhost:3306)/db",
+            "root:{pw}@tcp(h:1)/",
+            "root:{pw}@tcp(h:1)/db?tls=maybe",
+            "root:{pw}tcp(h:1)/db",
+            "root:{pw}(h:1)/db",
+            "root:{pw}/db",
+            "mysql://root:{pw}@localhost:xx/db",
+            "mysql://root:{pw}@localhost/db?tls=maybe",
+            "postgres://u:{pw}@host:70000/db",
+            "postgres://u:{pw}@host/db?sslmode=sometimes",
+            "host=db password={pw} port=0",
+            "host=db password={pw} frobnicate=1",
+            "host=db password={pw} sslmode=sometimes",
+            "host=db password='{pw}",
+            "password={pw}",
+        ];
+        let mut errors = 0;
+        for c in specials.chars() {
+            let password = format!("hun{c}ter2");
+            for template in templates {
+                let dsn = template.replace("{pw}", &password);
+                let backend = if template.starts_with("postgres") || template.contains('=') && !template.contains('@') {
+                    Backend::Postgres
+                } else {
+                    Backend::MySql
+                };
+                if let Err(e) = resolve(Some(backend), Some(&dsn), &no_tls()) {
+                    errors += 1;
+                    let message = e.to_string();
+                    assert!(!message.contains("hun") && !message.contains("ter2"), "{dsn} leaked the password: {message}");
+                }
+            }
+        }
+        // Nearly every combination is malformed; the check above ran on each of those.
+        assert!(errors > specials.chars().count() * (templates.len() - 2), "{errors} errors");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::config::ServerConfig;
 use crate::http;
-use crate::registry::{mlmd_types, Registry};
+use crate::registry::{mlmd_types, public_reason, Registry};
 
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const LONGEST_RETRY: Duration = Duration::from_secs(15);
@@ -19,7 +19,8 @@ const LONGEST_RETRY: Duration = Duration::from_secs(15);
 /// Where the datastore stands; read by every request.
 #[derive(Debug)]
 pub enum StoreState {
-    /// Not usable yet; the text says why (unreachable, dirty schema, ...).
+    /// Not usable yet; the text says why (unreachable, dirty schema, ...) in words fit for
+    /// clients.
     Starting(String),
     Ready(Registry),
 }
@@ -48,13 +49,19 @@ pub struct App {
     listener: TcpListener,
     state: AppState,
     datastore: ConnectTarget,
+    max_concurrent_requests: u32,
 }
 
 impl App {
     /// Binds the listener before anything else, so the port is known (and answering) at once.
     pub async fn build(config: ServerConfig) -> std::io::Result<App> {
         let listener = TcpListener::bind((config.hostname.as_str(), config.port)).await?;
-        Ok(App { listener, state: AppState::new(), datastore: config.datastore })
+        Ok(App {
+            listener,
+            state: AppState::new(),
+            datastore: config.datastore,
+            max_concurrent_requests: config.max_concurrent_requests,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -63,10 +70,11 @@ impl App {
 
     /// Serves until `shutdown` resolves, then drains in-flight requests and closes the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let App { listener, state, datastore } = self;
+        let App { listener, state, datastore, max_concurrent_requests } = self;
         tracing::info!(address = %listener.local_addr()?, datastore = %datastore.describe(), "listening");
         let connector = tokio::spawn(connect_until_ready(datastore, state.clone()));
-        let served = axum::serve(listener, http::router(state.clone())).with_graceful_shutdown(shutdown).await;
+        let served =
+            axum::serve(listener, http::router(state.clone(), max_concurrent_requests)).with_graceful_shutdown(shutdown).await;
         connector.abort();
         if let StoreState::Ready(registry) = &*state.store() {
             registry.datastore().close().await;
@@ -98,7 +106,7 @@ async fn connect_until_ready(target: ConnectTarget, state: AppState) {
                     tracing::error!(error = %message, retry_in = ?delay, "datastore not ready");
                     last_error.clone_from(&message);
                 }
-                state.set(StoreState::Starting(message));
+                state.set(StoreState::Starting(public_reason(&e)));
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(LONGEST_RETRY);
             }

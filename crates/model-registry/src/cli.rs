@@ -44,6 +44,15 @@ pub struct ProxyArgs {
     /// Datastore implementation; `embedmd` is the only one.
     #[arg(long, env = "MR_DATASTORE_TYPE", default_value = "embedmd", value_parser = parse_datastore_type)]
     pub datastore_type: String,
+    /// Requests served at once; beyond it a request gets 503 at once instead of a queue.
+    #[arg(
+        long,
+        env = "MR_MAX_CONCURRENT_REQUESTS",
+        default_value_t = crate::http::MAX_CONCURRENT_REQUESTS,
+        value_parser = clap::value_parser!(u32).range(1..),
+        value_name = "N"
+    )]
+    pub max_concurrent_requests: u32,
 }
 
 /// The database flags, shared by `proxy` and `migrate`.

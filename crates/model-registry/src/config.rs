@@ -12,11 +12,17 @@ pub struct ServerConfig {
     pub hostname: String,
     pub port: u16,
     pub datastore: ConnectTarget,
+    pub max_concurrent_requests: u32,
 }
 
 impl ServerConfig {
     pub fn from_args(proxy: &ProxyArgs, database: &DatabaseArgs) -> Result<Self, embedmd::dsn::DsnError> {
-        Ok(ServerConfig { hostname: proxy.hostname.clone(), port: proxy.port, datastore: datastore_target(database)? })
+        Ok(ServerConfig {
+            hostname: proxy.hostname.clone(),
+            port: proxy.port,
+            datastore: datastore_target(database)?,
+            max_concurrent_requests: proxy.max_concurrent_requests,
+        })
     }
 }
 

@@ -521,7 +521,9 @@ impl Store {
     }
 
     /// Takes the row lock of a node until the transaction ends (SQLite's writers are already
-    /// serialized), so that writes under one parent happen one after another.
+    /// serialized), so that writes to it, or under it as a parent, happen one after another.
+    /// A write statement rather than a locking read: on MySQL it does not start the
+    /// transaction's snapshot, so reads after it see what the previous holder committed.
     pub async fn lock(&self, conn: &mut Conn<'_>, kind: NodeKind, id: i64) -> Result<()> {
         let d = self.dialect;
         let sql = format!(

@@ -7,10 +7,18 @@ mod readiness;
 pub mod resources;
 mod routes;
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use http_body::{Frame, SizeHint};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::app::{AppState, StoreState};
 use crate::registry::{ApiVersion, Error};
@@ -18,21 +26,63 @@ use crate::registry::{ApiVersion, Error};
 /// Requests larger than this get 413.
 const BODY_LIMIT: usize = 4 * 1024 * 1024;
 
-pub fn router(state: AppState) -> Router {
+/// Requests served at once, by default (`--max-concurrent-requests`). Each may hold a body of
+/// up to [`BODY_LIMIT`] and its parse, so this bounds the server's memory; a request beyond it
+/// is answered 503 at once rather than queued.
+pub const MAX_CONCURRENT_REQUESTS: u32 = 64;
+
+/// No CORS layer: browsers keep cross-origin pages from reading answers, and writes need a JSON
+/// content type, which a cross-origin page cannot send without a preflight nobody answers.
+pub fn router(state: AppState, max_concurrent_requests: u32) -> Router {
+    let permits = Arc::new(Semaphore::new(max_concurrent_requests as usize));
     ApiVersion::ALL
         .into_iter()
         .fold(Router::new(), |router, api| router.nest(&api.base_path(), routes::api(api).merge(openapi::routes(api))))
         .fallback(dispatch)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(reject_declared_oversize))
+        .layer(axum::middleware::from_fn_with_state(permits, shed_load))
         .with_state(state)
         // Failures are logged where they are understood (a 503 while starting is no news).
         .layer(tower_http::trace::TraceLayer::new_for_http().on_failure(()))
 }
 
+/// Serves a request if a permit is free, else 503 at once: waiting requests would queue
+/// without bound, each holding its socket and buffers.
+async fn shed_load(State(permits): State<Arc<Semaphore>>, request: Request, next: Next) -> Response {
+    match permits.try_acquire_owned() {
+        Ok(permit) => next.run(request).await.map(|body| Body::new(Permitted { body, _permit: permit })),
+        Err(_) => Error::Overloaded.into_response(),
+    }
+}
+
+/// A response body holding its request's permit until it is sent: a streamed list counts
+/// against the limit for as long as it is being read.
+struct Permitted {
+    body: Body,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl HttpBody for Permitted {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// A body whose declared length is over the limit is refused before it is read; bodies
 /// without a length are cut off by `DefaultBodyLimit` as they stream in.
-async fn reject_declared_oversize(request: Request, next: axum::middleware::Next) -> Response {
+async fn reject_declared_oversize(request: Request, next: Next) -> Response {
     let declared = request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)

@@ -28,9 +28,10 @@ const ERRORS: &[(&str, &str)] = &[
     ("404", "Not found"),
     ("409", "Conflict: the name or external id is taken"),
     ("413", "Request body too large"),
+    ("415", "A write without a JSON Content-Type"),
     ("422", "A required field is missing"),
     ("500", "Internal error"),
-    ("503", "The datastore is not ready or unreachable"),
+    ("503", "The datastore is not ready or unreachable, or the server has too many requests in flight"),
 ];
 
 /// The path parameter's name in upstream's document: `registeredmodelId` in v1alpha3,

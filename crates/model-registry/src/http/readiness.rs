@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::app::{AppState, StoreState};
-use crate::registry::{EntityKind, ListParams, ARTIFACT_KINDS};
+use crate::registry::{public_reason, EntityKind, ListParams, Listing, ARTIFACT_KINDS};
 
 #[derive(Debug, Clone, Copy)]
 pub enum Probe {
@@ -63,7 +63,10 @@ async fn database_check(state: &AppState) -> Check {
             }
         }
         Ok(None) => Check::fail("database", "database schema has no migration version".into(), json!({})),
-        Err(e) => Check::fail("database", format!("database check failed: {e}"), json!({})),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database check failed");
+            Check::fail("database", format!("database check failed: {}", public_reason(&e)), json!({}))
+        }
     }
 }
 
@@ -87,11 +90,14 @@ async fn registry_check(state: &AppState) -> Check {
     let mut failure = None;
     for (name, kinds) in resources {
         match registry.list(kinds, None, &one).await {
-            Ok(page) => {
+            Ok(Listing::Stream(_)) => unreachable!("a page of one row is read in one chunk"),
+            Ok(Listing::Page(page)) => {
                 details.insert(format!("{name}_accessible"), json!(true));
                 details.insert(format!("{name}_count"), page["size"].clone());
             }
             Err(e) => {
+                // Its text is a client's (generic); the cause goes to the log.
+                tracing::warn!(error = ?e, resource = name, "readiness: registry check failed");
                 details.insert(format!("{name}_accessible"), json!(false));
                 failure.get_or_insert_with(|| format!("cannot list {name}: {e}"));
             }

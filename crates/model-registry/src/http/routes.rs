@@ -2,31 +2,68 @@
 //! the registry, returns JSON.
 
 use std::collections::BTreeMap;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::body::{Bytes, HttpBody};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
+use http_body::Frame;
 use serde_json::Value;
+use tokio::sync::mpsc;
 
 use super::extract::{Body, PathId, Query};
 use super::resources::{operations, Action, Method, Operation};
 use crate::app::{AppState, StoreState};
-use crate::registry::{parse_id, ApiVersion, EntityKind, Error, ListParams, Registry, Schema, Written, ARTIFACT_KINDS};
+use crate::registry::{parse_id, ApiVersion, EntityKind, Error, ListParams, Listing, Registry, Schema, Written, ARTIFACT_KINDS};
 
 type Reply = Result<Response, Error>;
 
-fn registry(state: &AppState, api: ApiVersion) -> Result<Registry, Error> {
-    match &*state.store() {
-        StoreState::Ready(registry) => Ok(registry.clone().for_api(api)),
-        StoreState::Starting(reason) => Err(Error::Unavailable(reason.clone())),
+/// The registry, extracted before anything else: while the datastore is not ready a request is
+/// answered 503 without its body being read or parsed.
+struct Ready(Registry);
+
+impl FromRequestParts<AppState> for Ready {
+    type Rejection = Error;
+
+    async fn from_request_parts(_: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        match &*state.store() {
+            StoreState::Ready(registry) => Ok(Ready(registry.clone())),
+            StoreState::Starting(reason) => Err(Error::Unavailable(reason.clone())),
+        }
     }
 }
 
 fn ok(value: Value) -> Reply {
     Ok(Json(value).into_response())
+}
+
+/// A list: whole, or streamed as the registry reads it.
+fn listed(listing: Listing) -> Reply {
+    match listing {
+        Listing::Page(value) => ok(value),
+        Listing::Stream(pieces) => {
+            let body = axum::body::Body::new(Streamed(pieces));
+            Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+        }
+    }
+}
+
+/// The pieces of a streamed list as a response body; an error ends it early.
+struct Streamed(mpsc::Receiver<Result<Vec<u8>, Error>>);
+
+impl HttpBody for Streamed {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        self.0.poll_recv(cx).map(|piece| piece.map(|piece| piece.map(|bytes| Frame::data(Bytes::from(bytes)))))
+    }
 }
 
 fn created(value: Value) -> Reply {
@@ -53,14 +90,14 @@ async fn run(op: &Operation, registry: Registry, id: Option<String>, params: Lis
     let body = body.unwrap_or_default();
     let path_id = id.as_deref().unwrap_or_default();
     match op.action {
-        Action::List => ok(registry.list(&listed_kinds(op, &params)?, None, &params).await?),
+        Action::List => listed(registry.list(&listed_kinds(op, &params)?, None, &params).await?),
         Action::Create if op.subject.len() > 1 => created(registry.create_artifact(&body).await?),
         Action::Create => created(registry.create(op.subject[0], Schema::Create, &body, None).await?),
         Action::Get => ok(registry.get_any(op.subject, path_id).await?),
         Action::Update => ok(registry.update(op.subject, path_id, &body).await?),
         Action::Find => ok(registry.find(op.subject, &params).await?),
         Action::ListChildren { parent, link } => {
-            ok(registry.list_children(parent, path_id, &listed_kinds(op, &params)?, link, &params).await?)
+            listed(registry.list_children(parent, path_id, &listed_kinds(op, &params)?, link, &params).await?)
         }
         Action::CreateChild { parent, schema } => {
             let parent_id = parse_id(path_id, &format!("{} ID", parent.spec().label))?;
@@ -70,7 +107,7 @@ async fn run(op: &Operation, registry: Registry, id: Option<String>, params: Lis
             (Written::Created, value) => created(value),
             (Written::Updated, value) => ok(value),
         },
-        Action::MetricHistory => ok(registry.metric_history(id.as_deref(), &params).await?),
+        Action::MetricHistory => listed(registry.metric_history(id.as_deref(), &params).await?),
         Action::ServiceModel => ok(registry.inference_service_model(path_id).await?),
         Action::ServiceVersion => ok(registry.inference_service_version(path_id).await?),
     }
@@ -84,12 +121,12 @@ fn handler(op: Operation, api: ApiVersion) -> MethodRouter<AppState> {
     };
     let op = Arc::new(op);
     if op.path.contains("{id}") {
-        on(filter, move |State(s): State<AppState>, PathId(id): PathId, Query(p): Query<ListParams>, Body(b): Body| async move {
-            run(&op, registry(&s, api)?, Some(id), p, b).await
+        on(filter, move |Ready(r): Ready, PathId(id): PathId, Query(p): Query<ListParams>, Body(b): Body| async move {
+            run(&op, r.for_api(api), Some(id), p, b).await
         })
     } else {
-        on(filter, move |State(s): State<AppState>, Query(p): Query<ListParams>, Body(b): Body| async move {
-            run(&op, registry(&s, api)?, None, p, b).await
+        on(filter, move |Ready(r): Ready, Query(p): Query<ListParams>, Body(b): Body| async move {
+            run(&op, r.for_api(api), None, p, b).await
         })
     }
 }

@@ -13,6 +13,13 @@ pub enum Error {
     Unprocessable(String),
     #[error("request body too large")]
     PayloadTooLarge,
+    /// A write without a JSON content type: the kinds a browser sends cross-site without a
+    /// CORS preflight (text/plain, forms) must not create anything.
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
+    /// More requests in flight than the server admits.
+    #[error("too many concurrent requests: retry later")]
+    Overloaded,
     #[error("Datastore service is down or unavailable: {0}")]
     Unavailable(String),
     #[error("internal error")]
@@ -32,9 +39,30 @@ impl Error {
 impl From<embedmd::Error> for Error {
     fn from(e: embedmd::Error) -> Self {
         match e {
-            embedmd::Error::Unavailable(e) => Error::Unavailable(e.to_string()),
+            embedmd::Error::Unavailable(_) => {
+                tracing::warn!(error = %e, "database unavailable");
+                Error::Unavailable(public_reason(&e))
+            }
             other => Error::Internal(other),
         }
+    }
+}
+
+/// What a client may be told about a datastore failure: its category and, where the operator
+/// has something to do, what; never the driver's text (user, host and file names), which the
+/// caller logs.
+pub fn public_reason(e: &embedmd::Error) -> String {
+    use embedmd::MigrateError as M;
+    match e {
+        embedmd::Error::Unavailable(_) | embedmd::Error::Migrate(M::Connect(_)) => "database unreachable".into(),
+        // Texts of our own, with the versions involved and the fix.
+        embedmd::Error::Migrate(
+            m @ (M::Dirty { .. } | M::UnknownVersion { .. } | M::MlmdVersion { .. } | M::MlmdEnvRows(_) | M::NoSuchVersion(_)),
+        ) => m.to_string(),
+        embedmd::Error::Migrate(M::StepFailed { version, .. }) => {
+            format!("migration {version} failed and left the database dirty at version {version}: see the server log")
+        }
+        _ => "database error: see the server log".into(),
     }
 }
 

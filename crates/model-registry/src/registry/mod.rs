@@ -12,7 +12,7 @@ mod value;
 
 pub use api::ApiVersion;
 pub use codec::{parse_id, Schema};
-pub use error::{Error, Result};
+pub use error::{public_reason, Error, Result};
 pub use paging::ListParams;
-pub use service::{Registry, Written};
+pub use service::{Listing, Registry, Written};
 pub use spec::{mlmd_types, EntityKind, Link, ARTIFACT_KINDS};

@@ -3,7 +3,7 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use embedmd::store::{Node, OrderColumn};
+use embedmd::store::OrderColumn;
 use serde::Deserialize;
 
 use super::error::{Error, Result};
@@ -56,22 +56,6 @@ impl Page {
             Some(token) => Some(decode_token(token)?),
         };
         Ok(Page { size, order, descending, after })
-    }
-
-    /// Rows to fetch: one more than the page, to learn whether another page follows.
-    pub fn fetch_limit(&self) -> Option<u32> {
-        u32::try_from(self.size).ok().filter(|s| *s > 0).map(|s| s + 1)
-    }
-
-    /// Trims the extra row and returns the token for the next page (`""` at the end).
-    pub fn finish(&self, nodes: &mut Vec<Node>) -> String {
-        match self.fetch_limit() {
-            Some(limit) if nodes.len() >= limit as usize => {
-                nodes.truncate(limit as usize - 1);
-                nodes.last().map_or_else(String::new, |last| encode_token(last.id, self.order.value_of(last)))
-            }
-            _ => String::new(),
-        }
     }
 }
 
@@ -127,6 +111,6 @@ mod tests {
             ..ListParams::default()
         })
         .unwrap();
-        assert_eq!((page.order, page.descending, page.after, page.fetch_limit()), (OrderColumn::Id, false, None, None));
+        assert_eq!((page.order, page.descending, page.after, page.size), (OrderColumn::Id, false, None, -3));
     }
 }

@@ -9,12 +9,13 @@ use embedmd::store::{
 };
 use embedmd::Datastore;
 use serde_json::{json, Value as Json};
+use tokio::sync::mpsc;
 
 use super::api::ApiVersion;
 use super::codec::{self, parse_id, Draft, Schema, Stored};
 use super::error::{Error, Result};
 use super::filter;
-use super::paging::{ListParams, Page};
+use super::paging::{encode_token, ListParams, Page};
 use super::spec::{Access, EntityKind, Field, Link, Place, Spec, ARTIFACT_KINDS, HIDDEN_LINKS};
 
 /// The model registry over one datastore.
@@ -24,6 +25,100 @@ pub struct Registry {
     store: Store,
     /// The API version whose JSON this handle reads and writes.
     api: ApiVersion,
+}
+
+/// Rows a list reads and encodes at a time: whatever its size, a list holds one chunk.
+const LIST_CHUNK: usize = 500;
+
+/// The answer of a list.
+#[derive(Debug)]
+pub enum Listing {
+    /// The whole document, when the first chunk held every row.
+    Page(Json),
+    /// The document in pieces, each read from the database when the client has taken the one
+    /// before. The first chunk was read before: its errors have their status; an error after
+    /// it can only cut the stream short.
+    Stream(mpsc::Receiver<Result<Vec<u8>>>),
+}
+
+/// A list between two chunks.
+struct Cursor {
+    registry: Registry,
+    kinds: Vec<EntityKind>,
+    /// Its `after` is the last row read.
+    query: ListQuery,
+    /// Rows the page still takes; `None`: every row.
+    remaining: Option<usize>,
+}
+
+impl Cursor {
+    /// The next chunk, encoded, and the page token when the list ends with it (`""`: no more
+    /// rows).
+    async fn next(&mut self) -> Result<(Vec<Json>, Option<String>)> {
+        // The page's last chunk reads one row more, to learn whether another page follows.
+        let limit = self.remaining.map_or(LIST_CHUNK, |r| (r + 1).min(LIST_CHUNK));
+        self.query.limit = Some(limit as u32);
+        let registry = &self.registry;
+        let mut reader = registry.datastore.reader().await?;
+        let mut conn = reader.conn();
+        let mut nodes = registry.store.list(&mut conn, self.kinds[0].spec().node, &self.query).await?;
+        let fetched = nodes.len();
+        if let Some(remaining) = &mut self.remaining {
+            nodes.truncate(*remaining);
+            *remaining -= nodes.len();
+        }
+        if let Some(last) = nodes.last() {
+            self.query.after = Some((last.id, self.query.order.value_of(last)));
+        }
+        let end = if fetched < limit {
+            Some(String::new())
+        } else if self.remaining == Some(0) && fetched > nodes.len() {
+            self.query.after.map(|(id, value)| encode_token(id, value))
+        } else {
+            None
+        };
+        registry.fill_parent_ids(&mut conn, &mut nodes).await?;
+        let items = nodes
+            .iter()
+            .map(|n| codec::encode(registry.api, registry.kind_of(n, &self.kinds).expect("type filtered").spec(), n))
+            .collect();
+        Ok((items, end))
+    }
+
+    /// Sends the document piece by piece, starting with the first chunk's `items`.
+    async fn stream(mut self, mut items: Vec<Json>, page_size: i32, pieces: mpsc::Sender<Result<Vec<u8>>>) {
+        // The same bytes as the whole document's (its keys are sorted, `items` first).
+        let mut piece = br#"{"items":["#.to_vec();
+        let mut size = 0usize;
+        let mut end = None;
+        loop {
+            for item in &items {
+                if size > 0 {
+                    piece.push(b',');
+                }
+                serde_json::to_writer(&mut piece, item).expect("a JSON value serializes");
+                size += 1;
+            }
+            if let Some(token) = end {
+                let tail = format!(r#"],"nextPageToken":{},"pageSize":{page_size},"size":{size}}}"#, Json::String(token));
+                piece.extend_from_slice(tail.as_bytes());
+                let _ = pieces.send(Ok(piece)).await;
+                return;
+            }
+            // A client gone away ends the list.
+            if pieces.send(Ok(std::mem::take(&mut piece))).await.is_err() {
+                return;
+            }
+            match self.next().await {
+                Ok((next, next_end)) => (items, end) = (next, next_end),
+                Err(e) => {
+                    tracing::error!(error = ?e, "a list failed while streaming");
+                    let _ = pieces.send(Err(e)).await;
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// How a create was answered: upstream's nested artifact upsert says 200 for most kinds.
@@ -129,6 +224,8 @@ impl Registry {
         let id = parse_id(id, &format!("{label} ID"))?;
         let mut tx = self.datastore.begin().await?;
         let mut conn = tx.conn();
+        // Locked before it is read: a concurrent PATCH of another field is then not undone.
+        self.store.lock(&mut conn, kinds[0].spec().node, id).await?;
         let (kind, node) = self.load(&mut conn, kinds, id, label).await?;
         let spec = kind.spec();
         if spec.artifact_type.is_some() && kinds.len() > 1 {
@@ -155,56 +252,78 @@ impl Registry {
         if let Some(required) = history.map(|h| h.required).filter(|field| draft.get(field).is_none()) {
             return Err(Error::bad_request(format!("{} {required} is required", spec.label)));
         }
-        let mut tx = self.datastore.begin().await?;
-        let mut conn = tx.conn();
-        if rules.is_some() {
-            // Logs to one parent go one at a time: the by-name lookup below then sees the
-            // previous log, and history rows get distinct update times. The lock comes before
-            // any read, so that MySQL's snapshot is taken after the wait.
-            self.store.lock(&mut conn, parent_kind.spec().node, parent_id).await?;
-        }
-        let (_, parent) = self.load(&mut conn, &[parent_kind], parent_id, parent_label).await?;
-        if let Some(rules) = rules {
-            let custom = draft.custom.get_or_insert_with(Default::default);
-            let grandparent = parent_kind.spec().parent_property().and_then(|p| int_property(&parent, p));
-            if let Some(grandparent) = grandparent {
-                custom.insert(rules.grandparent_link.property.into(), Value::Int(grandparent));
-            }
-            custom.insert(rules.parent_link.property.into(), Value::Int(parent_id));
-        }
         let by_name = rules.is_some_and(|r| r.upserted_by_name.contains(&kind));
-        let existing = match (&draft.id, &draft.name) {
+        let named = draft.name.as_ref().filter(|_| by_name && draft.id.is_none()).map(|name| format!("{parent_id}:{name}"));
+        // The artifact rewritten is locked before anything is read, against a PATCH of it
+        // running meanwhile. One the body names is looked up first, outside the transaction:
+        // locking a name that does not exist yet would lock an index gap on MySQL, where other
+        // runs' first logs then deadlock.
+        let mut seen = match (&draft.id, &named) {
             (Some(id), _) => Some(parse_id(id, "artifact ID")?),
-            (None, Some(name)) if by_name => {
-                let stored = format!("{parent_id}:{name}");
-                let found = self.store.find(&mut conn, spec.node, &[self.type_id(kind)], Some(&stored), None, 1).await?;
-                found.first().map(|n| n.id)
-            }
-            (None, _) => None,
+            (None, Some(stored)) => self.id_named(&mut self.datastore.reader().await?.conn(), kind, stored).await?,
+            (None, None) => None,
         };
-        let (written, node) = match existing {
-            Some(id) => {
-                let (existing_kind, node) = self.load(&mut conn, &ARTIFACT_KINDS, id, "artifact").await?;
-                if existing_kind != kind {
-                    let (from, to) = (existing_kind.spec().artifact_type, spec.artifact_type);
-                    return Err(codec::type_change(from.unwrap_or_default(), to.unwrap_or_default()));
+        loop {
+            let mut tx = self.datastore.begin().await?;
+            let mut conn = tx.conn();
+            // Every lock comes before any read, so that MySQL's snapshot is taken after the
+            // waits; parent first, then artifact, so that two upserts cannot deadlock.
+            if rules.is_some() {
+                // Logs to one parent go one at a time: the by-name lookup below then sees the
+                // previous log, and history rows get distinct update times.
+                self.store.lock(&mut conn, parent_kind.spec().node, parent_id).await?;
+            }
+            if let Some(id) = seen {
+                self.store.lock(&mut conn, spec.node, id).await?;
+            }
+            let existing = match &named {
+                Some(stored) => self.id_named(&mut conn, kind, stored).await?,
+                None => seen,
+            };
+            if existing != seen {
+                // Logged under this name since the lookup: once more, with it locked.
+                seen = existing;
+                continue;
+            }
+            let (_, parent) = self.load(&mut conn, &[parent_kind], parent_id, parent_label).await?;
+            if let Some(rules) = rules {
+                let custom = draft.custom.get_or_insert_with(Default::default);
+                let grandparent = parent_kind.spec().parent_property().and_then(|p| int_property(&parent, p));
+                if let Some(grandparent) = grandparent {
+                    custom.insert(rules.grandparent_link.property.into(), Value::Int(grandparent));
                 }
-                let node = self.rewrite(&mut conn, spec, node, draft).await?;
-                self.store.link(&mut conn, Parent::Attribution(parent_id), node.id).await?;
-                (Written::Updated, node)
+                custom.insert(rules.parent_link.property.into(), Value::Int(parent_id));
             }
-            None => (Written::Created, self.insert(&mut conn, spec, draft, Some(parent_id), false).await?),
-        };
-        if let Some(history) = history {
-            self.record_history(&mut conn, history.row, parent_id, &node).await?;
+            let (written, node) = match existing {
+                Some(id) => {
+                    let (existing_kind, node) = self.load(&mut conn, &ARTIFACT_KINDS, id, "artifact").await?;
+                    if existing_kind != kind {
+                        let (from, to) = (existing_kind.spec().artifact_type, spec.artifact_type);
+                        return Err(codec::type_change(from.unwrap_or_default(), to.unwrap_or_default()));
+                    }
+                    let node = self.rewrite(&mut conn, spec, node, draft).await?;
+                    self.store.link(&mut conn, Parent::Attribution(parent_id), node.id).await?;
+                    (Written::Updated, node)
+                }
+                None => (Written::Created, self.insert(&mut conn, spec, draft, Some(parent_id), false).await?),
+            };
+            if let Some(history) = history {
+                self.record_history(&mut conn, history.row, parent_id, &node).await?;
+            }
+            tx.commit().await?;
+            // Upstream answers 201 only for new model and doc artifacts.
+            let status = match (written, kind) {
+                (Written::Created, EntityKind::ModelArtifact | EntityKind::DocArtifact) => Written::Created,
+                _ => Written::Updated,
+            };
+            return Ok((status, codec::encode(self.api, spec, &node)));
         }
-        tx.commit().await?;
-        // Upstream answers 201 only for new model and doc artifacts.
-        let status = match (written, kind) {
-            (Written::Created, EntityKind::ModelArtifact | EntityKind::DocArtifact) => Written::Created,
-            _ => Written::Updated,
-        };
-        Ok((status, codec::encode(self.api, spec, &node)))
+    }
+
+    /// The id of the artifact of `kind` stored under `name`, if there is one.
+    async fn id_named(&self, conn: &mut Conn<'_>, kind: EntityKind, name: &str) -> Result<Option<i64>> {
+        let found = self.store.find(conn, kind.spec().node, &[self.type_id(kind)], Some(name), None, 1).await?;
+        Ok(found.first().map(|n| n.id))
     }
 
     /// A history row of a logged artifact (a metric under a run), named
@@ -372,7 +491,7 @@ impl Registry {
     }
 
     /// One page of entities of `kinds`, optionally the children of a parent.
-    pub async fn list(&self, kinds: &[EntityKind], parent: Option<(Link, i64)>, params: &ListParams) -> Result<Json> {
+    pub async fn list(&self, kinds: &[EntityKind], parent: Option<(Link, i64)>, params: &ListParams) -> Result<Listing> {
         self.list_filtered(kinds, parent, params, Vec::new()).await
     }
 
@@ -383,7 +502,7 @@ impl Registry {
         parent: Option<(Link, i64)>,
         params: &ListParams,
         mut conditions: Vec<Filter>,
-    ) -> Result<Json> {
+    ) -> Result<Listing> {
         let page = Page::parse(params)?;
         conditions.extend(filter::resolve(kinds, params.filter_query.as_deref())?);
         let filter = match conditions.len() {
@@ -391,7 +510,6 @@ impl Registry {
             1 => conditions.pop(),
             _ => Some(Filter::And(conditions)),
         };
-        let spec = kinds[0].spec();
         let prefix = parent.map(|(_, id)| format!("{id}:")).unwrap_or_default();
         let query = ListQuery {
             type_ids: kinds.iter().map(|k| self.type_id(*k)).collect(),
@@ -401,17 +519,22 @@ impl Registry {
             order: page.order,
             descending: page.descending,
             after: page.after,
-            limit: page.fetch_limit(),
+            limit: None,
             filter,
         };
-        let mut reader = self.datastore.reader().await?;
-        let mut conn = reader.conn();
-        let mut nodes = self.store.list(&mut conn, spec.node, &query).await?;
-        let token = page.finish(&mut nodes);
-        self.fill_parent_ids(&mut conn, &mut nodes).await?;
-        let items: Vec<Json> =
-            nodes.iter().map(|n| codec::encode(self.api, self.kind_of(n, kinds).expect("type filtered").spec(), n)).collect();
-        Ok(json!({ "items": items, "nextPageToken": token, "pageSize": page.size, "size": items.len() }))
+        let remaining = usize::try_from(page.size).ok().filter(|s| *s > 0);
+        let mut cursor = Cursor { registry: self.clone(), kinds: kinds.to_vec(), query, remaining };
+        match cursor.next().await? {
+            (items, Some(token)) => {
+                Ok(Listing::Page(json!({ "items": items, "nextPageToken": token, "pageSize": page.size, "size": items.len() })))
+            }
+            (items, None) => {
+                // One piece ahead at most: the database is read as fast as the client takes.
+                let (pieces, receiver) = mpsc::channel(1);
+                tokio::spawn(cursor.stream(items, page.size, pieces));
+                Ok(Listing::Stream(receiver))
+            }
+        }
     }
 
     /// Checks that a parent exists before listing its children (404 otherwise).
@@ -422,7 +545,7 @@ impl Registry {
         kinds: &[EntityKind],
         link: Link,
         params: &ListParams,
-    ) -> Result<Json> {
+    ) -> Result<Listing> {
         let id = self.existing(parent_kind, parent_id).await?;
         self.list(kinds, Some((link, id)), params).await
     }
@@ -438,7 +561,7 @@ impl Registry {
 
     /// `GET /experiment_runs[/{id}]/metric_history`: the rows each metric upsert left, by metric
     /// `name` and by `stepIds` (`1,2,3`), shown as metrics.
-    pub async fn metric_history(&self, run: Option<&str>, params: &ListParams) -> Result<Json> {
+    pub async fn metric_history(&self, run: Option<&str>, params: &ListParams) -> Result<Listing> {
         let mut conditions = Vec::new();
         if let Some(name) = params.name.as_deref().filter(|n| !n.is_empty()) {
             conditions.push(Filter::Compare {
