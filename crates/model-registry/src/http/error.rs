@@ -1,11 +1,15 @@
 //! The one table from errors to HTTP statuses, with upstream's body `{code, message}`.
 
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
 use crate::registry::Error;
+
+/// What a 503 asks clients to wait before retrying: about one pool acquire timeout, by which
+/// a database that refused connections has usually freed some.
+pub const RETRY_AFTER_SECONDS: u64 = 2;
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
@@ -21,7 +25,7 @@ impl IntoResponse for Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::DeadlineExceeded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(e) => {
                 // The cause goes to the log only: driver messages are not for clients.
                 tracing::error!(error = %e, "request failed");
@@ -34,6 +38,10 @@ impl IntoResponse for Error {
             _ => status.canonical_reason().unwrap_or_default(),
         };
         let body = ErrorBody { code, message: self.to_string() };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
+        }
+        response
     }
 }
