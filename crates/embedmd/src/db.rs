@@ -28,6 +28,8 @@ pub enum Conn {
 #[derive(Clone, Debug)]
 pub struct Pool {
     driver: Driver,
+    /// The whole wait for a connection, over all attempts.
+    acquire_timeout: Duration,
     /// The pool as its own release hook sees it (through a weak reference, so the pool does
     /// not keep itself alive); dropped with the last clone of this handle.
     _release_view: Arc<OnceLock<Driver>>,
@@ -48,6 +50,8 @@ pub struct PoolConfig {
     /// Connections open at once (Go's `SetMaxOpenConns`); ignored on SQLite.
     pub max_open: u32,
     /// Connections kept open while idle; one released beyond it is closed (`SetMaxIdleConns`).
+    /// Connections released at the very same instant may all be kept: each sees the others
+    /// still busy; the surplus then goes after `max_idle_time`.
     pub max_idle: u32,
     /// A connection is replaced after this long (`SetConnMaxLifetime`); `None`: never.
     pub max_lifetime: Option<Duration>,
@@ -110,6 +114,11 @@ macro_rules! on_pool {
 /// to wait for.
 const SQLITE_MAX_CONNECTIONS: u32 = 16;
 const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Tries within one acquire timeout. The pool retries a connection the server refused for now
+/// ("too many clients") until its own timeout, without looking again for one of its own that
+/// came free meanwhile: a fresh attempt does.
+const ACQUIRE_ATTEMPTS: u32 = 4;
 
 /// Pauses between tries while the database refuses connections, within the acquire timeout.
 const FIRST_ACQUIRE_RETRY: Duration = Duration::from_millis(25);
@@ -212,7 +221,7 @@ impl Pool {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, sqlx::Error>>,
     {
-        let deadline = Instant::now() + on_pool!(self, p => p.options().get_acquire_timeout());
+        let deadline = Instant::now() + self.acquire_timeout;
         let mut pause = FIRST_ACQUIRE_RETRY;
         loop {
             let error = match tokio::time::timeout_at(deadline, attempt()).await {
@@ -257,7 +266,11 @@ impl Pool {
             }
         };
         view.set(driver.clone()).expect("set once");
-        Ok(Pool { driver, _release_view: view })
+        let acquire_timeout = match target {
+            ConnectTarget::Sqlite(_) => SQLITE_ACQUIRE_TIMEOUT,
+            _ => config.acquire_timeout,
+        };
+        Ok(Pool { driver, acquire_timeout, _release_view: view })
     }
 
     pub async fn close(&self) {
@@ -267,7 +280,8 @@ impl Pool {
     /// Whether `table` exists (see [`Dialect::table_exists_query`]).
     pub async fn table_exists(&self, table: &str) -> Result<bool> {
         let sql = self.any_dialect().table_exists_query();
-        Ok(on_pool!(self, p => sqlx::query(sql).bind(table).fetch_optional(p).await?.is_some()))
+        // Read-only: safe to retry as an acquire is.
+        self.retrying(|| async { Ok(on_pool!(self, p => sqlx::query(sql).bind(table).fetch_optional(p).await?.is_some())) }).await
     }
 
     /// A dialect of this pool's backend, for SQL that is the same in both PostgreSQL layouts.
@@ -286,7 +300,8 @@ impl Pool {
             return Ok(None);
         }
         let sql = "SELECT version, dirty FROM schema_migrations ORDER BY version DESC LIMIT 1";
-        let row: Option<(i64, bool)> = on_pool!(self, p => sqlx::query_as(sql).fetch_optional(p).await?);
+        let row: Option<(i64, bool)> =
+            self.retrying(|| async { on_pool!(self, p => sqlx::query_as(sql).fetch_optional(p).await) }).await?;
         Ok(row.map(|(version, dirty)| SchemaVersion { version: u64::try_from(version).ok(), dirty }))
     }
 
@@ -344,7 +359,7 @@ fn server_pool_options<DB: Database>(config: &PoolConfig, view: Weak<OnceLock<Dr
         .min_connections(0)
         .max_lifetime(config.max_lifetime)
         .idle_timeout(config.max_idle_time)
-        .acquire_timeout(config.acquire_timeout)
+        .acquire_timeout(config.acquire_timeout / ACQUIRE_ATTEMPTS)
         .test_before_acquire(true)
         .after_release(move |_, _| {
             let keep = view.upgrade().and_then(|v| v.get().map(|pool| pool.num_idle() < max_idle)).unwrap_or(true);

@@ -34,8 +34,9 @@ impl From<sqlx::Error> for Error {
 const PG_UNAVAILABLE: [&str; 5] = ["53300", "57P01", "57P02", "57P03", "57014"];
 
 /// MySQL/MariaDB error numbers of the same: server shutdown (1053), too many connections (1040,
-/// 1203), connection killed (1927), statement time limit (MariaDB 1969, MySQL 3024).
-const MYSQL_UNAVAILABLE: [u16; 6] = [1040, 1053, 1203, 1927, 1969, 3024];
+/// and per user 1203, 1226), connection killed (1927), statement time limit (MariaDB 1969,
+/// MySQL 3024).
+const MYSQL_UNAVAILABLE: [u16; 7] = [1040, 1053, 1203, 1226, 1927, 1969, 3024];
 
 pub(crate) fn is_unavailable(e: &sqlx::Error) -> bool {
     match e {
