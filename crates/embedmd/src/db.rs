@@ -1,16 +1,19 @@
 //! Connections over the three sqlx drivers, and the one place that dispatches on them.
 
+use std::future::Future;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use sqlx::mysql::{MySqlConnection, MySqlPool, MySqlPoolOptions};
-use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::mysql::{MySqlConnection, MySqlPool};
+use sqlx::pool::{PoolConnection, PoolOptions};
+use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::sqlite::{SqliteConnection, SqlitePool, SqlitePoolOptions};
-use sqlx::{Connection, Executor, MySql, Postgres, Row, Sqlite, Transaction};
+use sqlx::{Connection, Database, Executor, MySql, Postgres, Row, Sqlite, Transaction};
+use tokio::time::Instant;
 
 use crate::dialect::Dialect;
 use crate::dsn::ConnectTarget;
-use crate::error::Result;
+use crate::error::{is_unavailable, Result};
 use crate::migrate::{SchemaVersion, VERSION_TABLE};
 use crate::store::Conn as StoreConn;
 
@@ -23,10 +26,64 @@ pub enum Conn {
 
 /// The shared connection pool.
 #[derive(Clone, Debug)]
-pub enum Pool {
+pub struct Pool {
+    driver: Driver,
+    /// The whole wait for a connection, over all attempts.
+    acquire_timeout: Duration,
+    /// The pool as its own release hook sees it (through a weak reference, so the pool does
+    /// not keep itself alive); dropped with the last clone of this handle.
+    _release_view: Arc<OnceLock<Driver>>,
+}
+
+#[derive(Clone, Debug)]
+enum Driver {
     Sqlite(SqlitePool),
     MySql(MySqlPool),
     Postgres(PgPool),
+}
+
+/// How many connections a server's pool may hold, and for how long; the defaults let 16
+/// replicas share a MariaDB (`max_connections` 151) or PostgreSQL (100) server at their default
+/// settings, with room for migrations and operators.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Connections open at once (Go's `SetMaxOpenConns`); ignored on SQLite.
+    pub max_open: u32,
+    /// Connections kept open while idle; one released beyond it is closed (`SetMaxIdleConns`).
+    /// Connections released at the very same instant may all be kept: each sees the others
+    /// still busy; the surplus then goes after `max_idle_time`.
+    pub max_idle: u32,
+    /// A connection is replaced after this long (`SetConnMaxLifetime`); `None`: never.
+    pub max_lifetime: Option<Duration>,
+    /// An idle connection is closed after this long (`SetConnMaxIdleTime`); `None`: never.
+    pub max_idle_time: Option<Duration>,
+    /// How long a request waits for a connection before the database counts as unavailable.
+    pub acquire_timeout: Duration,
+    /// The longest a statement may run (PostgreSQL `statement_timeout`, MariaDB
+    /// `max_statement_time`, MySQL `max_execution_time`); `None`: unbounded.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl PoolConfig {
+    pub const DEFAULT_MAX_OPEN: u32 = 5;
+    pub const DEFAULT_MAX_IDLE: u32 = 2;
+    pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+    pub const DEFAULT_MAX_IDLE_TIME: Duration = Duration::from_secs(60);
+    pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+    pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(15);
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_open: Self::DEFAULT_MAX_OPEN,
+            max_idle: Self::DEFAULT_MAX_IDLE,
+            max_lifetime: Some(Self::DEFAULT_MAX_LIFETIME),
+            max_idle_time: Some(Self::DEFAULT_MAX_IDLE_TIME),
+            acquire_timeout: Self::DEFAULT_ACQUIRE_TIMEOUT,
+            statement_timeout: Some(Self::DEFAULT_STATEMENT_TIMEOUT),
+        }
+    }
 }
 
 /// Runs the same body whatever the driver: `on_conn!(conn, c => sqlx::raw_sql(s).execute(c).await)`.
@@ -44,16 +101,32 @@ pub(crate) use on_conn;
 /// As [`on_conn!`], over the pool.
 macro_rules! on_pool {
     ($pool:expr, $p:ident => $body:expr) => {
-        match $pool {
-            Pool::Sqlite($p) => $body,
-            Pool::MySql($p) => $body,
-            Pool::Postgres($p) => $body,
+        match &$pool.driver {
+            Driver::Sqlite($p) => $body,
+            Driver::MySql($p) => $body,
+            Driver::Postgres($p) => $body,
         }
     };
 }
 
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_CONNECTIONS: u32 = 16;
+/// SQLite is a local file with one writer at a time (writers queue in the datastore): its pool
+/// serves concurrent readers, takes no part in a server's connection budget and has no server
+/// to wait for.
+const SQLITE_MAX_CONNECTIONS: u32 = 16;
+const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Tries within one acquire timeout. The pool retries a connection the server refused for now
+/// ("too many clients") until its own timeout, without looking again for one of its own that
+/// came free meanwhile: a fresh attempt does.
+const ACQUIRE_ATTEMPTS: u32 = 4;
+
+/// Pauses between tries while the database refuses connections, within the acquire timeout.
+const FIRST_ACQUIRE_RETRY: Duration = Duration::from_millis(25);
+const LONGEST_ACQUIRE_RETRY: Duration = Duration::from_millis(400);
+
+/// MySQL/MariaDB error numbers for an unknown system variable (`max_statement_time` is
+/// MariaDB's, `max_execution_time` MySQL's).
+const ER_UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
 
 impl Conn {
     pub async fn open(target: &ConnectTarget) -> Result<Self, sqlx::Error> {
@@ -124,45 +197,80 @@ impl Pool {
     /// a deferred transaction that reads, then writes, can fail at once with "database is
     /// locked" when another writer got there first.
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(match self {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-            Pool::MySql(p) => Tx::MySql(p.begin().await?),
-            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
-        })
+        match &self.driver {
+            Driver::Sqlite(p) => self.retrying(|| async { Ok(Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?)) }).await,
+            Driver::MySql(p) => self.retrying(|| async { Ok(Tx::MySql(p.begin().await?)) }).await,
+            Driver::Postgres(p) => self.retrying(|| async { Ok(Tx::Postgres(p.begin().await?)) }).await,
+        }
     }
 
     pub async fn reader(&self) -> Result<Reader> {
-        Ok(match self {
-            Pool::Sqlite(p) => Reader::Sqlite(p.acquire().await?),
-            Pool::MySql(p) => Reader::MySql(p.acquire().await?),
-            Pool::Postgres(p) => Reader::Postgres(p.acquire().await?),
-        })
+        match &self.driver {
+            Driver::Sqlite(p) => self.retrying(|| async { Ok(Reader::Sqlite(p.acquire().await?)) }).await,
+            Driver::MySql(p) => self.retrying(|| async { Ok(Reader::MySql(p.acquire().await?)) }).await,
+            Driver::Postgres(p) => self.retrying(|| async { Ok(Reader::Postgres(p.acquire().await?)) }).await,
+        }
     }
 
-    pub async fn connect(target: &ConnectTarget) -> Result<Self> {
-        Ok(match target {
-            ConnectTarget::Sqlite(o) => Pool::Sqlite(
+    /// Runs `attempt` (an acquire, or an acquire and `BEGIN`: nothing is written yet, so a retry
+    /// is safe) until it succeeds or the acquire timeout is spent. The pool itself retries a
+    /// refused TCP connection; this also retries what the server refuses for now ("too many
+    /// connections", shutting down) and connections that die on their first statement.
+    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        let deadline = Instant::now() + self.acquire_timeout;
+        let mut pause = FIRST_ACQUIRE_RETRY;
+        loop {
+            let error = match tokio::time::timeout_at(deadline, attempt()).await {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(e)) => e,
+                Err(_) => sqlx::Error::PoolTimedOut,
+            };
+            if !is_unavailable(&error) || Instant::now() + pause >= deadline {
+                return Err(error.into());
+            }
+            tracing::debug!(%error, retry_in = ?pause, "database refused a connection; retrying");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(LONGEST_ACQUIRE_RETRY);
+        }
+    }
+
+    pub async fn connect(target: &ConnectTarget, config: &PoolConfig) -> Result<Self> {
+        let view = Arc::new(OnceLock::new());
+        let driver = match target {
+            ConnectTarget::Sqlite(o) => Driver::Sqlite(
                 SqlitePoolOptions::new()
-                    .max_connections(MAX_CONNECTIONS)
-                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .max_connections(SQLITE_MAX_CONNECTIONS)
+                    .acquire_timeout(SQLITE_ACQUIRE_TIMEOUT)
                     .connect_with(o.clone())
                     .await?,
             ),
-            ConnectTarget::MySql(o) => Pool::MySql(
-                MySqlPoolOptions::new()
-                    .max_connections(MAX_CONNECTIONS)
-                    .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect_with(o.clone())
-                    .await?,
-            ),
-            ConnectTarget::Postgres(o) => Pool::Postgres(
-                PgPoolOptions::new()
-                    .max_connections(MAX_CONNECTIONS)
-                    .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect_with(o.clone())
-                    .await?,
-            ),
-        })
+            ConnectTarget::MySql(o) => {
+                let statement_timeout = config.statement_timeout;
+                let options = server_pool_options(config, Arc::downgrade(&view)).after_connect(move |conn, _| {
+                    Box::pin(async move { set_mysql_statement_timeout(conn, statement_timeout).await })
+                });
+                Driver::MySql(options.connect_with(o.clone()).await?)
+            }
+            ConnectTarget::Postgres(o) => {
+                // A startup parameter of the pool's sessions only: the migrator's own session
+                // may wait for its lock and run long steps.
+                let o = match config.statement_timeout {
+                    Some(t) => o.clone().options([("statement_timeout", format!("{}ms", t.as_millis()))]),
+                    None => o.clone(),
+                };
+                Driver::Postgres(server_pool_options(config, Arc::downgrade(&view)).connect_with(o).await?)
+            }
+        };
+        view.set(driver.clone()).expect("set once");
+        let acquire_timeout = match target {
+            ConnectTarget::Sqlite(_) => SQLITE_ACQUIRE_TIMEOUT,
+            _ => config.acquire_timeout,
+        };
+        Ok(Pool { driver, acquire_timeout, _release_view: view })
     }
 
     pub async fn close(&self) {
@@ -172,15 +280,16 @@ impl Pool {
     /// Whether `table` exists (see [`Dialect::table_exists_query`]).
     pub async fn table_exists(&self, table: &str) -> Result<bool> {
         let sql = self.any_dialect().table_exists_query();
-        Ok(on_pool!(self, p => sqlx::query(sql).bind(table).fetch_optional(p).await?.is_some()))
+        // Read-only: safe to retry as an acquire is.
+        self.retrying(|| async { Ok(on_pool!(self, p => sqlx::query(sql).bind(table).fetch_optional(p).await?.is_some())) }).await
     }
 
     /// A dialect of this pool's backend, for SQL that is the same in both PostgreSQL layouts.
     fn any_dialect(&self) -> Dialect {
-        match self {
-            Pool::Sqlite(_) => Dialect::Sqlite,
-            Pool::MySql(_) => Dialect::MySql,
-            Pool::Postgres(_) => Dialect::Postgres,
+        match self.driver {
+            Driver::Sqlite(_) => Dialect::Sqlite,
+            Driver::MySql(_) => Dialect::MySql,
+            Driver::Postgres(_) => Dialect::Postgres,
         }
     }
 
@@ -191,17 +300,18 @@ impl Pool {
             return Ok(None);
         }
         let sql = "SELECT version, dirty FROM schema_migrations ORDER BY version DESC LIMIT 1";
-        let row: Option<(i64, bool)> = on_pool!(self, p => sqlx::query_as(sql).fetch_optional(p).await?);
+        let row: Option<(i64, bool)> =
+            self.retrying(|| async { on_pool!(self, p => sqlx::query_as(sql).fetch_optional(p).await) }).await?;
         Ok(row.map(|(version, dirty)| SchemaVersion { version: u64::try_from(version).ok(), dirty }))
     }
 
     /// Picks the layout: on PostgreSQL a database MLMD created keeps its lower-case tables;
     /// everything else (including an empty database) gets upstream's layout.
     pub async fn detect_dialect(&self) -> Result<Dialect> {
-        Ok(match self {
-            Pool::Sqlite(_) => Dialect::Sqlite,
-            Pool::MySql(_) => Dialect::MySql,
-            Pool::Postgres(_) => {
+        Ok(match self.driver {
+            Driver::Sqlite(_) => Dialect::Sqlite,
+            Driver::MySql(_) => Dialect::MySql,
+            Driver::Postgres(_) => {
                 if !self.table_exists("MLMDEnv").await? && self.table_exists("mlmdenv").await? {
                     Dialect::PostgresMlmd
                 } else {
@@ -214,16 +324,62 @@ impl Pool {
     /// Name of the connected database (MySQL, PostgreSQL) and schema (PostgreSQL), which
     /// golang-migrate folds into its lock ids.
     pub async fn database_and_schema(&self) -> Result<(String, String)> {
-        Ok(match self {
-            Pool::Sqlite(_) => ("main".into(), "main".into()),
-            Pool::MySql(p) => {
+        Ok(match &self.driver {
+            Driver::Sqlite(_) => ("main".into(), "main".into()),
+            Driver::MySql(p) => {
                 let row = sqlx::query("SELECT DATABASE()").fetch_one(p).await?;
                 (row.try_get::<Option<String>, _>(0)?.unwrap_or_default(), String::new())
             }
-            Pool::Postgres(p) => {
+            Driver::Postgres(p) => {
                 let row = sqlx::query("SELECT current_database()::text, current_schema()::text").fetch_one(p).await?;
                 (row.try_get(0)?, row.try_get(1)?)
             }
         })
+    }
+}
+
+impl Driver {
+    fn num_idle(&self) -> usize {
+        match self {
+            Driver::Sqlite(p) => p.num_idle(),
+            Driver::MySql(p) => p.num_idle(),
+            Driver::Postgres(p) => p.num_idle(),
+        }
+    }
+}
+
+/// A MySQL or PostgreSQL pool sized by `config`: no connection is kept open for its own sake
+/// (minimum 0, idle ones closed after `max_idle_time` or beyond `max_idle`), and an idle one is
+/// pinged before it is handed out, so a pool whose server restarted drops its dead connections
+/// instead of failing requests with them.
+fn server_pool_options<DB: Database>(config: &PoolConfig, view: Weak<OnceLock<Driver>>) -> PoolOptions<DB> {
+    let max_idle = usize::try_from(config.max_idle).unwrap_or(usize::MAX);
+    PoolOptions::new()
+        .max_connections(config.max_open)
+        .min_connections(0)
+        .max_lifetime(config.max_lifetime)
+        .idle_timeout(config.max_idle_time)
+        .acquire_timeout(config.acquire_timeout / ACQUIRE_ATTEMPTS)
+        .test_before_acquire(true)
+        .after_release(move |_, _| {
+            let keep = view.upgrade().and_then(|v| v.get().map(|pool| pool.num_idle() < max_idle)).unwrap_or(true);
+            Box::pin(async move { Ok(keep) })
+        })
+}
+
+/// MariaDB calls the session's statement limit `max_statement_time` (seconds), MySQL
+/// `max_execution_time` (milliseconds, SELECTs only).
+async fn set_mysql_statement_timeout(conn: &mut MySqlConnection, timeout: Option<Duration>) -> Result<(), sqlx::Error> {
+    let Some(timeout) = timeout else { return Ok(()) };
+    let mariadb = format!("SET SESSION max_statement_time = {}", timeout.as_secs_f64());
+    match conn.execute(sqlx::raw_sql(&mariadb)).await {
+        Err(sqlx::Error::Database(e))
+            if e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .is_some_and(|e| e.number() == ER_UNKNOWN_SYSTEM_VARIABLE) =>
+        {
+            let mysql = format!("SET SESSION max_execution_time = {}", timeout.as_millis());
+            conn.execute(sqlx::raw_sql(&mysql)).await.map(drop)
+        }
+        other => other.map(drop),
     }
 }

@@ -3,7 +3,8 @@ use crate::migrate::MigrateError;
 /// What can go wrong in the datastore, classified once so callers never inspect driver text.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The database cannot be reached (refused, timed out, pool exhausted): worth retrying.
+    /// The database cannot serve now (down, refusing connections, no connection free within
+    /// the acquire timeout, statement timed out): worth retrying later.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
     #[error(transparent)]
@@ -27,15 +28,34 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+/// PostgreSQL SQLSTATEs of a server that cannot serve now: connection exceptions (class 08),
+/// too many clients, shutting down or starting up, and a statement cancelled by
+/// `statement_timeout`.
+const PG_UNAVAILABLE: [&str; 5] = ["53300", "57P01", "57P02", "57P03", "57014"];
+
+/// MySQL/MariaDB error numbers of the same: server shutdown (1053), too many connections (1040,
+/// and per user 1203, 1226), connection killed (1927), statement time limit (MariaDB 1969,
+/// MySQL 3024).
+const MYSQL_UNAVAILABLE: [u16; 7] = [1040, 1053, 1203, 1226, 1927, 1969, 3024];
+
 pub(crate) fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
+    match e {
         sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed
-    )
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => {
+            if let Some(mysql) = d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                MYSQL_UNAVAILABLE.contains(&mysql.number())
+            } else if d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() {
+                d.code().is_some_and(|c| c.starts_with("08") || PG_UNAVAILABLE.contains(&c.as_ref()))
+            } else {
+                false
+            }
+        }
+        _ => false,
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

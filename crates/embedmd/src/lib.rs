@@ -12,7 +12,7 @@ pub mod migrate;
 pub mod store;
 pub mod types;
 
-pub use db::{Pool, Reader, Tx};
+pub use db::{Pool, PoolConfig, Reader, Tx};
 pub use dialect::{Dialect, Table};
 pub use dsn::{Backend, ConnectTarget, TlsConfig};
 pub use error::{Error, Result};
@@ -56,8 +56,8 @@ pub struct Connection {
 
 impl Connection {
     /// Connects and looks at what the database holds; writes nothing.
-    pub async fn open(target: &ConnectTarget) -> Result<Self> {
-        let pool = Pool::connect(target).await?;
+    pub async fn open(target: &ConnectTarget, pool: &PoolConfig) -> Result<Self> {
+        let pool = Pool::connect(target, pool).await?;
         match inspect(&pool).await {
             Ok((dialect, database, schema)) => {
                 let migrator = Migrator::new(target.clone(), dialect, &database, &schema);
@@ -100,8 +100,8 @@ impl Datastore {
     /// What the server does at start: connect, migrate up and sync the types, all under
     /// golang-migrate's lock, so replicas starting together do each step exactly once.
     /// `types` are the caller's MLMD types; MLMD's simple types are always created too.
-    pub async fn open(target: &ConnectTarget, types: &[TypeSpec]) -> Result<(Self, Report)> {
-        let Connection { pool, dialect, migrator } = Connection::open(target).await?;
+    pub async fn open(target: &ConnectTarget, pool: &PoolConfig, types: &[TypeSpec]) -> Result<(Self, Report)> {
+        let Connection { pool, dialect, migrator } = Connection::open(target, pool).await?;
         match prepare(&migrator, types).await {
             Ok((report, types)) => Ok((Datastore { pool, dialect, types, sqlite_writers: Arc::default() }, report)),
             Err(e) => {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use embedmd::{Connection, Datastore, Dialect, MigrateError, SchemaVersion, TlsConfig};
+use embedmd::{Connection, Datastore, Dialect, MigrateError, PoolConfig, SchemaVersion, TlsConfig};
 use model_registry::registry::mlmd_types;
 use testkit::{Backend, TestDb};
 
@@ -28,7 +28,7 @@ fn target(db: &TestDb) -> embedmd::ConnectTarget {
 }
 
 async fn connection(db: &TestDb) -> Connection {
-    Connection::open(&target(db)).await.expect("connects")
+    Connection::open(&target(db), &PoolConfig::default()).await.expect("connects")
 }
 
 fn latest(backend: Backend) -> u64 {
@@ -69,7 +69,8 @@ fn type_table(backend: Backend) -> &'static str {
 
 async fn up_from_empty_then_no_change(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let (store, report) = Datastore::open(&target(&db), &mlmd_types()).await.expect("opens an empty database");
+    let (store, report) =
+        Datastore::open(&target(&db), &PoolConfig::default(), &mlmd_types()).await.expect("opens an empty database");
     assert_eq!(report.from, None);
     assert_eq!(report.to, Some(latest(backend)));
     assert_eq!(report.applied, (1..=latest(backend)).collect::<Vec<_>>());
@@ -79,7 +80,7 @@ async fn up_from_empty_then_no_change(backend: Backend) {
     store.close().await;
     assert_eq!(normalised(version_rows(&db).await), row(latest(backend), false));
 
-    let (store, report) = Datastore::open(&target(&db), &mlmd_types()).await.unwrap();
+    let (store, report) = Datastore::open(&target(&db), &PoolConfig::default(), &mlmd_types()).await.unwrap();
     assert!(report.no_change(), "{report:?}");
     store.close().await;
 
@@ -144,7 +145,7 @@ async fn failed_step_leaves_dirty_blocks_start_and_force_recovers(backend: Backe
     assert!(message.contains(&format!("model-registry migrate force {}", failed - 1)), "{message}");
     assert_eq!(normalised(version_rows(&db).await), row(failed, true));
 
-    let err = Datastore::open(&target(&db), &mlmd_types()).await.unwrap_err();
+    let err = Datastore::open(&target(&db), &PoolConfig::default(), &mlmd_types()).await.unwrap_err();
     let message = err.to_string();
     assert!(message.contains(&format!("database schema is dirty at version {failed}")), "{message}");
     assert!(message.contains("model-registry migrate force"), "{message}");
@@ -157,7 +158,8 @@ async fn failed_step_leaves_dirty_blocks_start_and_force_recovers(backend: Backe
     db.execute(&format!("DROP TABLE {}", type_table(backend))).await;
     conn.migrator.force(13).await.unwrap();
     assert_eq!(normalised(version_rows(&db).await), row(13, false));
-    let (store, report) = Datastore::open(&target(&db), &mlmd_types()).await.expect("recovers after force");
+    let (store, report) =
+        Datastore::open(&target(&db), &PoolConfig::default(), &mlmd_types()).await.expect("recovers after force");
     assert_eq!(report.to, Some(latest(backend)));
     assert_eq!(store.types().len(), TYPES_SYNCED);
     store.close().await;
@@ -171,7 +173,7 @@ async fn unknown_newer_version_is_refused(backend: Backend) {
     let conn = connection(&db).await;
     conn.migrator.up(None).await.unwrap();
     db.execute("UPDATE schema_migrations SET version = 99").await;
-    let err = Datastore::open(&target(&db), &mlmd_types()).await.unwrap_err().to_string();
+    let err = Datastore::open(&target(&db), &PoolConfig::default(), &mlmd_types()).await.unwrap_err().to_string();
     assert!(err.contains("no migration found for version 99"), "{err}");
     assert_eq!(normalised(version_rows(&db).await), row(99, false), "left as it was");
     conn.pool.close().await;
@@ -183,13 +185,13 @@ async fn mlmd_version_other_than_10_is_refused(backend: Backend) {
     conn.migrator.up(None).await.unwrap();
     let env = mlmd_env(backend, conn.dialect);
     db.execute(&format!("UPDATE {env} SET schema_version = 8")).await;
-    let err = Datastore::open(&target(&db), &mlmd_types()).await.unwrap_err().to_string();
+    let err = Datastore::open(&target(&db), &PoolConfig::default(), &mlmd_types()).await.unwrap_err().to_string();
     assert!(err.contains("MLMDEnv is 8, but this server needs 10"), "{err}");
     assert!(err.contains("enable_upgrade_migration"), "{err}");
 
     db.execute(&format!("UPDATE {env} SET schema_version = 10")).await;
     db.execute(&format!("INSERT INTO {env} (schema_version) VALUES (11)")).await;
-    let err = Datastore::open(&target(&db), &mlmd_types()).await.unwrap_err().to_string();
+    let err = Datastore::open(&target(&db), &PoolConfig::default(), &mlmd_types()).await.unwrap_err().to_string();
     assert!(err.contains("MLMDEnv holds 2 rows"), "{err}");
     conn.pool.close().await;
 }
@@ -198,7 +200,7 @@ async fn concurrent_starts_migrate_once(backend: Backend) {
     let db = TestDb::new(backend).await;
     let starts = (0..8).map(|_| {
         let target = target(&db);
-        tokio::spawn(async move { Datastore::open(&target, &mlmd_types()).await })
+        tokio::spawn(async move { Datastore::open(&target, &PoolConfig::default(), &mlmd_types()).await })
     });
     let mut applied = 0;
     for start in starts {
@@ -229,7 +231,7 @@ async fn waits_for_the_golang_migrate_lock(backend: Backend) {
     };
     let opening = tokio::spawn({
         let target = target(&db);
-        async move { Datastore::open(&target, &mlmd_types()).await }
+        async move { Datastore::open(&target, &PoolConfig::default(), &mlmd_types()).await }
     });
     tokio::time::sleep(Duration::from_millis(1500)).await;
     if opening.is_finished() {
@@ -298,7 +300,8 @@ async fn databases_left_at_removed_upstream_slots_still_open(backend: Backend) {
         let conn = connection(&db).await;
         conn.migrator.goto(slot).await.unwrap();
         conn.pool.close().await;
-        let (store, report) = Datastore::open(&target(&db), &mlmd_types()).await.expect("opens at a removed slot");
+        let (store, report) =
+            Datastore::open(&target(&db), &PoolConfig::default(), &mlmd_types()).await.expect("opens at a removed slot");
         assert_eq!(report.from, Some(slot));
         assert_eq!(report.to, Some(latest(backend)));
         store.close().await;
@@ -321,7 +324,7 @@ async fn legacy_kf_type_rows_are_not_duplicated(backend: Backend) {
     .await;
     conn.migrator.goto(21).await.unwrap();
     conn.pool.close().await;
-    let (store, _) = Datastore::open(&target(&db), &mlmd_types()).await.unwrap();
+    let (store, _) = Datastore::open(&target(&db), &PoolConfig::default(), &mlmd_types()).await.unwrap();
     let rows = db.query_text(&format!("SELECT COUNT(*) FROM {types} WHERE name LIKE 'kf.%'")).await;
     assert_eq!(rows[0][0].as_deref(), Some("13"));
     let rows = db
@@ -372,7 +375,8 @@ async fn adopts_an_mlmd_database_and_mlmd_still_reads_it(backend: Backend) {
     db.mlmd_ok_async(&["seed"]).await;
     let before = db.schema_dump().await;
 
-    let (store, report) = Datastore::open(&target(&db), &mlmd_types()).await.expect("adopts MLMD's database");
+    let (store, report) =
+        Datastore::open(&target(&db), &PoolConfig::default(), &mlmd_types()).await.expect("adopts MLMD's database");
     let expected_dialect = match backend {
         Backend::Sqlite => Dialect::Sqlite,
         Backend::MySql => Dialect::MySql,
@@ -415,7 +419,7 @@ async fn adopts_an_mlmd_database_and_mlmd_still_reads_it(backend: Backend) {
     // quoted layout is invisible to MLMD; see README).
     if backend != Backend::Postgres {
         let ours = TestDb::new(backend).await;
-        Datastore::open(&target(&ours), &mlmd_types()).await.unwrap().0.close().await;
+        Datastore::open(&target(&ours), &PoolConfig::default(), &mlmd_types()).await.unwrap().0.close().await;
         ours.mlmd_ok_async(&["roundtrip"]).await;
         ours.mlmd_ok_async(&["seed"]).await;
         ours.mlmd_ok_async(&["verify"]).await;

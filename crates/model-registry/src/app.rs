@@ -1,15 +1,20 @@
 //! The server's life cycle: bind at once, reach the datastore in the background (retrying with
-//! backoff), serve 503 until it is migrated and ready, stop gracefully.
+//! backoff), serve 503 until it is migrated and ready, stop gracefully within a deadline.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use embedmd::{ConnectTarget, Datastore};
+use axum::serve::Listener;
+use embedmd::{ConnectTarget, Datastore, PoolConfig};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 
-use crate::config::ServerConfig;
+use crate::config::{HttpTimeouts, ServerConfig};
 use crate::http;
 use crate::registry::{mlmd_types, public_reason, Registry};
 
@@ -50,46 +55,85 @@ pub struct App {
     state: AppState,
     datastore: ConnectTarget,
     max_concurrent_requests: u32,
+    pool: PoolConfig,
+    timeouts: HttpTimeouts,
 }
 
 impl App {
     /// Binds the listener before anything else, so the port is known (and answering) at once.
     pub async fn build(config: ServerConfig) -> std::io::Result<App> {
         let listener = TcpListener::bind((config.hostname.as_str(), config.port)).await?;
-        Ok(App {
-            listener,
-            state: AppState::new(),
-            datastore: config.datastore,
-            max_concurrent_requests: config.max_concurrent_requests,
-        })
+        let ServerConfig { datastore, pool, timeouts, max_concurrent_requests, .. } = config;
+        Ok(App { listener, state: AppState::new(), datastore, pool, timeouts, max_concurrent_requests })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` resolves, then drains in-flight requests and closes the pool.
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish within the
+    /// shutdown deadline and closes the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let App { listener, state, datastore, max_concurrent_requests } = self;
+        let App { listener, state, datastore, pool, timeouts, max_concurrent_requests } = self;
         tracing::info!(address = %listener.local_addr()?, datastore = %datastore.describe(), "listening");
-        let connector = tokio::spawn(connect_until_ready(datastore, state.clone()));
-        let served =
-            axum::serve(listener, http::router(state.clone(), max_concurrent_requests)).with_graceful_shutdown(shutdown).await;
+        let connector = tokio::spawn(connect_until_ready(datastore, pool, state.clone()));
+        let router = http::router(state.clone(), max_concurrent_requests)
+            .layer(axum::middleware::from_fn_with_state(timeouts.request, http::deadline));
+        serve(listener, router, &timeouts, shutdown).await;
         connector.abort();
         if let StoreState::Ready(registry) = &*state.store() {
             registry.datastore().close().await;
         }
-        served
+        Ok(())
     }
+}
+
+/// HTTP/1.1 (as upstream serves it) with a header-read timeout, which hyper also applies to a
+/// keep-alive connection waiting for its next request: a client that sends nothing, or headers
+/// that never end, loses its connection instead of holding it forever.
+async fn serve(
+    mut listener: TcpListener,
+    router: axum::Router,
+    timeouts: &HttpTimeouts,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(timeouts.read_header);
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = Listener::accept(&mut listener) => accepted,
+            () = &mut shutdown => break,
+        };
+        while connections.try_join_next().is_some() {}
+        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+        let connection = graceful.watch(connection);
+        connections.spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(timeouts.shutdown, graceful.shutdown()).await.is_err() {
+        tracing::warn!(
+            connections = connections.len(),
+            deadline = ?timeouts.shutdown,
+            "shutdown deadline passed; closing the connections still open"
+        );
+    }
+    connections.shutdown().await;
 }
 
 /// Opens (migrating and syncing types) until it works. Every failure is worth another try: the
 /// database may come up later, and a dirty schema may be forced by an operator meanwhile.
-async fn connect_until_ready(target: ConnectTarget, state: AppState) {
+async fn connect_until_ready(target: ConnectTarget, pool: PoolConfig, state: AppState) {
     let mut delay = FIRST_RETRY;
     let mut last_error = String::new();
     loop {
-        match Datastore::open(&target, &mlmd_types()).await {
+        match Datastore::open(&target, &pool, &mlmd_types()).await {
             Ok((store, report)) => {
                 if report.no_change() {
                     tracing::info!(version = ?report.to, dialect = ?store.dialect(), "database schema is up to date");

@@ -4,9 +4,11 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use embedmd::PoolConfig;
 
 #[derive(Debug, Parser)]
 #[command(name = "model-registry", version, about = "Kubeflow Model Registry server on an embedded MLMD datastore")]
@@ -53,10 +55,20 @@ pub struct ProxyArgs {
         value_name = "N"
     )]
     pub max_concurrent_requests: u32,
+    /// Time a client has to send a request's headers; also how long an idle keep-alive
+    /// connection stays open.
+    #[arg(long, env = "MR_HTTP_READ_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub http_read_header_timeout: Duration,
+    /// Time a request may take from its headers to its response (body included); beyond it: 503.
+    #[arg(long, env = "MR_HTTP_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub http_request_timeout: Duration,
+    /// After SIGTERM/SIGINT, in-flight requests get this long before the server exits anyway.
+    #[arg(long, env = "MR_HTTP_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub http_shutdown_timeout: Duration,
 }
 
 /// The database flags, shared by `proxy` and `migrate`.
-#[derive(Debug, Args, Clone, Default)]
+#[derive(Debug, Args, Clone)]
 pub struct DatabaseArgs {
     /// sqlite (default when nothing is configured), mysql or postgres.
     #[arg(long, global = true, env = "MR_EMBEDMD_DATABASE_TYPE", value_name = "TYPE")]
@@ -90,6 +102,29 @@ pub struct DatabaseArgs {
         value_name = "BOOL"
     )]
     pub embedmd_database_ssl_verify_server_cert: Option<bool>,
+    /// Connections a replica opens at most (MySQL, PostgreSQL); N replicas need N times this
+    /// from the server's max_connections.
+    #[arg(
+        long,
+        global = true,
+        env = "MR_EMBEDMD_DATABASE_MAX_OPEN_CONNS",
+        value_name = "N",
+        default_value_t = PoolConfig::DEFAULT_MAX_OPEN,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub embedmd_database_max_open_conns: u32,
+    /// Idle connections kept open; a connection released beyond them is closed.
+    #[arg(long, global = true, env = "MR_EMBEDMD_DATABASE_MAX_IDLE_CONNS", value_name = "N", default_value_t = PoolConfig::DEFAULT_MAX_IDLE)]
+    pub embedmd_database_max_idle_conns: u32,
+    /// Age after which a connection is replaced (0: never) [default: 30m].
+    #[arg(long, global = true, env = "MR_EMBEDMD_DATABASE_CONN_MAX_LIFETIME", value_name = "DURATION", value_parser = parse_duration)]
+    pub embedmd_database_conn_max_lifetime: Option<Duration>,
+    /// Time after which an idle connection is closed (0: never) [default: 1m].
+    #[arg(long, global = true, env = "MR_EMBEDMD_DATABASE_CONN_MAX_IDLE_TIME", value_name = "DURATION", value_parser = parse_duration)]
+    pub embedmd_database_conn_max_idle_time: Option<Duration>,
+    /// Longest a statement may run before the database cancels it (0: no limit) [default: 15s].
+    #[arg(long, global = true, env = "MR_EMBEDMD_DATABASE_STATEMENT_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    pub embedmd_database_statement_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Subcommand, Clone, PartialEq, Eq)]
@@ -125,6 +160,21 @@ fn parse_datastore_type(value: &str) -> Result<String, String> {
             "unsupported datastore type {other:?}: only \"embedmd\" is supported (this server keeps \
              the MLMD schema itself; there is no MLMD gRPC datastore)"
         )),
+    }
+}
+
+/// A humantime duration (`30s`, `5m`, `1h 30m`); `0` means no limit where a flag allows it.
+fn parse_duration(value: &str) -> Result<Duration, String> {
+    match value.trim() {
+        "0" => Ok(Duration::ZERO),
+        v => humantime::parse_duration(v).map_err(|e| format!("{e} (expected a duration such as 30s or 5m)")),
+    }
+}
+
+fn parse_positive_duration(value: &str) -> Result<Duration, String> {
+    match parse_duration(value)? {
+        Duration::ZERO => Err("must be more than 0".into()),
+        d => Ok(d),
     }
 }
 
@@ -334,6 +384,42 @@ mod tests {
 
         let err = parse_from(["model-registry", "proxy", "--port", "http"], None).unwrap_err();
         assert!(err.to_string().contains("invalid value 'http'"), "{err}");
+    }
+
+    #[test]
+    fn pool_and_timeout_flags_from_flag_env_and_file() {
+        let _guard = ENV.lock().unwrap();
+        let cli = parse_from(["model-registry", "proxy"], None).unwrap();
+        assert_eq!(crate::config::pool_config(&cli.database), PoolConfig::default());
+        let timeouts = crate::config::ServerConfig::from_args(proxy(&cli), &cli.database).unwrap().timeouts;
+        assert_eq!(timeouts, crate::config::HttpTimeouts::default());
+
+        let file = yaml(
+            "embedmd-database-max-open-conns: 7\nembedmd-database-conn-max-lifetime: 5m\n\
+             embedmd-database-statement-timeout: 0\nhttp-shutdown-timeout: 3s\n",
+        );
+        let _idle = EnvVar::set("MR_EMBEDMD_DATABASE_MAX_IDLE_CONNS", "1");
+        let _idle_time = EnvVar::set("MR_EMBEDMD_DATABASE_CONN_MAX_IDLE_TIME", "90s");
+        let cli = parse_from(
+            ["model-registry", "proxy", "-c", file.path().to_str().unwrap(), "--http-read-header-timeout", "2s"],
+            None,
+        )
+        .unwrap();
+        let pool = crate::config::pool_config(&cli.database);
+        assert_eq!((pool.max_open, pool.max_idle), (7, 1));
+        assert_eq!(pool.max_lifetime, Some(Duration::from_secs(300)));
+        assert_eq!(pool.max_idle_time, Some(Duration::from_secs(90)));
+        assert_eq!(pool.statement_timeout, None, "0 turns the limit off");
+        assert_eq!(pool.acquire_timeout, PoolConfig::DEFAULT_ACQUIRE_TIMEOUT);
+        let p = proxy(&cli);
+        assert_eq!((p.http_read_header_timeout, p.http_shutdown_timeout), (Duration::from_secs(2), Duration::from_secs(3)));
+
+        let err = parse_from(["model-registry", "proxy", "--embedmd-database-max-open-conns", "0"], None).unwrap_err();
+        assert!(err.to_string().contains("embedmd-database-max-open-conns"), "{err}");
+        let err = parse_from(["model-registry", "proxy", "--http-request-timeout", "0"], None).unwrap_err();
+        assert!(err.to_string().contains("must be more than 0"), "{err}");
+        let err = parse_from(["model-registry", "proxy", "--embedmd-database-conn-max-lifetime", "soon"], None).unwrap_err();
+        assert!(err.to_string().contains("expected a duration"), "{err}");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! From parsed flags to validated settings; DSN problems surface here, before anything starts.
 
 use std::str::FromStr;
+use std::time::Duration;
 
-use embedmd::{Backend, ConnectTarget, TlsConfig};
+use embedmd::{Backend, ConnectTarget, PoolConfig, TlsConfig};
 
 use crate::cli::{DatabaseArgs, ProxyArgs};
 
@@ -13,16 +14,72 @@ pub struct ServerConfig {
     pub port: u16,
     pub datastore: ConnectTarget,
     pub max_concurrent_requests: u32,
+    pub pool: PoolConfig,
+    pub timeouts: HttpTimeouts,
+}
+
+/// The HTTP edge's time limits (see the `--http-*-timeout` flags).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTimeouts {
+    pub read_header: Duration,
+    pub request: Duration,
+    pub shutdown: Duration,
+}
+
+impl HttpTimeouts {
+    pub const DEFAULT_READ_HEADER: Duration = Duration::from_secs(10);
+    pub const DEFAULT_REQUEST: Duration = Duration::from_secs(30);
+    pub const DEFAULT_SHUTDOWN: Duration = Duration::from_secs(20);
+}
+
+impl Default for HttpTimeouts {
+    fn default() -> Self {
+        HttpTimeouts { read_header: Self::DEFAULT_READ_HEADER, request: Self::DEFAULT_REQUEST, shutdown: Self::DEFAULT_SHUTDOWN }
+    }
 }
 
 impl ServerConfig {
+    /// Defaults for everything but where to listen and which database to use.
+    pub fn new(hostname: impl Into<String>, port: u16, datastore: ConnectTarget) -> Self {
+        ServerConfig {
+            hostname: hostname.into(),
+            port,
+            datastore,
+            pool: PoolConfig::default(),
+            timeouts: HttpTimeouts::default(),
+            max_concurrent_requests: crate::http::MAX_CONCURRENT_REQUESTS,
+        }
+    }
+
     pub fn from_args(proxy: &ProxyArgs, database: &DatabaseArgs) -> Result<Self, embedmd::dsn::DsnError> {
         Ok(ServerConfig {
-            hostname: proxy.hostname.clone(),
-            port: proxy.port,
-            datastore: datastore_target(database)?,
+            timeouts: HttpTimeouts {
+                read_header: proxy.http_read_header_timeout,
+                request: proxy.http_request_timeout,
+                shutdown: proxy.http_shutdown_timeout,
+            },
+            pool: pool_config(database),
             max_concurrent_requests: proxy.max_concurrent_requests,
+            ..ServerConfig::new(proxy.hostname.clone(), proxy.port, datastore_target(database)?)
         })
+    }
+}
+
+/// The pool flags over [`PoolConfig`]'s defaults; a zero duration means "no limit".
+pub fn pool_config(args: &DatabaseArgs) -> PoolConfig {
+    let defaults = PoolConfig::default();
+    let limit = |flag: Option<Duration>, default: Option<Duration>| match flag {
+        Some(Duration::ZERO) => None,
+        Some(d) => Some(d),
+        None => default,
+    };
+    PoolConfig {
+        max_open: args.embedmd_database_max_open_conns,
+        max_idle: args.embedmd_database_max_idle_conns,
+        max_lifetime: limit(args.embedmd_database_conn_max_lifetime, defaults.max_lifetime),
+        max_idle_time: limit(args.embedmd_database_conn_max_idle_time, defaults.max_idle_time),
+        statement_timeout: limit(args.embedmd_database_statement_timeout, defaults.statement_timeout),
+        ..defaults
     }
 }
 

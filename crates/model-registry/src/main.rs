@@ -50,7 +50,7 @@ async fn migrate(action: &MigrateAction, database: &cli::DatabaseArgs) -> anyhow
         anyhow::bail!("say how many migrations to revert (`migrate down N`) or `migrate down --all --yes`");
     }
     let target = config::datastore_target(database)?;
-    let connection = Connection::open(&target).await?;
+    let connection = Connection::open(&target, &config::pool_config(database)).await?;
     let migrator = &connection.migrator;
     let result: Result<(), MigrateError> = async {
         match action {

@@ -42,9 +42,7 @@ impl Api {
 
     async fn start_on(db: TestDb) -> Api {
         let datastore = embedmd::dsn::resolve(None, Some(db.url()), &embedmd::TlsConfig::default()).unwrap();
-        let max_concurrent_requests = model_registry::http::MAX_CONCURRENT_REQUESTS;
-        let config = ServerConfig { hostname: "127.0.0.1".into(), port: 0, datastore, max_concurrent_requests };
-        let app = App::build(config).await.unwrap();
+        let app = App::build(ServerConfig::new("127.0.0.1", 0, datastore)).await.unwrap();
         let root = format!("http://{}", app.local_addr());
         tokio::spawn(app.run_until(std::future::pending()));
         let http = reqwest::Client::new();

@@ -28,7 +28,7 @@ impl Api {
     async fn start(backend: Backend) -> Api {
         let db = TestDb::new(backend).await;
         let datastore = embedmd::dsn::resolve(None, Some(db.url()), &embedmd::TlsConfig::default()).unwrap();
-        let app = App::build(ServerConfig { hostname: "127.0.0.1".into(), port: 0, datastore }).await.unwrap();
+        let app = App::build(ServerConfig::new("127.0.0.1", 0, datastore)).await.unwrap();
         let root = format!("http://{}", app.local_addr());
         tokio::spawn(app.run_until(std::future::pending()));
         let http = reqwest::Client::new();

@@ -1,11 +1,15 @@
 //! The one table from errors to HTTP statuses, with upstream's body `{code, message}`.
 
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
 use crate::registry::Error;
+
+/// What a 503 asks clients to wait before retrying: about one pool acquire timeout, by which
+/// a database that refused connections has usually freed some.
+pub const RETRY_AFTER_SECONDS: u64 = 2;
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
@@ -22,7 +26,7 @@ impl IntoResponse for Error {
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::Unavailable(_) | Error::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::Overloaded | Error::DeadlineExceeded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(e) => {
                 // The cause goes to the log only: driver messages are not for clients.
                 tracing::error!(error = %e, "request failed");
@@ -35,6 +39,10 @@ impl IntoResponse for Error {
             _ => status.canonical_reason().unwrap_or_default(),
         };
         let body = ErrorBody { code, message: self.to_string() };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
+        }
+        response
     }
 }

@@ -1,5 +1,6 @@
 //! HTTP: routing, readiness, and the one mapping from errors to responses.
 
+mod deadline;
 mod error;
 mod extract;
 pub mod openapi;
@@ -22,6 +23,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::app::{AppState, StoreState};
 use crate::registry::{ApiVersion, Error};
+
+pub use deadline::deadline;
 
 /// Requests larger than this get 413.
 const BODY_LIMIT: usize = 4 * 1024 * 1024;

@@ -22,6 +22,9 @@ pub enum Error {
     Overloaded,
     #[error("Datastore service is down or unavailable: {0}")]
     Unavailable(String),
+    /// The request outlived the per-request deadline.
+    #[error("the request took longer than {0:?}; try again later")]
+    DeadlineExceeded(std::time::Duration),
     #[error("internal error")]
     Internal(#[source] embedmd::Error),
 }
