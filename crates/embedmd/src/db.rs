@@ -248,6 +248,8 @@ impl Pool {
                     .connect_with(o.clone())
                     .await?,
             ),
+            // The statement timeout is set on the pool's sessions only: the migrator's own
+            // session may wait for its lock and run long steps.
             ConnectTarget::MySql(o) => {
                 let statement_timeout = config.statement_timeout;
                 let options = server_pool_options(config, Arc::downgrade(&view)).after_connect(move |conn, _| {
@@ -256,13 +258,11 @@ impl Pool {
                 Driver::MySql(options.connect_with(o.clone()).await?)
             }
             ConnectTarget::Postgres(o) => {
-                // A startup parameter of the pool's sessions only: the migrator's own session
-                // may wait for its lock and run long steps.
-                let o = match config.statement_timeout {
-                    Some(t) => o.clone().options([("statement_timeout", format!("{}ms", t.as_millis()))]),
-                    None => o.clone(),
-                };
-                Driver::Postgres(server_pool_options(config, Arc::downgrade(&view)).connect_with(o).await?)
+                let statement_timeout = config.statement_timeout;
+                let options = server_pool_options(config, Arc::downgrade(&view)).after_connect(move |conn, _| {
+                    Box::pin(async move { set_postgres_statement_timeout(conn, statement_timeout).await })
+                });
+                Driver::Postgres(options.connect_with(o.clone()).await?)
             }
         };
         view.set(driver.clone()).expect("set once");
@@ -365,6 +365,13 @@ fn server_pool_options<DB: Database>(config: &PoolConfig, view: Weak<OnceLock<Dr
             let keep = view.upgrade().and_then(|v| v.get().map(|pool| pool.num_idle() < max_idle)).unwrap_or(true);
             Box::pin(async move { Ok(keep) })
         })
+}
+
+/// A session setting rather than a startup parameter, which PgBouncer refuses.
+async fn set_postgres_statement_timeout(conn: &mut PgConnection, timeout: Option<Duration>) -> Result<(), sqlx::Error> {
+    let Some(timeout) = timeout else { return Ok(()) };
+    let set = format!("SET statement_timeout = {}", timeout.as_millis());
+    conn.execute(sqlx::raw_sql(&set)).await.map(drop)
 }
 
 /// MariaDB calls the session's statement limit `max_statement_time` (seconds), MySQL
