@@ -166,7 +166,9 @@ async fn sigterm_with_a_slow_client_still_exits_within_the_shutdown_deadline() {
     // The header timeout alone would keep the slow client for a minute.
     let mut server = Server::sqlite(&db, &["--http-read-header-timeout", "60s", "--http-shutdown-timeout", "2s"]).await;
     let mut slow = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
-    slow.write_all(b"POST /api/model_registry/v1/registered_models HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"na")
+    slow.write_all(
+        b"POST /api/model_registry/v1/registered_models HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"na",
+    )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
