@@ -3,13 +3,14 @@
 //! what MLMD itself reads back from the tables.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use model_registry::{App, ServerConfig};
 use serde_json::{json, Value};
 use testkit::{Backend, TestDb};
+
+mod support;
+use support::app::Api;
 
 testkit::on_every_backend!(
     registered_models_and_versions,
@@ -27,70 +28,6 @@ testkit::on_every_backend!(
     both_versions_share_one_database,
     upstream_conformance,
 );
-
-#[derive(Clone)]
-struct Api {
-    base: String,
-    http: reqwest::Client,
-    _db: Arc<TestDb>,
-}
-
-impl Api {
-    async fn start(backend: Backend) -> Api {
-        Api::start_on(TestDb::new(backend).await).await
-    }
-
-    async fn start_on(db: TestDb) -> Api {
-        let datastore = embedmd::dsn::resolve(None, Some(db.url()), &embedmd::TlsConfig::default()).unwrap();
-        let app = App::build(ServerConfig::new("127.0.0.1", 0, datastore)).await.unwrap();
-        let root = format!("http://{}", app.local_addr());
-        tokio::spawn(app.run_until(std::future::pending()));
-        let http = reqwest::Client::new();
-        for _ in 0..500 {
-            if http.get(format!("{root}/readyz/health")).send().await.is_ok_and(|r| r.status() == 200) {
-                return Api { base: format!("{root}/api/model_registry/v1alpha3"), http, _db: Arc::new(db) };
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("app not ready");
-    }
-
-    /// The same server and database through another API version (`v1`, `v1alpha3`).
-    fn on(&self, version: &str) -> Api {
-        let root = self.base.rsplit_once('/').expect("a versioned base").0;
-        Api { base: format!("{root}/{version}"), ..self.clone() }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.call(reqwest::Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.call(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
-        self.call(reqwest::Method::PATCH, path, Some(body)).await
-    }
-
-    /// POST that must answer `status`; returns the body.
-    async fn created(&self, path: &str, body: Value) -> Value {
-        let (status, value) = self.post(path, body).await;
-        assert_eq!(status, 201, "{path}: {value}");
-        value
-    }
-}
 
 fn id(value: &Value) -> &str {
     value["id"].as_str().expect("ids are strings")
@@ -426,7 +363,7 @@ async fn mlmd_reads_what_the_api_wrote(backend: Backend) {
         // Our PostgreSQL databases use upstream's quoted layout, which MLMD cannot open.
         return;
     }
-    let dump: Value = serde_json::from_str(&api._db.mlmd_ok_async(&["dump", "--compact"]).await).unwrap();
+    let dump: Value = serde_json::from_str(&api.db.mlmd_ok_async(&["dump", "--compact"]).await).unwrap();
     let text = dump.to_string();
     for expected in ["kf.RegisteredModel", "kf.ModelVersion", "kf.ModelArtifact", "s3://x", &format!("{}:v", id(&model))] {
         assert!(text.contains(expected), "MLMD does not see {expected}: {text}");
@@ -577,7 +514,7 @@ async fn run_artifacts_upsert_metrics_and_parameters_by_name(backend: Backend) {
 
     let types = if backend == Backend::Postgres { ("\"Artifact\"", "\"Type\"") } else { ("Artifact", "Type") };
     let history = api
-        ._db
+        .db
         .query_text(&format!(
             "SELECT a.name FROM {} a JOIN {} t ON t.id = a.type_id WHERE t.name = 'kf.MetricHistory' ORDER BY a.id",
             types.0, types.1

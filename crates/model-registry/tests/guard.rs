@@ -2,7 +2,6 @@
 //! writes without a JSON content type are refused, no internals in error bodies or readiness,
 //! concurrency and memory stay bounded.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,8 +9,8 @@ use serde_json::{json, Value};
 use testkit::{Backend, TestDb};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const BIN: &str = env!("CARGO_BIN_EXE_model-registry");
-const API: &str = "/api/model_registry/v1alpha3";
+mod support;
+use support::server::{Server, API};
 
 testkit::on_every_backend!(
     racing_writes_to_one_row_keep_every_change,
@@ -26,77 +25,6 @@ async fn sqlite() -> TestDb {
 
 /// Rounds of each race; each round is one pair of concurrent writes.
 const ROUNDS: usize = 40;
-
-struct Server {
-    child: Child,
-    base: String,
-    http: reqwest::Client,
-    log: tempfile::NamedTempFile,
-}
-
-impl Server {
-    fn start(dsn: &str, extra: &[&str]) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let child = Command::new(BIN)
-            .args(["proxy", "--hostname", "127.0.0.1", "--port", &port.to_string(), "--embedmd-database-dsn", dsn])
-            .args(extra)
-            .env("HOME", "/nonexistent")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .expect("the binary starts");
-        Server { child, base: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new(), log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-
-    async fn ready(dsn: &str, extra: &[&str]) -> Server {
-        let server = Server::start(dsn, extra);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if server.http.get(format!("{}/readyz/health", server.base)).send().await.is_ok_and(|r| r.status() == 200) {
-                return server;
-            }
-            assert!(Instant::now() < deadline, "not ready:\n{}", server.log());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.http.request(method, format!("{}{API}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let (status, body) = self.call(reqwest::Method::GET, path, None).await;
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    /// A POST or PATCH that must succeed; returns the body.
-    async fn write(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let (status, body) = self.call(method.clone(), path, Some(body)).await;
-        assert!(status == 200 || status == 201, "{method} {path}: {status} {body}");
-        body
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn id(value: &Value) -> String {
     value["id"].as_str().expect("ids are strings").to_owned()
@@ -116,7 +44,7 @@ async fn race(server: &Arc<Server>, a: (reqwest::Method, String, Value), b: (req
 /// id, an upsert by name against a PATCH); both changes must be there after every round.
 async fn racing_writes_to_one_row_keep_every_change(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let server = Arc::new(Server::ready(db.url(), &[]).await);
+    let server = Arc::new(Server::ready_with_dsn(db.url(), &[]).await);
     let (post, patch) = (reqwest::Method::POST, reqwest::Method::PATCH);
     let model = id(&server.write(post.clone(), "/registered_models", json!({"name": "m"})).await);
     let version = id(&server.write(post.clone(), "/model_versions", json!({"name": "v", "registeredModelId": model})).await);
@@ -137,7 +65,7 @@ async fn racing_writes_to_one_row_keep_every_change(backend: Backend) {
             (patch.clone(), model_path.clone(), json!({"owner": o})),
         )
         .await;
-        let got = server.get(&model_path).await;
+        let got = server.get_ok(&model_path).await;
         assert_eq!((got["description"].as_str(), got["owner"].as_str()), (Some(d.as_str()), Some(o.as_str())), "round {round}");
 
         let uri = format!("s3://b/{round}");
@@ -147,7 +75,7 @@ async fn racing_writes_to_one_row_keep_every_change(backend: Backend) {
             (post.clone(), artifacts.clone(), json!({"artifactType": "model-artifact", "id": artifact, "uri": uri})),
         )
         .await;
-        let got = server.get(&format!("/artifacts/{artifact}")).await;
+        let got = server.get_ok(&format!("/artifacts/{artifact}")).await;
         assert_eq!((got["description"].as_str(), got["uri"].as_str()), (Some(d.as_str()), Some(uri.as_str())), "round {round}");
 
         let value = round as f64;
@@ -157,7 +85,7 @@ async fn racing_writes_to_one_row_keep_every_change(backend: Backend) {
             (post.clone(), logs.clone(), json!({"artifactType": "metric", "name": "acc", "value": value, "step": round})),
         )
         .await;
-        let got = server.get(&format!("/artifacts/{metric}")).await;
+        let got = server.get_ok(&format!("/artifacts/{metric}")).await;
         assert_eq!((got["description"].as_str(), got["value"].as_f64()), (Some(d.as_str()), Some(value)), "round {round}");
     }
 }
@@ -191,7 +119,7 @@ async fn raw(base: &str, head: &str, body: &[u8]) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_need_a_json_content_type_and_there_is_no_cors() {
     let db = sqlite().await;
-    let server = Server::ready(db.url(), &[]).await;
+    let server = Server::ready_with_dsn(db.url(), &[]).await;
     let url = format!("{}{API}/registered_models", server.base);
     let body = r#"{"name": "m"}"#;
     for content_type in [
@@ -213,7 +141,7 @@ async fn writes_need_a_json_content_type_and_there_is_no_cors() {
         let error: Value = response.json().await.unwrap();
         assert_eq!(error, json!({"code": "Unsupported Media Type", "message": "Content-Type must be application/json"}));
     }
-    let model = server.get("/registered_models").await;
+    let model = server.get_ok("/registered_models").await;
     assert_eq!(model["size"], 0, "nothing created: {model}");
     let (status, _) = raw(
         &server.base,
@@ -266,7 +194,7 @@ async fn not_ready_answers_503_at_once_and_names_nothing_internal() {
         ("postgres://leakyuser:leakypass@127.0.0.1:1/leakydb".to_owned(), "database unreachable"),
     ];
     for (dsn, reason) in dsns {
-        let server = Server::start(&dsn, &[]);
+        let server = Server::with_dsn(&dsn, &[]);
         let deadline = Instant::now() + Duration::from_secs(20);
         let health = loop {
             if let Ok(response) = server.http.get(format!("{}/readyz/health", server.base)).send().await {
@@ -303,7 +231,7 @@ async fn not_ready_answers_503_at_once_and_names_nothing_internal() {
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_beyond_the_concurrency_limit_get_503_at_once() {
     let db = sqlite().await;
-    let server = Server::ready(db.url(), &["--max-concurrent-requests", "2"]).await;
+    let server = Server::ready_with_dsn(db.url(), &["--max-concurrent-requests", "2"]).await;
     let address = server.base.strip_prefix("http://").unwrap().to_owned();
     // Two writes whose bodies never finish hold both permits.
     let mut holders = Vec::new();
@@ -367,7 +295,7 @@ async fn memory_stays_bounded_while_64_clients_send_maximum_size_bodies() {
     const CLIENTS: usize = 64;
     const BOUND_MIB: u64 = 512;
     let db = sqlite().await;
-    let server = Server::ready(db.url(), &[]).await;
+    let server = Server::ready_with_dsn(db.url(), &[]).await;
     let pid = server.child.id();
     let idle = memory_kib(pid, "VmRSS:");
     let bodies = Arc::new(maximum_bodies());
@@ -395,7 +323,7 @@ async fn memory_stays_bounded_while_64_clients_send_maximum_size_bodies() {
     eprintln!("RSS idle {} MiB, peak {} MiB, after {} MiB", idle / 1024, peak / 1024, after / 1024);
     assert!(statuses.iter().all(|s| *s == 400), "each is refused by validation: {statuses:?}");
     assert!(peak / 1024 < BOUND_MIB, "peak RSS {} MiB", peak / 1024);
-    assert_eq!(server.get("/registered_models").await["size"], 0);
+    assert_eq!(server.get_ok("/registered_models").await["size"], 0);
 }
 
 /// Lists longer than the registry's chunk (500 rows) are streamed: every row once, in order,
@@ -403,7 +331,7 @@ async fn memory_stays_bounded_while_64_clients_send_maximum_size_bodies() {
 async fn lists_longer_than_a_chunk_stream_every_row_once(backend: Backend) {
     const ROWS: usize = 1_100;
     let db = TestDb::new(backend).await;
-    let server = Arc::new(Server::ready(db.url(), &[]).await);
+    let server = Arc::new(Server::ready_with_dsn(db.url(), &[]).await);
     let creators: Vec<_> = (0..8)
         .map(|creator| {
             let server = server.clone();
@@ -438,7 +366,7 @@ async fn lists_longer_than_a_chunk_stream_every_row_once(backend: Backend) {
         let mut token = String::new();
         let mut pages = 0;
         loop {
-            let page = server.get(&format!("/registered_models?pageSize={size}&orderBy={order}&nextPageToken={token}")).await;
+            let page = server.get_ok(&format!("/registered_models?pageSize={size}&orderBy={order}&nextPageToken={token}")).await;
             pages += 1;
             let got = ids(&page);
             assert_eq!(page["size"].as_u64(), Some(got.len() as u64));
@@ -468,7 +396,7 @@ async fn lists_longer_than_a_chunk_stream_every_row_once(backend: Backend) {
 async fn first_logs_under_many_runs_at_once_all_land(backend: Backend) {
     const RUNS: usize = 8;
     let db = TestDb::new(backend).await;
-    let server = Arc::new(Server::ready(db.url(), &[]).await);
+    let server = Arc::new(Server::ready_with_dsn(db.url(), &[]).await);
     let experiment = id(&server.write(reqwest::Method::POST, "/experiments", json!({"name": "e"})).await);
     let mut runs = Vec::new();
     for _ in 0..RUNS {

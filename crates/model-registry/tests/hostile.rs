@@ -1,14 +1,13 @@
 //! Hostile inputs on every backend: each is a 4xx whose message names the culprit, never a
 //! database error, and nothing is half-written; the largest allowed values still work.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use base64::Engine;
-use model_registry::{App, ServerConfig};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
-use testkit::{Backend, TestDb};
+use testkit::Backend;
+
+mod support;
+use support::app::Api;
 
 testkit::on_every_backend!(filter_queries_are_typed_and_bounded, bodies_fit_every_backend, the_largest_allowed_inputs_work);
 
@@ -18,59 +17,24 @@ const MAX_QUERY_BYTES: usize = filter_query::MAX_QUERY_BYTES;
 const MAX_COMPARISONS: usize = filter_query::MAX_COMPARISONS;
 const MAX_LIST_ITEMS: usize = filter_query::MAX_LIST_ITEMS;
 
-struct Api {
-    base: String,
-    http: reqwest::Client,
-    _db: Arc<TestDb>,
+async fn filtered(api: &Api, path: &str, filter: &str) -> (u16, Value) {
+    api.request(Method::GET, path, &[("filterQuery", filter)], None).await
 }
 
-impl Api {
-    async fn start(backend: Backend) -> Api {
-        let db = TestDb::new(backend).await;
-        let datastore = embedmd::dsn::resolve(None, Some(db.url()), &embedmd::TlsConfig::default()).unwrap();
-        let app = App::build(ServerConfig::new("127.0.0.1", 0, datastore)).await.unwrap();
-        let root = format!("http://{}", app.local_addr());
-        tokio::spawn(app.run_until(std::future::pending()));
-        let http = reqwest::Client::new();
-        for _ in 0..500 {
-            if http.get(format!("{root}/readyz/health")).send().await.is_ok_and(|r| r.status() == 200) {
-                return Api { base: format!("{root}/api/model_registry/v1alpha3"), http, _db: Arc::new(db) };
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("app not ready");
-    }
+/// A filter sent as it is (spaces aside): percent-encoding would take long queries past the
+/// client's 64 KiB URL limit.
+async fn raw_filter(api: &Api, path: &str, filter: &str) -> (u16, Value) {
+    let url = format!("{}{path}?filterQuery={}", api.base, filter.replace(' ', "%20"));
+    let response = api.http.get(url).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
 
-    async fn call(&self, method: Method, path: &str, query: &[(&str, &str)], body: Option<Value>) -> (u16, Value) {
-        let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.base), query).unwrap();
-        let mut request = self.http.request(method, url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    async fn filter(&self, path: &str, filter: &str) -> (u16, Value) {
-        self.call(Method::GET, path, &[("filterQuery", filter)], None).await
-    }
-
-    /// A filter sent as it is (spaces aside): percent-encoding would take long queries past
-    /// the client's 64 KiB URL limit.
-    async fn raw_filter(&self, path: &str, filter: &str) -> (u16, Value) {
-        let url = format!("{}{path}?filterQuery={}", self.base, filter.replace(' ', "%20"));
-        let response = self.http.get(url).send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
-    }
-
-    async fn ok(&self, method: Method, path: &str, body: Value) -> Value {
-        let (status, value) = self.call(method, path, &[], Some(body)).await;
-        assert!(matches!(status, 200 | 201), "{path}: {status} {value}");
-        value
-    }
+/// A POST or PATCH that must succeed; returns the body.
+async fn ok(api: &Api, method: Method, path: &str, body: Value) -> Value {
+    let (status, value) = api.call(method, path, Some(body)).await;
+    assert!(matches!(status, 200 | 201), "{path}: {status} {value}");
+    value
 }
 
 fn id(value: &Value) -> String {
@@ -104,14 +68,14 @@ fn incompressible(len: usize) -> String {
 async fn filter_queries_are_typed_and_bounded(backend: Backend) {
     let api = Api::start(backend).await;
     let int = |v: &str| json!({"metadataType": "MetadataIntValue", "int_value": v});
-    let model = api
-        .ok(Method::POST, "/registered_models", json!({"name": "m", "customProperties": {"f": int("1"), "g": int("2")}}))
-        .await;
+    let model =
+        ok(&api, Method::POST, "/registered_models", json!({"name": "m", "customProperties": {"f": int("1"), "g": int("2")}}))
+            .await;
     let m = id(&model);
-    api.ok(Method::POST, "/registered_models", json!({"name": "x_y"})).await;
-    api.ok(Method::POST, "/model_versions", json!({"name": "v", "registeredModelId": m})).await;
-    let experiment = api.ok(Method::POST, "/experiments", json!({"name": "e"})).await;
-    let run = api.ok(Method::POST, "/experiment_runs", json!({"experimentId": id(&experiment)})).await;
+    ok(&api, Method::POST, "/registered_models", json!({"name": "x_y"})).await;
+    ok(&api, Method::POST, "/model_versions", json!({"name": "v", "registeredModelId": m})).await;
+    let experiment = ok(&api, Method::POST, "/experiments", json!({"name": "e"})).await;
+    let run = ok(&api, Method::POST, "/experiment_runs", json!({"experimentId": id(&experiment)})).await;
     let r = id(&run);
 
     let cases: &[(&str, &str, &[&str])] = &[
@@ -137,33 +101,37 @@ async fn filter_queries_are_typed_and_bounded(backend: Backend) {
         ("/artifacts", "experimentRunId = true", &["experimentRunId is an integer"]),
     ];
     for (path, filter, culprits) in cases {
-        refused(filter, api.filter(path, filter).await, culprits);
+        refused(filter, filtered(&api, path, filter).await, culprits);
     }
 
     // Limits: SQLite's expression depth (~1000 OR-ed terms) and bind count (32766) are never
     // reached; each limit is named.
     let or_terms = |n: usize| vec!["f = 1"; n].join(" OR ");
-    refused("1100 terms", api.filter("/registered_models", &or_terms(1100)).await, &["too many comparisons", "the limit is 64"]);
-    refused("65 terms", api.filter("/registered_models", &or_terms(MAX_COMPARISONS + 1)).await, &["the limit is 64"]);
+    refused(
+        "1100 terms",
+        filtered(&api, "/registered_models", &or_terms(1100)).await,
+        &["too many comparisons", "the limit is 64"],
+    );
+    refused("65 terms", filtered(&api, "/registered_models", &or_terms(MAX_COMPARISONS + 1)).await, &["the limit is 64"]);
     let in_list = |n: usize| format!("f IN ({})", vec!["1"; n].join(","));
     let limit = format!("the limit is {MAX_LIST_ITEMS}");
-    refused("1001 values", api.filter("/registered_models", &in_list(MAX_LIST_ITEMS + 1)).await, &["IN list", &limit]);
+    refused("1001 values", filtered(&api, "/registered_models", &in_list(MAX_LIST_ITEMS + 1)).await, &["IN list", &limit]);
     let limit = format!("the limit is {MAX_QUERY_BYTES}");
-    refused("16500 values", api.raw_filter("/registered_models", &in_list(16_500)).await, &["bytes long", &limit]);
+    refused("16500 values", raw_filter(&api, "/registered_models", &in_list(16_500)).await, &["bytes long", &limit]);
     let long = format!("name = '{}'", "x".repeat(MAX_QUERY_BYTES));
-    refused("long query", api.filter("/registered_models", &long).await, &["bytes long", &limit]);
+    refused("long query", filtered(&api, "/registered_models", &long).await, &["bytes long", &limit]);
     let nested = |n: usize| format!("{}f = 1{}", "(".repeat(n), ")".repeat(n));
-    refused("65 deep", api.filter("/registered_models", &nested(65)).await, &["nested too deeply", "64"]);
-    refused("20000 deep", api.raw_filter("/registered_models", &nested(20_000)).await, &["bytes long"]);
+    refused("65 deep", filtered(&api, "/registered_models", &nested(65)).await, &["nested too deeply", "64"]);
+    refused("20000 deep", raw_filter(&api, "/registered_models", &nested(20_000)).await, &["bytes long"]);
 
     let history = format!("/experiment_runs/{r}/metric_history");
     let steps = vec!["1"; MAX_LIST_ITEMS + 1].join(",");
-    refused("stepIds", api.call(Method::GET, &history, &[("stepIds", &steps)], None).await, &["stepIds", "1000"]);
-    refused("stepIds", api.call(Method::GET, &history, &[("stepIds", "1,x")], None).await, &["stepIds"]);
+    refused("stepIds", api.request(Method::GET, &history, &[("stepIds", &steps)], None).await, &["stepIds", "1000"]);
+    refused("stepIds", api.request(Method::GET, &history, &[("stepIds", "1,x")], None).await, &["stepIds"]);
     let huge = "9".repeat(30);
-    refused("pageSize", api.call(Method::GET, "/registered_models", &[("pageSize", &huge)], None).await, &["pageSize"]);
+    refused("pageSize", api.request(Method::GET, "/registered_models", &[("pageSize", &huge)], None).await, &["pageSize"]);
     for token in ["%%%", "OTk5OTk5OTk5OTk5OTk5OTk5Ojk5", "LTE6LTE=x"] {
-        let answer = api.call(Method::GET, "/registered_models", &[("nextPageToken", token)], None).await;
+        let answer = api.request(Method::GET, "/registered_models", &[("nextPageToken", token)], None).await;
         refused(token, answer, &["nextPageToken"]);
     }
 
@@ -179,20 +147,20 @@ async fn filter_queries_are_typed_and_bounded(backend: Backend) {
         (r"name ILIKE 'X\_Y'", json!(["x_y"])),
         (r"name LIKE 'x\\y'", json!([])),
     ] {
-        let (status, page) = api.filter("/registered_models", filter).await;
+        let (status, page) = filtered(&api, "/registered_models", filter).await;
         assert_eq!((status, json!(names(&page))), (200, expected), "{filter}: {page}");
     }
-    let (status, page) = api.filter("/registered_models", "f.int_value = 1 AND f.double_value IN (1)").await;
+    let (status, page) = filtered(&api, "/registered_models", "f.int_value = 1 AND f.double_value IN (1)").await;
     assert_eq!((status, page["size"].as_u64()), (200, Some(0)), "{page}");
 }
 
 async fn bodies_fit_every_backend(backend: Backend) {
     let api = Api::start(backend).await;
-    let model = api.ok(Method::POST, "/registered_models", json!({"name": "m"})).await;
-    let version = api.ok(Method::POST, "/model_versions", json!({"name": "v", "registeredModelId": id(&model)})).await;
+    let model = ok(&api, Method::POST, "/registered_models", json!({"name": "m"})).await;
+    let version = ok(&api, Method::POST, "/model_versions", json!({"name": "v", "registeredModelId": id(&model)})).await;
     let v = id(&version);
     let artifacts = format!("/model_versions/{v}/artifacts");
-    let art = api.ok(Method::POST, &artifacts, json!({"artifactType": "model-artifact", "name": "a", "uri": "s3://b/k"})).await;
+    let art = ok(&api, Method::POST, &artifacts, json!({"artifactType": "model-artifact", "name": "a", "uri": "s3://b/k"})).await;
     let a = id(&art);
 
     let limit = format!("at most {MAX_URI_BYTES} are allowed");
@@ -204,10 +172,10 @@ async fn bodies_fit_every_backend(backend: Backend) {
     ] {
         let bytes = format!("uri is {} bytes long", uri.len());
         let body = json!({"artifactType": "model-artifact", "name": format!("long-{what}"), "uri": uri});
-        refused(what, api.call(Method::POST, &artifacts, &[], Some(body.clone())).await, &[&bytes, &limit]);
-        refused(what, api.call(Method::POST, "/model_artifacts", &[], Some(body)).await, &[&bytes]);
+        refused(what, api.request(Method::POST, &artifacts, &[], Some(body.clone())).await, &[&bytes, &limit]);
+        refused(what, api.request(Method::POST, "/model_artifacts", &[], Some(body)).await, &[&bytes]);
         let patch = json!({"artifactType": "model-artifact", "uri": uri});
-        refused(what, api.call(Method::PATCH, &format!("/artifacts/{a}"), &[], Some(patch)).await, &[&bytes]);
+        refused(what, api.request(Method::PATCH, &format!("/artifacts/{a}"), &[], Some(patch)).await, &[&bytes]);
     }
 
     let string = |v: &str| json!({"metadataType": "MetadataStringValue", "string_value": v});
@@ -244,58 +212,59 @@ async fn bodies_fit_every_backend(backend: Backend) {
         ("step", &artifacts, json!({"artifactType": "metric", "name": "s", "value": 1, "step": 4_294_967_296_i64}), &["step"]),
     ];
     for (what, path, body, culprits) in body_cases {
-        refused(what, api.call(Method::POST, path, &[], Some(body)).await, culprits);
+        refused(what, api.request(Method::POST, path, &[], Some(body)).await, culprits);
     }
 
     // A metric logged under a run leaves a history row "<run id>:<name>__<update time>" that
     // must fit 255 characters: a name that does not is refused before anything is written.
-    let experiment = api.ok(Method::POST, "/experiments", json!({"name": "e"})).await;
-    let run = api.ok(Method::POST, "/experiment_runs", json!({"experimentId": id(&experiment)})).await;
+    let experiment = ok(&api, Method::POST, "/experiments", json!({"name": "e"})).await;
+    let run = ok(&api, Method::POST, "/experiment_runs", json!({"experimentId": id(&experiment)})).await;
     let r = id(&run);
     let logged = format!("/experiment_runs/{r}/artifacts");
     let room = 255 - format!("{r}:").len() - "__".len() - 13;
     let metric = json!({"artifactType": "metric", "name": "m".repeat(250), "value": 1.0});
     let limit = format!("at most {room} are allowed");
-    refused("250-character metric", api.call(Method::POST, &logged, &[], Some(metric)).await, &["name is 250", &limit]);
+    refused("250-character metric", api.request(Method::POST, &logged, &[], Some(metric)).await, &["name is 250", &limit]);
     let metric = json!({"artifactType": "metric", "name": "m".repeat(room + 1), "value": 1.0});
-    refused("metric one too long", api.call(Method::POST, &logged, &[], Some(metric)).await, &[&limit]);
-    let (status, listed) = api.call(Method::GET, &logged, &[], None).await;
+    refused("metric one too long", api.request(Method::POST, &logged, &[], Some(metric)).await, &[&limit]);
+    let (status, listed) = api.request(Method::GET, &logged, &[], None).await;
     assert_eq!((status, listed["size"].as_u64()), (200, Some(0)), "nothing half-written: {listed}");
-    let (_, history) = api.call(Method::GET, &format!("/experiment_runs/{r}/metric_history"), &[], None).await;
+    let (_, history) = api.request(Method::GET, &format!("/experiment_runs/{r}/metric_history"), &[], None).await;
     assert_eq!(history["size"], 0, "{history}");
-    let (_, all) = api.call(Method::GET, "/artifacts", &[], None).await;
+    let (_, all) = api.request(Method::GET, "/artifacts", &[], None).await;
     assert_eq!(all["size"], 1, "only the first model artifact: {all}");
 }
 
 async fn the_largest_allowed_inputs_work(backend: Backend) {
     let api = Api::start(backend).await;
-    let model = api.ok(Method::POST, "/registered_models", json!({"name": "m"})).await;
-    let version = api.ok(Method::POST, "/model_versions", json!({"name": "v", "registeredModelId": id(&model)})).await;
+    let model = ok(&api, Method::POST, "/registered_models", json!({"name": "m"})).await;
+    let version = ok(&api, Method::POST, "/model_versions", json!({"name": "v", "registeredModelId": id(&model)})).await;
     let artifacts = format!("/model_versions/{}/artifacts", id(&version));
 
     // A uri of exactly the limit, in bytes, stored and read back.
     for (name, uri) in [("ascii", incompressible(MAX_URI_BYTES)), ("utf8", "é".repeat(MAX_URI_BYTES / 2))] {
-        let created = api.ok(Method::POST, &artifacts, json!({"artifactType": "model-artifact", "name": name, "uri": uri})).await;
-        let (_, read) = api.call(Method::GET, &format!("/model_artifacts/{}", id(&created)), &[], None).await;
+        let created =
+            ok(&api, Method::POST, &artifacts, json!({"artifactType": "model-artifact", "name": name, "uri": uri})).await;
+        let (_, read) = api.request(Method::GET, &format!("/model_artifacts/{}", id(&created)), &[], None).await;
         assert_eq!(read["uri"].as_str(), Some(uri.as_str()));
     }
 
     // 10 000 custom properties in one body: stored in chunks below every bind limit.
     let many: Map<String, Value> =
         (0..10_000).map(|i| (format!("p{i}"), json!({"metadataType": "MetadataIntValue", "int_value": i.to_string()}))).collect();
-    let created = api.ok(Method::POST, "/registered_models", json!({"name": "many", "customProperties": many})).await;
+    let created = ok(&api, Method::POST, "/registered_models", json!({"name": "many", "customProperties": many})).await;
     let many_id = id(&created);
-    let (_, read) = api.call(Method::GET, &format!("/registered_models/{many_id}"), &[], None).await;
+    let (_, read) = api.request(Method::GET, &format!("/registered_models/{many_id}"), &[], None).await;
     assert_eq!(read["customProperties"].as_object().map(Map::len), Some(10_000));
     assert_eq!(read["customProperties"]["p9999"]["int_value"], "9999");
-    let patched = api.ok(Method::PATCH, &format!("/registered_models/{many_id}"), json!({"customProperties": many})).await;
+    let patched = ok(&api, Method::PATCH, &format!("/registered_models/{many_id}"), json!({"customProperties": many})).await;
     assert_eq!(patched["customProperties"].as_object().map(Map::len), Some(10_000));
 
     // A filter at every limit at once still runs, and matches as expected.
     let page = |filter: String| {
         let api = &api;
         async move {
-            let (status, page) = api.filter("/registered_models", &filter).await;
+            let (status, page) = filtered(api, "/registered_models", &filter).await;
             assert_eq!(status, 200, "{page}");
             page["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
         }
@@ -315,12 +284,13 @@ async fn the_largest_allowed_inputs_work(backend: Backend) {
     assert_eq!(page(format!("name = '{}'", "x".repeat(padding))).await, Vec::<String>::new());
 
     // The longest metric name a run can log, and the most step ids.
-    let experiment = api.ok(Method::POST, "/experiments", json!({"name": "e"})).await;
-    let run = api.ok(Method::POST, "/experiment_runs", json!({"experimentId": id(&experiment)})).await;
+    let experiment = ok(&api, Method::POST, "/experiments", json!({"name": "e"})).await;
+    let run = ok(&api, Method::POST, "/experiment_runs", json!({"experimentId": id(&experiment)})).await;
     let r = id(&run);
     let room = 255 - format!("{r}:").len() - "__".len() - 13;
     let name = "m".repeat(room);
-    api.ok(
+    ok(
+        &api,
         Method::POST,
         &format!("/experiment_runs/{r}/artifacts"),
         json!({"artifactType": "metric", "name": name, "value": 1.0, "step": 3}),
@@ -328,7 +298,7 @@ async fn the_largest_allowed_inputs_work(backend: Backend) {
     .await;
     let steps: Vec<String> = (0..MAX_LIST_ITEMS).map(|i| i.to_string()).collect();
     let history = format!("/experiment_runs/{r}/metric_history");
-    let (status, rows) = api.call(Method::GET, &history, &[("stepIds", &steps.join(","))], None).await;
+    let (status, rows) = api.request(Method::GET, &history, &[("stepIds", &steps.join(","))], None).await;
     assert_eq!((status, rows["size"].as_u64()), (200, Some(1)), "{rows}");
     assert_eq!(rows["items"][0]["name"].as_str(), Some(name.as_str()));
 }

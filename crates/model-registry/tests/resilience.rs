@@ -5,7 +5,7 @@
 //! Tests named `exclusive_*` stop the local database services or take most of their
 //! connections: `.config/nextest.toml` runs each of them with nothing else running.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -15,8 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
-const BIN: &str = env!("CARGO_BIN_EXE_model-registry");
-const API: &str = "/api/model_registry/v1alpha3";
+mod support;
+use support::server::{database_flags, Server, API};
 
 /// The replicas of the scale-out test, and the creates spread over them.
 const REPLICAS: usize = 16;
@@ -29,96 +29,6 @@ const OUTAGE: Duration = Duration::from_secs(5);
 /// plus scheduling slack on a loaded test machine.
 const OUTAGE_ANSWER_BOUND: Duration = Duration::from_secs(4);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// The flags an operator would pass; MySQL in the Go driver's DSN form, as upstream documents.
-fn database_flags(db: &TestDb) -> Vec<String> {
-    let dsn = match db.backend() {
-        Backend::MySql => db.go_mysql_dsn(),
-        _ => db.url().to_owned(),
-    };
-    vec!["--embedmd-database-type".into(), db.backend().name().into(), "--embedmd-database-dsn".into(), dsn]
-}
-
-struct Server {
-    child: Child,
-    port: u16,
-    base: String,
-    log: tempfile::NamedTempFile,
-}
-
-impl Server {
-    fn start(args: &[String]) -> Server {
-        let port = free_port();
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let child = Command::new(BIN)
-            .arg("proxy")
-            .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
-            .args(args)
-            .env("HOME", "/nonexistent")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .expect("the binary starts");
-        Server { child, port, base: format!("http://127.0.0.1:{port}"), log }
-    }
-
-    /// A server on a fresh SQLite file with `args`, ready.
-    async fn sqlite(db: &TestDb, args: &[&str]) -> Server {
-        let mut flags = database_flags(db);
-        flags.extend(args.iter().map(|a| a.to_string()));
-        let server = Server::start(&flags);
-        server.wait_ready(Duration::from_secs(30)).await;
-        server
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-
-    async fn wait_ready(&self, within: Duration) {
-        let started = Instant::now();
-        loop {
-            if reqwest::get(format!("{}/readyz/health", self.base)).await.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            assert!(started.elapsed() < within, "server not ready after {within:?}:\n{}", self.log());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    fn sigterm(&self) {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-    }
-
-    /// Waits for the exit; `None` if it did not come within `within`.
-    fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        None
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Reads until the server closes the connection; returns what it sent.
 async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
     let mut received = Vec::new();
     let mut buf = [0u8; 4096];
@@ -133,7 +43,7 @@ async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
 #[tokio::test]
 async fn slow_and_idle_clients_are_disconnected_after_the_header_timeout() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let server = Server::sqlite(&db, &["--http-read-header-timeout", "1s"]).await;
+    let server = Server::ready_on(&db, &["--http-read-header-timeout", "1s"]).await;
     let timeout = Duration::from_secs(1);
     let limit = Duration::from_secs(5);
 
@@ -164,7 +74,7 @@ async fn slow_and_idle_clients_are_disconnected_after_the_header_timeout() {
 async fn sigterm_with_a_slow_client_still_exits_within_the_shutdown_deadline() {
     let db = TestDb::new(Backend::Sqlite).await;
     // The header timeout alone would keep the slow client for a minute.
-    let mut server = Server::sqlite(&db, &["--http-read-header-timeout", "60s", "--http-shutdown-timeout", "2s"]).await;
+    let mut server = Server::ready_on(&db, &["--http-read-header-timeout", "60s", "--http-shutdown-timeout", "2s"]).await;
     let mut slow = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
     slow.write_all(
         b"POST /api/model_registry/v1/registered_models HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"na",
@@ -185,7 +95,7 @@ async fn sigterm_with_a_slow_client_still_exits_within_the_shutdown_deadline() {
 #[tokio::test]
 async fn a_request_past_its_deadline_answers_503_with_retry_after() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let server = Server::sqlite(&db, &["--http-request-timeout", "1s", "--http-read-header-timeout", "30s"]).await;
+    let server = Server::ready_on(&db, &["--http-request-timeout", "1s", "--http-read-header-timeout", "30s"]).await;
     // A body that trickles in slower than the deadline allows.
     let mut stream = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
     let head = format!(

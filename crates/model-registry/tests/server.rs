@@ -1,14 +1,13 @@
 //! The real `model-registry` binary against real databases: start-up, readiness, retry until
 //! the database is reachable, dirty schemas, many replicas at once, the `migrate` commands.
 
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use testkit::{Backend, TestDb};
 
-const BIN: &str = env!("CARGO_BIN_EXE_model-registry");
-const API: &str = "/api/model_registry/v1alpha3";
+mod support;
+use support::server::{database_flags, Server, API, BIN};
 
 testkit::on_every_backend!(
     serves_readiness_and_stops_on_sigterm,
@@ -22,97 +21,6 @@ fn latest(backend: Backend) -> u64 {
         25
     } else {
         21
-    }
-}
-
-/// The flags an operator would pass; MySQL in the Go driver's DSN form, as upstream documents.
-fn database_flags(db: &TestDb) -> Vec<String> {
-    let dsn = match db.backend() {
-        Backend::MySql => db.go_mysql_dsn(),
-        _ => db.url().to_owned(),
-    };
-    vec!["--embedmd-database-type".into(), db.backend().name().into(), "--embedmd-database-dsn".into(), dsn]
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Server {
-    child: Child,
-    base: String,
-    log: tempfile::NamedTempFile,
-}
-
-impl Server {
-    fn start(args: &[String], cwd: Option<&Path>) -> Server {
-        let port = free_port();
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let mut command = Command::new(BIN);
-        command
-            .arg("proxy")
-            .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
-            .args(args)
-            .env("HOME", "/nonexistent")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log.reopen().unwrap());
-        if let Some(cwd) = cwd {
-            command.current_dir(cwd);
-        }
-        let child = command.spawn().expect("the binary starts");
-        Server { child, base: format!("http://127.0.0.1:{port}"), log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let response = reqwest::get(format!("{}{path}", self.base)).await.expect("server answers");
-        (response.status().as_u16(), response.text().await.unwrap())
-    }
-
-    /// Polls until the server answers at all (it binds before touching the database).
-    async fn wait_listening(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while reqwest::get(format!("{}/readyz/health", self.base)).await.is_err() {
-            assert!(Instant::now() < deadline, "server never listened:\n{}", self.log());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn wait_ready(&self, within: Duration) -> Duration {
-        let started = Instant::now();
-        loop {
-            if let Ok(r) = reqwest::get(format!("{}/readyz/health", self.base)).await {
-                if r.status() == 200 {
-                    return started.elapsed();
-                }
-            }
-            assert!(started.elapsed() < within, "server not ready after {within:?}:\n{}", self.log());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "no exit 10 s after SIGTERM:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -130,13 +38,13 @@ fn stderr(o: &Output) -> String {
 
 async fn serves_readiness_and_stops_on_sigterm(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let server = Server::start(&database_flags(&db), None);
+    let server = Server::start_in(&database_flags(&db), None);
     server.wait_ready(Duration::from_secs(30)).await;
 
-    assert_eq!(server.get("/readyz/isDirty").await, (200, "OK".to_owned()));
-    assert_eq!(server.get("/readyz/health").await, (200, "OK".to_owned()));
-    assert_eq!(server.get("/some/prefix/readyz/isDirty").await, (200, "OK".to_owned()));
-    let (status, body) = server.get("/readyz/health?format=json").await;
+    assert_eq!(server.get_text("/readyz/isDirty").await, (200, "OK".to_owned()));
+    assert_eq!(server.get_text("/readyz/health").await, (200, "OK".to_owned()));
+    assert_eq!(server.get_text("/some/prefix/readyz/isDirty").await, (200, "OK".to_owned()));
+    let (status, body) = server.get_text("/readyz/health?format=json").await;
     assert_eq!(status, 200);
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["status"], "pass");
@@ -154,7 +62,7 @@ async fn serves_readiness_and_stops_on_sigterm(backend: Backend) {
 
     let response = reqwest::Client::new().post(format!("{}/readyz/health", server.base)).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 405);
-    assert_eq!(server.get("/nowhere").await, (404, "404 page not found\n".to_owned()));
+    assert_eq!(server.get_text("/nowhere").await, (404, "404 page not found\n".to_owned()));
 
     let status = server.terminate();
     assert!(status.success(), "graceful exit on SIGTERM, got {status:?}");
@@ -163,14 +71,14 @@ async fn serves_readiness_and_stops_on_sigterm(backend: Backend) {
 #[tokio::test]
 async fn sqlite_file_in_the_working_directory_by_default() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&[], Some(dir.path()));
+    let server = Server::start_in(&[], Some(dir.path()));
     server.wait_ready(Duration::from_secs(30)).await;
     assert!(dir.path().join("model-registry.db").is_file());
     assert!(server.log().contains("sqlite file model-registry.db"), "{}", server.log());
     drop(server);
 
     // An existing file opens with nothing to migrate.
-    let server = Server::start(&[], Some(dir.path()));
+    let server = Server::start_in(&[], Some(dir.path()));
     server.wait_ready(Duration::from_secs(30)).await;
     assert!(server.log().contains("database schema is up to date"), "{}", server.log());
 }
@@ -183,12 +91,12 @@ async fn unreachable_then_ready(backend: Backend) {
     let late_url = db.url().replace(db.name(), &late_name);
     let flags =
         vec!["--embedmd-database-type".to_owned(), backend.name().to_owned(), "--embedmd-database-dsn".to_owned(), late_url];
-    let server = Server::start(&flags, None);
+    let server = Server::start_in(&flags, None);
     server.wait_listening().await;
 
-    let (status, body) = server.get("/readyz/health").await;
+    let (status, body) = server.get_text("/readyz/health").await;
     assert_eq!(status, 503, "{body}");
-    let (status, body) = server.get(&format!("{API}/registered_models")).await;
+    let (status, body) = server.get_text(&format!("{API}/registered_models")).await;
     assert_eq!(status, 503);
     let error: serde_json::Value = serde_json::from_str(&body).expect("JSON error body");
     assert_eq!(error["code"], "Service Unavailable");
@@ -216,13 +124,13 @@ async fn dirty_database_blocks_start_until_forced(backend: Backend) {
     assert!(up.status.success(), "{}", stderr(&up));
     db.execute("UPDATE schema_migrations SET dirty = TRUE").await;
 
-    let server = Server::start(&database_flags(&db), None);
+    let server = Server::start_in(&database_flags(&db), None);
     server.wait_listening().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (status, body) = server.get("/readyz/isDirty").await;
+    let (status, body) = server.get_text("/readyz/isDirty").await;
     assert_eq!(status, 503);
     assert!(body.contains(&format!("dirty at version {}", latest(backend))), "{body}");
-    let (status, body) = server.get(&format!("{API}/registered_models")).await;
+    let (status, body) = server.get_text(&format!("{API}/registered_models")).await;
     assert_eq!(status, 503);
     assert!(body.contains("model-registry migrate force"), "{body}");
     assert!(server.log().contains("migrate force"), "the log says what to do:\n{}", server.log());
@@ -232,12 +140,12 @@ async fn dirty_database_blocks_start_until_forced(backend: Backend) {
     let forced = migrate_cli(&db, &["force", &latest(backend).to_string()]);
     assert!(forced.status.success(), "{}", stderr(&forced));
     server.wait_ready(Duration::from_secs(40)).await;
-    assert_eq!(server.get("/readyz/isDirty").await, (200, "OK".to_owned()));
+    assert_eq!(server.get_text("/readyz/isDirty").await, (200, "OK".to_owned()));
 }
 
 async fn eight_servers_start_together_and_migrate_once(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let servers: Vec<Server> = (0..8).map(|_| Server::start(&database_flags(&db), None)).collect();
+    let servers: Vec<Server> = (0..8).map(|_| Server::start_in(&database_flags(&db), None)).collect();
     for server in &servers {
         server.wait_ready(Duration::from_secs(60)).await;
     }
@@ -304,10 +212,10 @@ fn configuration_errors_are_clear_and_never_show_the_password() {
 #[tokio::test]
 async fn passwords_never_reach_the_log() {
     let flags = ["--embedmd-database-dsn".to_owned(), "postgres://mr:hunter2@127.0.0.1:1/db".to_owned()];
-    let server = Server::start(&flags, None);
+    let server = Server::start_in(&flags, None);
     server.wait_listening().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (status, body) = server.get(&format!("{API}/registered_models")).await;
+    let (status, body) = server.get_text(&format!("{API}/registered_models")).await;
     assert_eq!(status, 503);
     let log = server.log();
     assert!(log.contains("postgres database \"db\" at 127.0.0.1:1"), "{log}");

@@ -1,0 +1,172 @@
+//! The real `model-registry proxy` binary as a child process on a free port, its log in a file.
+
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::Value;
+use testkit::{Backend, TestDb};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_model-registry");
+pub const API: &str = "/api/model_registry/v1alpha3";
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The flags an operator would pass; MySQL in the Go driver's DSN form, as upstream documents.
+pub fn database_flags(db: &TestDb) -> Vec<String> {
+    let dsn = match db.backend() {
+        Backend::MySql => db.go_mysql_dsn(),
+        _ => db.url().to_owned(),
+    };
+    vec!["--embedmd-database-type".into(), db.backend().name().into(), "--embedmd-database-dsn".into(), dsn]
+}
+
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    pub http: reqwest::Client,
+    log: tempfile::NamedTempFile,
+}
+
+impl Server {
+    pub fn start(args: &[String]) -> Server {
+        Server::start_in(args, None)
+    }
+
+    /// Started in `cwd` (where the default SQLite file goes).
+    pub fn start_in(args: &[String], cwd: Option<&Path>) -> Server {
+        let port = free_port();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut command = Command::new(BIN);
+        command
+            .arg("proxy")
+            .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
+            .args(args)
+            .env("HOME", "/nonexistent")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log.reopen().unwrap());
+        if let Some(cwd) = cwd {
+            command.current_dir(cwd);
+        }
+        let child = command.spawn().expect("the binary starts");
+        Server { child, port, base: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new(), log }
+    }
+
+    /// Started on `dsn` with `extra` flags.
+    pub fn with_dsn(dsn: &str, extra: &[&str]) -> Server {
+        let mut args = vec!["--embedmd-database-dsn".to_owned(), dsn.to_owned()];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Server::start(&args)
+    }
+
+    /// Started on `dsn` and ready.
+    pub async fn ready_with_dsn(dsn: &str, extra: &[&str]) -> Server {
+        let server = Server::with_dsn(dsn, extra);
+        server.wait_ready(Duration::from_secs(30)).await;
+        server
+    }
+
+    /// Started on `db` with an operator's flags plus `extra`, and ready.
+    pub async fn ready_on(db: &TestDb, extra: &[&str]) -> Server {
+        let mut args = database_flags(db);
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let server = Server::start(&args);
+        server.wait_ready(Duration::from_secs(30)).await;
+        server
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// Polls until the server answers at all (it binds before touching the database).
+    pub async fn wait_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.http.get(format!("{}/readyz/health", self.base)).send().await.is_err() {
+            assert!(Instant::now() < deadline, "server never listened:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Polls readiness; how long it took.
+    pub async fn wait_ready(&self, within: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            if self.http.get(format!("{}/readyz/health", self.base)).send().await.is_ok_and(|r| r.status() == 200) {
+                return started.elapsed();
+            }
+            assert!(started.elapsed() < within, "server not ready after {within:?}:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A GET of any path; status and text.
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let response = self.http.get(format!("{}{path}", self.base)).send().await.expect("server answers");
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// A request under the v1alpha3 API; status and JSON (text that is not JSON as a string).
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{API}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// A GET under the API that must answer 200.
+    pub async fn get_ok(&self, path: &str) -> Value {
+        let (status, body) = self.call(Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// A POST or PATCH under the API that must succeed; returns the body.
+    pub async fn write(&self, method: Method, path: &str, body: Value) -> Value {
+        let (status, body) = self.call(method.clone(), path, Some(body)).await;
+        assert!(status == 200 || status == 201, "{method} {path}: {status} {body}");
+        body
+    }
+
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    pub fn sigterm(&self) {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+    }
+
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// SIGTERM, then the exit status within 10 s.
+    pub fn terminate(mut self) -> ExitStatus {
+        self.sigterm();
+        self.wait_exit(Duration::from_secs(10)).unwrap_or_else(|| panic!("no exit 10 s after SIGTERM:\n{}", self.log()))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
