@@ -45,14 +45,7 @@ impl Api {
     /// Any request; the answer's status and JSON (a body that is not JSON comes back as a string).
     pub async fn request(&self, method: Method, path: &str, query: &[(&str, &str)], body: Option<Value>) -> (u16, Value) {
         let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.base), query).unwrap();
-        let mut request = self.http.request(method, url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        super::send(self.http.request(method, url), body).await
     }
 
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {

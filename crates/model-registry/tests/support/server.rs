@@ -114,14 +114,7 @@ impl Server {
 
     /// A request under the v1alpha3 API; status and JSON (text that is not JSON as a string).
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.http.request(method, format!("{}{API}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        super::send(self.http.request(method, format!("{}{API}{path}", self.base)), body).await
     }
 
     /// A GET under the API that must answer 200.
