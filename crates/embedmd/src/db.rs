@@ -39,7 +39,7 @@ pub struct Pool {
 }
 
 /// The pool's state at one instant, for monitoring.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolStats {
     /// Connections open, in use or idle.
     pub size: u32,

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::serve::Listener;
-use embedmd::{ConnectTarget, Datastore, PoolConfig};
+use embedmd::{ConnectTarget, Datastore, MigrateError, PoolConfig};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 
 use crate::config::{HttpTimeouts, ServerConfig};
 use crate::http;
+use crate::metrics::Metrics;
 use crate::registry::{mlmd_types, public_reason, Registry};
 
 const FIRST_RETRY: Duration = Duration::from_millis(250);
@@ -34,11 +35,19 @@ pub enum StoreState {
 #[derive(Clone, Debug)]
 pub struct AppState {
     store: Arc<RwLock<Arc<StoreState>>>,
+    metrics: Metrics,
 }
 
 impl AppState {
     fn new() -> Self {
-        AppState { store: Arc::new(RwLock::new(Arc::new(StoreState::Starting("connecting to the database".into())))) }
+        AppState {
+            store: Arc::new(RwLock::new(Arc::new(StoreState::Starting("connecting to the database".into())))),
+            metrics: Metrics::default(),
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn store(&self) -> Arc<StoreState> {
@@ -78,7 +87,10 @@ impl App {
         tracing::info!(address = %listener.local_addr()?, datastore = %datastore.describe(), "listening");
         let connector = tokio::spawn(connect_until_ready(datastore, pool, state.clone()));
         let router = http::router(state.clone(), max_concurrent_requests)
-            .layer(axum::middleware::from_fn_with_state(timeouts.request, http::deadline));
+            .merge(http::metrics_router(state.clone()))
+            .layer(axum::middleware::from_fn_with_state(timeouts.request, http::deadline))
+            // Outermost, so that a request cut off by the deadline is logged and counted too.
+            .layer(axum::middleware::from_fn_with_state(state.metrics().clone(), http::observe));
         serve(listener, router, &timeouts, shutdown).await;
         connector.abort();
         if let StoreState::Ready(registry) = &*state.store() {
@@ -140,11 +152,21 @@ async fn connect_until_ready(target: ConnectTarget, pool: PoolConfig, state: App
                 } else {
                     tracing::info!(from = ?report.from, to = ?report.to, applied = report.applied.len(), dialect = ?store.dialect(), "database schema migrated");
                 }
+                state.metrics.set_schema(report.to, false);
                 state.set(StoreState::Ready(Registry::new(store)));
                 tracing::info!("ready");
                 return;
             }
             Err(e) => {
+                match &e {
+                    embedmd::Error::Migrate(MigrateError::Dirty { version }) => {
+                        state.metrics.set_schema(u64::try_from(*version).ok(), true);
+                    }
+                    embedmd::Error::Migrate(MigrateError::StepFailed { version, .. }) => {
+                        state.metrics.set_schema(Some(*version), true);
+                    }
+                    _ => {}
+                }
                 let message = e.to_string();
                 if message != last_error {
                     tracing::error!(error = %message, retry_in = ?delay, "datastore not ready");
