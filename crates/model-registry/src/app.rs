@@ -61,6 +61,8 @@ impl AppState {
 
 pub struct App {
     listener: TcpListener,
+    /// `/metrics` on its own port (`--metrics-port`), then not on the API's.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     datastore: ConnectTarget,
     max_concurrent_requests: u32,
@@ -72,8 +74,17 @@ impl App {
     /// Binds the listener before anything else, so the port is known (and answering) at once.
     pub async fn build(config: ServerConfig) -> std::io::Result<App> {
         let listener = TcpListener::bind((config.hostname.as_str(), config.port)).await?;
+        let metrics_listener = match config.metrics_port {
+            Some(port) => Some(TcpListener::bind((config.hostname.as_str(), port)).await?),
+            None => None,
+        };
         let ServerConfig { datastore, pool, timeouts, max_concurrent_requests, .. } = config;
-        Ok(App { listener, state: AppState::new(), datastore, pool, timeouts, max_concurrent_requests })
+        Ok(App { listener, metrics_listener, state: AppState::new(), datastore, pool, timeouts, max_concurrent_requests })
+    }
+
+    /// Where `/metrics` is served when it has its own port.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|l| l.local_addr().expect("a bound listener has an address"))
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -83,15 +94,40 @@ impl App {
     /// Serves until `shutdown` resolves, then lets in-flight requests finish within the
     /// shutdown deadline and closes the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let App { listener, state, datastore, pool, timeouts, max_concurrent_requests } = self;
+        let App { listener, metrics_listener, state, datastore, pool, timeouts, max_concurrent_requests } = self;
         tracing::info!(address = %listener.local_addr()?, datastore = %datastore.describe(), "listening");
         let connector = tokio::spawn(connect_until_ready(datastore, pool, state.clone()));
-        let router = http::router(state.clone(), max_concurrent_requests)
-            .merge(http::metrics_router(state.clone()))
+        let observe = axum::middleware::from_fn_with_state(state.metrics().clone(), http::observe);
+        let mut router = http::router(state.clone(), max_concurrent_requests);
+        // The metrics server stops when the API's has: `stop` is dropped then.
+        let (stop, stopped) = tokio::sync::watch::channel(());
+        let metrics_server = match metrics_listener {
+            Some(metrics_listener) => {
+                tracing::info!(address = %metrics_listener.local_addr()?, "serving /metrics");
+                let metrics_router = http::metrics_router(state.clone()).layer(observe.clone());
+                let timeouts = timeouts.clone();
+                let mut stopped = stopped;
+                Some(tokio::spawn(async move {
+                    serve(metrics_listener, metrics_router, &timeouts, async move {
+                        let _ = stopped.changed().await;
+                    })
+                    .await;
+                }))
+            }
+            None => {
+                router = router.merge(http::metrics_router(state.clone()));
+                None
+            }
+        };
+        let router = router
             .layer(axum::middleware::from_fn_with_state(timeouts.request, http::deadline))
             // Outermost, so that a request cut off by the deadline is logged and counted too.
-            .layer(axum::middleware::from_fn_with_state(state.metrics().clone(), http::observe));
+            .layer(observe);
         serve(listener, router, &timeouts, shutdown).await;
+        drop(stop);
+        if let Some(metrics_server) = metrics_server {
+            let _ = metrics_server.await;
+        }
         connector.abort();
         if let StoreState::Ready(registry) = &*state.store() {
             registry.datastore().close().await;
