@@ -82,11 +82,6 @@ impl App {
         Ok(App { listener, metrics_listener, state: AppState::new(), datastore, pool, timeouts, max_concurrent_requests })
     }
 
-    /// Where `/metrics` is served when it has its own port.
-    pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_listener.as_ref().map(|l| l.local_addr().expect("a bound listener has an address"))
-    }
-
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
     }

@@ -21,7 +21,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "MR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Least severe level logged: error, warn, info, debug or trace; RUST_LOG directives, when
-    /// set, refine it per module.
+    /// set, override it (per module, or wholly).
     #[arg(long, global = true, env = "MR_LOG_LEVEL", default_value = "info", value_parser = parse_log_level, value_name = "LEVEL")]
     pub log_level: tracing::Level,
 

@@ -33,7 +33,7 @@ async fn main() -> ExitCode {
     }
 }
 
-/// `--log-level` for everything, refined per module by RUST_LOG's directives when set.
+/// `--log-level` for everything; RUST_LOG's directives, when set, come after it and so win.
 fn init_logging(format: LogFormat, level: tracing::Level) {
     let refinements = std::env::var("RUST_LOG").unwrap_or_default();
     let filter = EnvFilter::builder().parse_lossy(format!("{},{refinements}", LevelFilter::from_level(level)));

@@ -26,7 +26,7 @@ use crate::app::{AppState, StoreState};
 use crate::registry::{ApiVersion, Error};
 
 pub use deadline::deadline;
-pub use observe::{observe, REQUEST_ID};
+pub use observe::observe;
 
 /// Requests larger than this get 413.
 const BODY_LIMIT: usize = 4 * 1024 * 1024;

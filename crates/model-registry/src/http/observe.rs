@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 use crate::metrics::{Metrics, RequestLabels};
 
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A client's id longer than this is replaced: it ends up in every log line of the request.
 const MAX_REQUEST_ID: usize = 128;
