@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use sqlx::Connection;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -207,6 +208,34 @@ async fn metrics_answer_past_the_concurrency_limit_and_on_their_own_port() {
     let shed = samples(&text, "model_registry_http_requests_total");
     assert!(shed.iter().any(|(l, _)| l["status"] == "503" && l["route"] == format!("{V1}/registered_models")), "{text}");
     drop(stream);
+}
+
+#[tokio::test]
+async fn a_dirty_schema_shows_in_the_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("registry.db");
+    let dsn = file.to_str().unwrap();
+    let server = Server::start(&["--embedmd-database-dsn", dsn]).await;
+    server.wait_ready().await;
+    let text = scrape(&server.url("/metrics")).await;
+    assert_eq!((value(&text, "model_registry_schema_version"), value(&text, "model_registry_schema_dirty")), (21.0, 0.0));
+    server.stop();
+
+    let mut db = sqlx::SqliteConnection::connect(&format!("sqlite:{dsn}")).await.unwrap();
+    sqlx::query("UPDATE schema_migrations SET dirty = TRUE").execute(&mut db).await.unwrap();
+    db.close().await.unwrap();
+    let server = Server::start(&["--embedmd-database-dsn", dsn]).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = scrape(&server.url("/metrics")).await;
+        if value(&text, "model_registry_schema_dirty") == 1.0 {
+            assert_eq!(value(&text, "model_registry_schema_version"), 21.0);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never dirty:\n{text}\n{}", server.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(reqwest::get(server.url("/readyz/health")).await.unwrap().status(), 503);
 }
 
 #[tokio::test]
