@@ -22,7 +22,8 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub method: String,
+    /// A standard method, or `other`.
+    pub method: &'static str,
     /// The route template (`/api/model_registry/v1/registered_models/{id}`), never the path.
     pub route: String,
     pub status: u16,

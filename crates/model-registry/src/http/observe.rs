@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use axum::body::HttpBody;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
@@ -24,6 +24,12 @@ pub struct RouteLabel(pub &'static str);
 /// Label of requests that match no route: the raw path would make a series per path.
 const UNMATCHED: &str = "unmatched";
 
+/// Methods outside the standard ones are labelled `other`: a client must not be able to create
+/// series at will.
+fn method_label(method: &Method) -> &'static str {
+    ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"].into_iter().find(|m| *m == method.as_str()).unwrap_or("other")
+}
+
 /// A client's id is kept when it is a token that is safe to log and return as is.
 fn is_sane(id: &HeaderValue) -> bool {
     (1..=MAX_REQUEST_ID).contains(&id.len()) && id.as_bytes().iter().all(|b| b.is_ascii_graphic())
@@ -35,7 +41,7 @@ pub async fn observe(State(metrics): State<Metrics>, request: Request, next: Nex
         Some(id) if is_sane(id) => id.clone(),
         _ => HeaderValue::try_from(uuid::Uuid::new_v4().to_string()).expect("a uuid is a valid header value"),
     };
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let matched = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let span = tracing::info_span!("request", request_id = id.to_str().expect("checked or generated as ASCII"));
     let in_flight = metrics.in_flight();
@@ -67,6 +73,13 @@ pub async fn observe(State(metrics): State<Metrics>, request: Request, next: Nex
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
+        assert_eq!(method_label(&Method::TRACE), "other");
+    }
 
     #[test]
     fn only_short_visible_ascii_ids_are_kept() {
