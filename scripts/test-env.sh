@@ -134,7 +134,7 @@ sys.exit(1 if bad else 0)
 imports_of() {
     case "$1" in
         default) echo 'from ml_metadata.metadata_store import metadata_store; from ml_metadata.proto import metadata_store_pb2; from model_registry import ModelRegistry; import pytest, pytest_asyncio' ;;
-        v1) echo 'from model_registry import ModelRegistry; import mr_openapi, pytest, pytest_asyncio' ;;
+        v1) echo 'from model_registry import ModelRegistry; import mr_openapi, prometheus_client, pytest, pytest_asyncio' ;;
         *) echo 'import sys' ;;
     esac
 }

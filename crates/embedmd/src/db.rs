@@ -1,6 +1,7 @@
 //! Connections over the three sqlx drivers, and the one place that dispatches on them.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -33,6 +34,33 @@ pub struct Pool {
     /// The pool as its own release hook sees it (through a weak reference, so the pool does
     /// not keep itself alive); dropped with the last clone of this handle.
     _release_view: Arc<OnceLock<Driver>>,
+    /// Callers waiting for a connection (sqlx counts open and idle ones, not waiters).
+    waiting: Arc<AtomicUsize>,
+}
+
+/// The pool's state at one instant, for monitoring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open, in use or idle.
+    pub size: u32,
+    pub idle: usize,
+    pub waiting: usize,
+}
+
+/// Counts one waiter until dropped, also when the waiting future is cancelled.
+struct Waiter(Arc<AtomicUsize>);
+
+impl Waiter {
+    fn new(waiting: &Arc<AtomicUsize>) -> Self {
+        waiting.fetch_add(1, Ordering::Relaxed);
+        Waiter(waiting.clone())
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -221,6 +249,7 @@ impl Pool {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, sqlx::Error>>,
     {
+        let _waiter = Waiter::new(&self.waiting);
         let deadline = Instant::now() + self.acquire_timeout;
         let mut pause = FIRST_ACQUIRE_RETRY;
         loop {
@@ -270,7 +299,12 @@ impl Pool {
             ConnectTarget::Sqlite(_) => SQLITE_ACQUIRE_TIMEOUT,
             _ => config.acquire_timeout,
         };
-        Ok(Pool { driver, acquire_timeout, _release_view: view })
+        Ok(Pool { driver, acquire_timeout, _release_view: view, waiting: Arc::default() })
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        let (size, idle) = on_pool!(self, p => (p.size(), p.num_idle()));
+        PoolStats { size, idle, waiting: self.waiting.load(Ordering::Relaxed) }
     }
 
     pub async fn close(&self) {

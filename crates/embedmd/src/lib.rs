@@ -12,7 +12,7 @@ pub mod migrate;
 pub mod store;
 pub mod types;
 
-pub use db::{Pool, PoolConfig, Reader, Tx};
+pub use db::{Pool, PoolConfig, PoolStats, Reader, Tx};
 pub use dialect::{Dialect, Table};
 pub use dsn::{Backend, ConnectTarget, TlsConfig};
 pub use error::{Error, Result};

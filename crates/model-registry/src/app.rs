@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::serve::Listener;
-use embedmd::{ConnectTarget, Datastore, PoolConfig};
+use embedmd::{ConnectTarget, Datastore, MigrateError, PoolConfig};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 
 use crate::config::{HttpTimeouts, ServerConfig};
 use crate::http;
+use crate::metrics::Metrics;
 use crate::registry::{mlmd_types, public_reason, Registry};
 
 const FIRST_RETRY: Duration = Duration::from_millis(250);
@@ -34,11 +35,19 @@ pub enum StoreState {
 #[derive(Clone, Debug)]
 pub struct AppState {
     store: Arc<RwLock<Arc<StoreState>>>,
+    metrics: Metrics,
 }
 
 impl AppState {
     fn new() -> Self {
-        AppState { store: Arc::new(RwLock::new(Arc::new(StoreState::Starting("connecting to the database".into())))) }
+        AppState {
+            store: Arc::new(RwLock::new(Arc::new(StoreState::Starting("connecting to the database".into())))),
+            metrics: Metrics::default(),
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn store(&self) -> Arc<StoreState> {
@@ -52,6 +61,8 @@ impl AppState {
 
 pub struct App {
     listener: TcpListener,
+    /// `/metrics` on its own port (`--metrics-port`), then not on the API's.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     datastore: ConnectTarget,
     max_concurrent_requests: u32,
@@ -63,8 +74,12 @@ impl App {
     /// Binds the listener before anything else, so the port is known (and answering) at once.
     pub async fn build(config: ServerConfig) -> std::io::Result<App> {
         let listener = TcpListener::bind((config.hostname.as_str(), config.port)).await?;
+        let metrics_listener = match config.metrics_port {
+            Some(port) => Some(TcpListener::bind((config.hostname.as_str(), port)).await?),
+            None => None,
+        };
         let ServerConfig { datastore, pool, timeouts, max_concurrent_requests, .. } = config;
-        Ok(App { listener, state: AppState::new(), datastore, pool, timeouts, max_concurrent_requests })
+        Ok(App { listener, metrics_listener, state: AppState::new(), datastore, pool, timeouts, max_concurrent_requests })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -74,12 +89,40 @@ impl App {
     /// Serves until `shutdown` resolves, then lets in-flight requests finish within the
     /// shutdown deadline and closes the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let App { listener, state, datastore, pool, timeouts, max_concurrent_requests } = self;
+        let App { listener, metrics_listener, state, datastore, pool, timeouts, max_concurrent_requests } = self;
         tracing::info!(address = %listener.local_addr()?, datastore = %datastore.describe(), "listening");
         let connector = tokio::spawn(connect_until_ready(datastore, pool, state.clone()));
-        let router = http::router(state.clone(), max_concurrent_requests)
-            .layer(axum::middleware::from_fn_with_state(timeouts.request, http::deadline));
+        let observe = axum::middleware::from_fn_with_state(state.metrics().clone(), http::observe);
+        let mut router = http::router(state.clone(), max_concurrent_requests);
+        // The metrics server stops when the API's has: `stop` is dropped then.
+        let (stop, stopped) = tokio::sync::watch::channel(());
+        let metrics_server = match metrics_listener {
+            Some(metrics_listener) => {
+                tracing::info!(address = %metrics_listener.local_addr()?, "serving /metrics");
+                let metrics_router = http::metrics_router(state.clone()).layer(observe.clone());
+                let timeouts = timeouts.clone();
+                let mut stopped = stopped;
+                Some(tokio::spawn(async move {
+                    serve(metrics_listener, metrics_router, &timeouts, async move {
+                        let _ = stopped.changed().await;
+                    })
+                    .await;
+                }))
+            }
+            None => {
+                router = router.merge(http::metrics_router(state.clone()));
+                None
+            }
+        };
+        let router = router
+            .layer(axum::middleware::from_fn_with_state(timeouts.request, http::deadline))
+            // Outermost, so that a request cut off by the deadline is logged and counted too.
+            .layer(observe);
         serve(listener, router, &timeouts, shutdown).await;
+        drop(stop);
+        if let Some(metrics_server) = metrics_server {
+            let _ = metrics_server.await;
+        }
         connector.abort();
         if let StoreState::Ready(registry) = &*state.store() {
             registry.datastore().close().await;
@@ -140,11 +183,21 @@ async fn connect_until_ready(target: ConnectTarget, pool: PoolConfig, state: App
                 } else {
                     tracing::info!(from = ?report.from, to = ?report.to, applied = report.applied.len(), dialect = ?store.dialect(), "database schema migrated");
                 }
+                state.metrics.set_schema(report.to, false);
                 state.set(StoreState::Ready(Registry::new(store)));
                 tracing::info!("ready");
                 return;
             }
             Err(e) => {
+                match &e {
+                    embedmd::Error::Migrate(MigrateError::Dirty { version }) => {
+                        state.metrics.set_schema(u64::try_from(*version).ok(), true);
+                    }
+                    embedmd::Error::Migrate(MigrateError::StepFailed { version, .. }) => {
+                        state.metrics.set_schema(Some(*version), true);
+                    }
+                    _ => {}
+                }
                 let message = e.to_string();
                 if message != last_error {
                     tracing::error!(error = %message, retry_in = ?delay, "datastore not ready");

@@ -17,11 +17,25 @@ pub struct Cli {
     #[arg(short = 'c', long, global = true, env = "MR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Log lines as text for people or as one JSON object per line for collectors.
+    #[arg(long, global = true, env = "MR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Least severe level logged: error, warn, info, debug or trace; RUST_LOG directives, when
+    /// set, override it (per module, or wholly).
+    #[arg(long, global = true, env = "MR_LOG_LEVEL", default_value = "info", value_parser = parse_log_level, value_name = "LEVEL")]
+    pub log_level: tracing::Level,
+
     #[command(flatten)]
     pub database: DatabaseArgs,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,6 +57,9 @@ pub struct ProxyArgs {
     /// Port to listen on.
     #[arg(short = 'p', long, env = "MR_PORT", default_value_t = 8080)]
     pub port: u16,
+    /// Serve `/metrics` on this port (same address) instead of the API port.
+    #[arg(long, env = "MR_METRICS_PORT", value_name = "PORT")]
+    pub metrics_port: Option<u16>,
     /// Datastore implementation; `embedmd` is the only one.
     #[arg(long, env = "MR_DATASTORE_TYPE", default_value = "embedmd", value_parser = parse_datastore_type)]
     pub datastore_type: String,
@@ -161,6 +178,10 @@ fn parse_datastore_type(value: &str) -> Result<String, String> {
              the MLMD schema itself; there is no MLMD gRPC datastore)"
         )),
     }
+}
+
+fn parse_log_level(value: &str) -> Result<tracing::Level, String> {
+    value.parse().map_err(|_| format!("unknown level {value:?} (expected error, warn, info, debug or trace)"))
 }
 
 /// A humantime duration (`30s`, `5m`, `1h 30m`); `0` means no limit where a flag allows it.
@@ -420,6 +441,37 @@ mod tests {
         assert!(err.to_string().contains("must be more than 0"), "{err}");
         let err = parse_from(["model-registry", "proxy", "--embedmd-database-conn-max-lifetime", "soon"], None).unwrap_err();
         assert!(err.to_string().contains("expected a duration"), "{err}");
+    }
+
+    #[test]
+    fn log_and_metrics_flags_from_flag_env_and_file() {
+        let _guard = ENV.lock().unwrap();
+        let cli = parse_from(["model-registry", "proxy"], None).unwrap();
+        assert_eq!((cli.log_format, cli.log_level, proxy(&cli).metrics_port), (LogFormat::Text, tracing::Level::INFO, None));
+
+        let file = yaml("log-format: json\nlog-level: debug\nmetrics-port: 9090\n");
+        let config = file.path().to_str().unwrap().to_owned();
+        let cli = parse_from(["model-registry", "proxy", "-c", &config], None).unwrap();
+        assert_eq!(
+            (cli.log_format, cli.log_level, proxy(&cli).metrics_port),
+            (LogFormat::Json, tracing::Level::DEBUG, Some(9090))
+        );
+
+        let _level = EnvVar::set("MR_LOG_LEVEL", "warn");
+        let _port = EnvVar::set("MR_METRICS_PORT", "9091");
+        let cli = parse_from(["model-registry", "proxy", "-c", &config, "--log-format", "text"], None).unwrap();
+        assert_eq!(
+            (cli.log_format, cli.log_level, proxy(&cli).metrics_port),
+            (LogFormat::Text, tracing::Level::WARN, Some(9091))
+        );
+        // Global: `migrate` logs the same way.
+        let cli = parse_from(["model-registry", "migrate", "status", "--log-format", "json"], None).unwrap();
+        assert_eq!(cli.log_format, LogFormat::Json);
+
+        let err = parse_from(["model-registry", "proxy", "--log-level", "loud"], None).unwrap_err();
+        assert!(err.to_string().contains("expected error, warn, info, debug or trace"), "{err}");
+        let err = parse_from(["model-registry", "proxy", "--log-format", "xml"], None).unwrap_err();
+        assert!(err.to_string().contains("xml"), "{err}");
     }
 
     #[test]

@@ -12,6 +12,8 @@ use crate::cli::{DatabaseArgs, ProxyArgs};
 pub struct ServerConfig {
     pub hostname: String,
     pub port: u16,
+    /// Where `/metrics` is served when not on the API port.
+    pub metrics_port: Option<u16>,
     pub datastore: ConnectTarget,
     pub max_concurrent_requests: u32,
     pub pool: PoolConfig,
@@ -44,6 +46,7 @@ impl ServerConfig {
         ServerConfig {
             hostname: hostname.into(),
             port,
+            metrics_port: None,
             datastore,
             pool: PoolConfig::default(),
             timeouts: HttpTimeouts::default(),
@@ -60,6 +63,7 @@ impl ServerConfig {
             },
             pool: pool_config(database),
             max_concurrent_requests: proxy.max_concurrent_requests,
+            metrics_port: proxy.metrics_port,
             ..ServerConfig::new(proxy.hostname.clone(), proxy.port, datastore_target(database)?)
         })
     }

@@ -1,17 +1,14 @@
 use std::process::ExitCode;
 
 use embedmd::{Connection, MigrateError};
-use model_registry::cli::{self, Command, MigrateAction};
+use model_registry::cli::{self, Command, LogFormat, MigrateAction};
 use model_registry::config::{self, ServerConfig};
 use model_registry::{app, App};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
     let home = std::env::var_os("HOME").map(Into::into);
     let cli = match cli::parse_from(std::env::args_os(), home) {
         Ok(cli) => cli,
@@ -21,6 +18,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    init_logging(cli.log_format, cli.log_level);
     let outcome = match &cli.command {
         Command::Proxy(proxy) => serve(proxy, &cli.database).await,
         Command::Migrate { action } => migrate(action, &cli.database).await,
@@ -32,6 +30,18 @@ async fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `--log-level` for everything; RUST_LOG's directives, when set, come after it and so win.
+fn init_logging(format: LogFormat, level: tracing::Level) {
+    let refinements = std::env::var("RUST_LOG").unwrap_or_default();
+    let filter = EnvFilter::builder().parse_lossy(format!("{},{refinements}", LevelFilter::from_level(level)));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        // The request's span (with its id) on every line of it, the event's fields at the top.
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
     }
 }
 

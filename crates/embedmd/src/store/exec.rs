@@ -1,6 +1,10 @@
 //! Running a statement written once on whichever driver is connected: values travel as
 //! [`Arg`]s, rows come back through `FromRow` implementations valid for all three drivers.
 
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
 use sqlx::mysql::MySqlConnection;
 use sqlx::postgres::PgConnection;
 use sqlx::sqlite::SqliteConnection;
@@ -61,6 +65,58 @@ impl From<bool> for Arg {
     }
 }
 
+/// What a statement does, by its first keyword: the label of its time in the metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueryKind {
+    Select,
+    Insert,
+    Update,
+    Delete,
+    Other,
+}
+
+impl QueryKind {
+    pub const ALL: [QueryKind; 5] =
+        [QueryKind::Select, QueryKind::Insert, QueryKind::Update, QueryKind::Delete, QueryKind::Other];
+
+    fn of(sql: &str) -> Self {
+        let keyword = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or_default();
+        [QueryKind::Select, QueryKind::Insert, QueryKind::Update, QueryKind::Delete]
+            .into_iter()
+            .find(|kind| keyword.eq_ignore_ascii_case(kind.as_str()))
+            .unwrap_or(QueryKind::Other)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryKind::Select => "select",
+            QueryKind::Insert => "insert",
+            QueryKind::Update => "update",
+            QueryKind::Delete => "delete",
+            QueryKind::Other => "other",
+        }
+    }
+}
+
+/// Statements run through [`Conn`] and the time spent in them, per kind. Process-wide: the
+/// store's statements all pass here, and two atomic adds per statement cost nothing next to it.
+static QUERIES: [(AtomicU64, AtomicU64); 5] = [const { (AtomicU64::new(0), AtomicU64::new(0)) }; 5];
+
+/// Statements run and the time spent in them (failed ones included) for `kind`, since start.
+pub fn query_totals(kind: QueryKind) -> (u64, Duration) {
+    let (count, nanos) = &QUERIES[kind as usize];
+    (count.load(Ordering::Relaxed), Duration::from_nanos(nanos.load(Ordering::Relaxed)))
+}
+
+async fn timed<T>(sql: &str, query: impl Future<Output = T>) -> T {
+    let started = Instant::now();
+    let result = query.await;
+    let (count, nanos) = &QUERIES[QueryKind::of(sql) as usize];
+    count.fetch_add(1, Ordering::Relaxed);
+    nanos.fetch_add(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    result
+}
+
 /// Binds every arg onto a query, whatever the driver.
 macro_rules! bind_all {
     ($query:expr, $args:expr) => {{
@@ -88,6 +144,10 @@ impl Conn<'_> {
 
     /// Runs a statement; returns the number of rows it touched.
     pub async fn execute(&mut self, sql: &str, args: &[Arg]) -> Result<u64> {
+        timed(sql, self.execute_untimed(sql, args)).await
+    }
+
+    async fn execute_untimed(&mut self, sql: &str, args: &[Arg]) -> Result<u64> {
         Ok(match self {
             Conn::Sqlite(c) => c.execute(bind_all!(sqlx::query(sql), args)).await?.rows_affected(),
             Conn::MySql(c) => c.execute(bind_all!(sqlx::query(sql), args)).await?.rows_affected(),
@@ -98,6 +158,10 @@ impl Conn<'_> {
     /// Runs an INSERT into a table with a surrogate `id` and returns the new id. `sql` must not
     /// end in RETURNING: that is added where the database supports it.
     pub async fn insert_returning_id(&mut self, sql: &str, args: &[Arg]) -> Result<i64> {
+        timed(sql, self.insert_returning_id_untimed(sql, args)).await
+    }
+
+    async fn insert_returning_id_untimed(&mut self, sql: &str, args: &[Arg]) -> Result<i64> {
         Ok(match self {
             Conn::Sqlite(c) => {
                 let returning = format!("{sql} RETURNING id");
@@ -121,15 +185,36 @@ impl Conn<'_> {
         // Rows are mapped after fetching: the generic `query_as(..).fetch_all(..)` futures trip
         // rustc's Send inference inside spawned tasks.
         Ok(match self {
-            Conn::Sqlite(c) => {
-                c.fetch_all(bind_all!(sqlx::query(sql), args)).await?.iter().map(T::from_row).collect::<Result<_, _>>()?
-            }
-            Conn::MySql(c) => {
-                c.fetch_all(bind_all!(sqlx::query(sql), args)).await?.iter().map(T::from_row).collect::<Result<_, _>>()?
-            }
-            Conn::Postgres(c) => {
-                c.fetch_all(bind_all!(sqlx::query(sql), args)).await?.iter().map(T::from_row).collect::<Result<_, _>>()?
-            }
+            Conn::Sqlite(c) => timed(sql, c.fetch_all(bind_all!(sqlx::query(sql), args)))
+                .await?
+                .iter()
+                .map(T::from_row)
+                .collect::<Result<_, _>>()?,
+            Conn::MySql(c) => timed(sql, c.fetch_all(bind_all!(sqlx::query(sql), args)))
+                .await?
+                .iter()
+                .map(T::from_row)
+                .collect::<Result<_, _>>()?,
+            Conn::Postgres(c) => timed(sql, c.fetch_all(bind_all!(sqlx::query(sql), args)))
+                .await?
+                .iter()
+                .map(T::from_row)
+                .collect::<Result<_, _>>()?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::QueryKind;
+
+    #[test]
+    fn a_statement_is_labelled_by_its_first_keyword() {
+        assert_eq!(QueryKind::of("SELECT id FROM x"), QueryKind::Select);
+        assert_eq!(QueryKind::of("\n  insert INTO x VALUES (1)"), QueryKind::Insert);
+        assert_eq!(QueryKind::of("UPDATE x SET a = a WHERE id = ?"), QueryKind::Update);
+        assert_eq!(QueryKind::of("DELETE FROM x"), QueryKind::Delete);
+        assert_eq!(QueryKind::of("WITH t AS (SELECT 1) SELECT * FROM t"), QueryKind::Other);
+        assert_eq!(QueryKind::of("SELECTED"), QueryKind::Other);
     }
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::FromRow;
 
-pub use exec::{Arg, Conn};
+pub use exec::{query_totals, Arg, Conn, QueryKind};
 pub use filter::{CmpOp, Column, Filter, FilterValue, Target, ValueColumn};
 
 use crate::dialect::{Dialect, Table};

@@ -3,6 +3,7 @@
 mod deadline;
 mod error;
 mod extract;
+mod observe;
 pub mod openapi;
 mod readiness;
 pub mod resources;
@@ -25,6 +26,7 @@ use crate::app::{AppState, StoreState};
 use crate::registry::{ApiVersion, Error};
 
 pub use deadline::deadline;
+pub use observe::observe;
 
 /// Requests larger than this get 413.
 const BODY_LIMIT: usize = 4 * 1024 * 1024;
@@ -46,8 +48,17 @@ pub fn router(state: AppState, max_concurrent_requests: u32) -> Router {
         .layer(axum::middleware::from_fn(reject_declared_oversize))
         .layer(axum::middleware::from_fn_with_state(permits, shed_load))
         .with_state(state)
-        // Failures are logged where they are understood (a 503 while starting is no news).
-        .layer(tower_http::trace::TraceLayer::new_for_http().on_failure(()))
+}
+
+/// `GET /metrics`, outside the concurrency limit: a server shedding load is when its metrics
+/// matter most. It answers while the datastore is starting.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new().route("/metrics", axum::routing::get(metrics)).with_state(state)
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.metrics().render(&state.store());
+    ([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }
 
 /// Serves a request if a permit is free, else 503 at once: waiting requests would queue
@@ -113,7 +124,13 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
             return (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
         }
         let json = request.uri().query().is_some_and(|q| q.split('&').any(|p| p == "format=json"));
-        return readiness::answer(&state, probe, json).await;
+        let route = match probe {
+            readiness::Probe::IsDirty => "/readyz/isDirty",
+            readiness::Probe::Health => "/readyz/health",
+        };
+        let mut response = readiness::answer(&state, probe, json).await;
+        response.extensions_mut().insert(observe::RouteLabel(route));
+        return response;
     }
     let under_api = ApiVersion::ALL.iter().any(|api| {
         let base = api.base_path();

@@ -10,6 +10,7 @@ use embedmd::store::{
 use embedmd::Datastore;
 use serde_json::{json, Value as Json};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::api::ApiVersion;
 use super::codec::{self, parse_id, Draft, Schema, Stored};
@@ -530,8 +531,9 @@ impl Registry {
             }
             (items, None) => {
                 // One piece ahead at most: the database is read as fast as the client takes.
+                // In the request's span, so that its lines carry the request id.
                 let (pieces, receiver) = mpsc::channel(1);
-                tokio::spawn(cursor.stream(items, page.size, pieces));
+                tokio::spawn(cursor.stream(items, page.size, pieces).in_current_span());
                 Ok(Listing::Stream(receiver))
             }
         }
