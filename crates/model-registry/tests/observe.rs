@@ -3,83 +3,16 @@
 //! response's request id, and no secret anywhere.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-const BIN: &str = env!("CARGO_BIN_EXE_model-registry");
 const V1: &str = "/api/model_registry/v1";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Server {
-    child: Child,
-    port: u16,
-    log: tempfile::NamedTempFile,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    /// The binary on an SQLite file of its own, unless `args` name another database.
-    async fn start(args: &[&str]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let child = Command::new(BIN)
-            .arg("proxy")
-            .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
-            .args(args)
-            .current_dir(dir.path())
-            .env("HOME", "/nonexistent")
-            .env_remove("RUST_LOG")
-            .stdout(log.reopen().unwrap())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .expect("the binary starts");
-        let server = Server { child, port, log, _dir: dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            assert!(Instant::now() < deadline, "server never listened:\n{}", server.log());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        server
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-
-    async fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while reqwest::get(self.url("/readyz/health")).await.map(|r| r.status()).ok() != Some(reqwest::StatusCode::OK) {
-            assert!(Instant::now() < deadline, "server never ready:\n{}", self.log());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Stops the server with SIGTERM and returns its whole log.
-    fn stop(mut self) -> String {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        self.child.wait().unwrap();
-        self.log()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod support;
+use support::server::{free_port, Server};
 
 async fn scrape(url: &str) -> String {
     let response = reqwest::get(url).await.unwrap();
@@ -130,8 +63,8 @@ fn by_request(samples: Vec<(BTreeMap<String, String>, f64)>) -> Counts {
 
 #[tokio::test]
 async fn metrics_count_each_request_by_method_route_template_and_status() {
-    let server = Server::start(&[]).await;
-    server.wait_ready().await;
+    let server = Server::start_logging(&[]).await;
+    server.wait_ready(Duration::from_secs(30)).await;
     let http = reqwest::Client::new();
     for name in ["a", "b"] {
         let r = http.post(server.url(&format!("{V1}/registered_models"))).json(&serde_json::json!({ "name": name }));
@@ -186,8 +119,8 @@ async fn metrics_count_each_request_by_method_route_template_and_status() {
 #[tokio::test]
 async fn metrics_answer_past_the_concurrency_limit_and_on_their_own_port() {
     let metrics_port = free_port().to_string();
-    let server = Server::start(&["--max-concurrent-requests", "1", "--metrics-port", &metrics_port]).await;
-    server.wait_ready().await;
+    let server = Server::start_logging(&["--max-concurrent-requests", "1", "--metrics-port", &metrics_port]).await;
+    server.wait_ready(Duration::from_secs(30)).await;
     // Not on the API port once it has its own.
     assert_eq!(reqwest::get(server.url("/metrics")).await.unwrap().status(), 404);
     // Holds the only permit: a body that never completes.
@@ -215,8 +148,8 @@ async fn a_dirty_schema_shows_in_the_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("registry.db");
     let dsn = file.to_str().unwrap();
-    let server = Server::start(&["--embedmd-database-dsn", dsn]).await;
-    server.wait_ready().await;
+    let server = Server::start_logging(&["--embedmd-database-dsn", dsn]).await;
+    server.wait_ready(Duration::from_secs(30)).await;
     let text = scrape(&server.url("/metrics")).await;
     assert_eq!((value(&text, "model_registry_schema_version"), value(&text, "model_registry_schema_dirty")), (21.0, 0.0));
     server.stop();
@@ -224,7 +157,7 @@ async fn a_dirty_schema_shows_in_the_metrics() {
     let mut db = sqlx::SqliteConnection::connect(&format!("sqlite:{dsn}")).await.unwrap();
     sqlx::query("UPDATE schema_migrations SET dirty = TRUE").execute(&mut db).await.unwrap();
     db.close().await.unwrap();
-    let server = Server::start(&["--embedmd-database-dsn", dsn]).await;
+    let server = Server::start_logging(&["--embedmd-database-dsn", dsn]).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let text = scrape(&server.url("/metrics")).await;
@@ -241,7 +174,7 @@ async fn a_dirty_schema_shows_in_the_metrics() {
 #[tokio::test]
 async fn json_logs_carry_the_request_id_and_no_secret() {
     // Unreachable: the server stays starting, and says so in its log, DSN described.
-    let server = Server::start(&[
+    let server = Server::start_logging(&[
         "--log-format",
         "json",
         "--embedmd-database-type",

@@ -31,6 +31,8 @@ pub struct Server {
     pub base: String,
     pub http: reqwest::Client,
     log: tempfile::NamedTempFile,
+    /// The working directory the server was given, if it has its own.
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -55,7 +57,40 @@ impl Server {
             command.current_dir(cwd);
         }
         let child = command.spawn().expect("the binary starts");
-        Server { child, port, base: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new(), log }
+        Server { child, port, base: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new(), log, _dir: None }
+    }
+
+    /// Started in a fresh directory of its own (an SQLite file there unless `args` name another
+    /// database), logging as its own flags say (no `RUST_LOG`), stdout and stderr both in the
+    /// log; returns once it accepts connections, without sending it a request.
+    pub async fn start_logging(args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let child = Command::new(BIN)
+            .arg("proxy")
+            .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
+            .args(args)
+            .current_dir(dir.path())
+            .env("HOME", "/nonexistent")
+            .env_remove("RUST_LOG")
+            .stdout(log.reopen().unwrap())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .expect("the binary starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let server = Server { child, port, base, http: reqwest::Client::new(), log, _dir: Some(dir) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(Instant::now() < deadline, "server never listened:\n{}", server.log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        server
+    }
+
+    /// The URL of `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
     }
 
     /// Started on `dsn` with `extra` flags.
@@ -148,6 +183,13 @@ impl Server {
             std::thread::sleep(Duration::from_millis(10));
         }
         None
+    }
+
+    /// SIGTERM, then the whole log once the process has exited.
+    pub fn stop(mut self) -> String {
+        self.sigterm();
+        self.child.wait().unwrap();
+        self.log()
     }
 
     /// SIGTERM, then the exit status within 10 s.
