@@ -23,6 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -270,7 +271,10 @@ def local(data_dir: str | os.PathLike | None = None, port: int | None = None, au
         except Exception:  # no login name (some containers)
             author = "local"
     try:
-        registry = cls(f"http://{server.host}", server.port, author=author, is_secure=False, **client_kwargs)
+        with warnings.catch_warnings():
+            # The client warns that it has no access token: a local server wants none.
+            warnings.filterwarnings("ignore", message="User access token is missing")
+            registry = cls(f"http://{server.host}", server.port, author=author, is_secure=False, **client_kwargs)
     except BaseException:
         server.stop()
         raise
