@@ -6,6 +6,7 @@ against the source tree (the test checks that the import comes from site-package
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -154,3 +155,11 @@ def test_a_taken_port_is_an_error_not_a_hang(tmp_path):
         with pytest.raises(LocalServerError) as e:
             local(tmp_path, port=port, author="tester", timeout=20)
     assert "exited with" in str(e.value)
+
+
+def test_local_is_quiet(tmp_path, caplog, recwarn):
+    # The client's warnings about a missing token and http on a port other than 80 are noise here.
+    with local(tmp_path, author="tester") as registry:
+        assert repr(registry).startswith("<LocalModelRegistry on <LocalServer http://127.0.0.1:")
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert [str(w.message) for w in recwarn if issubclass(w.category, UserWarning)] == []

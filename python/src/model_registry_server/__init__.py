@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import getpass
+import logging
 import os
 import shutil
 import socket
@@ -247,8 +248,16 @@ def _local_registry_class():
             def __exit__(self, *exc: object) -> None:
                 self.server.stop()
 
+            def __repr__(self) -> str:
+                return f"<LocalModelRegistry on {self.server!r}>"
+
+        LocalModelRegistry.__qualname__ = "LocalModelRegistry"
         _registry_class = LocalModelRegistry
     return _registry_class
+
+
+def _no_port_hint(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Server address protocol is http://")
 
 
 def local(data_dir: str | os.PathLike | None = None, port: int | None = None, author: str | None = None,
@@ -271,10 +280,16 @@ def local(data_dir: str | os.PathLike | None = None, port: int | None = None, au
         except Exception:  # no login name (some containers)
             author = "local"
     try:
-        with warnings.catch_warnings():
-            # The client warns that it has no access token: a local server wants none.
-            warnings.filterwarnings("ignore", message="User access token is missing")
-            registry = cls(f"http://{server.host}", server.port, author=author, is_secure=False, **client_kwargs)
+        # The client warns that it has no access token and that http is not on port 80: both are
+        # right for a local server, and noise in a notebook.
+        client_log = logging.getLogger("model-registry")
+        client_log.addFilter(_no_port_hint)
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="User access token is missing")
+                registry = cls(f"http://{server.host}", server.port, author=author, is_secure=False, **client_kwargs)
+        finally:
+            client_log.removeFilter(_no_port_hint)
     except BaseException:
         server.stop()
         raise
