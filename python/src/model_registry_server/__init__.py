@@ -164,8 +164,8 @@ class LocalServer:
     def _start_once(self, exe: str) -> str:
         """Start and wait for readiness: '' when ready, else why not (with the server's log)."""
         server_cmd = [exe, "proxy", "--hostname", self.host, "--port", str(self.port),
-               "--embedmd-database-type", "sqlite", "--embedmd-database-dsn", str(self.db_path),
-               *self.extra_args]
+                      "--embedmd-database-type", "sqlite", "--embedmd-database-dsn", str(self.db_path),
+                      *self.extra_args]
         cmd = server_cmd
         # PDEATHSIG fires when the starting *thread* ends, so it is used only from the main thread.
         if sys.platform.startswith("linux") and threading.current_thread() is threading.main_thread():
@@ -179,11 +179,16 @@ class LocalServer:
         health = f"{self.url}/readyz/health"
         deadline = time.monotonic() + self.timeout
         status, body = None, ""
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            status, body = _health(health)
-            if status == 200:
-                return ""
-            time.sleep(0.05)
+        try:
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                status, body = _health(health)
+                # Alive after the 200: not another server's answer on a port ours failed to bind.
+                if status == 200 and self.proc.poll() is None:
+                    return ""
+                time.sleep(0.05)
+        except BaseException:  # e.g. a KeyboardInterrupt in a notebook: leave no server behind
+            self._terminate()
+            raise
         code = self.proc.poll()
         self._terminate()
         why = (f"model-registry exited with {code} before it was ready" if code is not None
