@@ -105,7 +105,8 @@ fn nested(
     subject: &'static [EntityKind],
     schema: Schema,
 ) {
-    let link = if subject == [ServeModel] { Link::Association } else { Link::ParentContext };
+    // The child's own entry says how it hangs under its parent.
+    let link = subject[0].spec().parent.map_or(Link::ParentContext, |p| p.link);
     ops.push(Operation::new(list, Method::Get, path, subject, Action::ListChildren { parent, link }));
     ops.push(Operation::new(create, Method::Post, path, subject, Action::CreateChild { parent, schema }));
 }

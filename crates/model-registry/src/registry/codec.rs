@@ -68,7 +68,8 @@ pub fn decode(api: ApiVersion, spec: &Spec, schema: Schema, body: &Json) -> Resu
             }
             "id" if schema == Schema::Full => draft.id = Some(text(key, value)?),
             "createTimeSinceEpoch" | "lastUpdateTimeSinceEpoch" if schema == Schema::Full => {}
-            "experimentId" | "experimentRunId" if schema == Schema::Full && api.has_experiments() => {}
+            // Read-only links of logged artifacts, shown by v1alpha3.
+            json if schema == Schema::Full && api.has_experiments() && HIDDEN_LINKS.iter().any(|l| l.json == json) => {}
             _ => {
                 let field = spec
                     .field(key)

@@ -9,7 +9,7 @@ use utoipa::openapi::RefOr;
 
 use super::api::ApiVersion;
 use super::codec::Schema as Body;
-use super::spec::{Access, Codec, EntityKind, Field, Spec, ARTIFACT_KINDS};
+use super::spec::{Access, Codec, EntityKind, Field, Spec, ARTIFACT_KINDS, HIDDEN_LINKS};
 
 /// The pattern of an id, upstream's: MLMD ids are positive 32-bit integers, and every id up to
 /// 999999999 matches (larger ones up to 2147483647 are accepted too).
@@ -82,9 +82,9 @@ fn entity_schema(api: ApiVersion, spec: &Spec, body: Body) -> Schema {
         let discriminator = string().enum_values(Some([artifact_type])).default(Some(artifact_type.into()));
         object = object.property("artifactType", discriminator);
         if body == Body::Full && api.has_experiments() {
-            object = object
-                .property("experimentId", id_string().read_only(true))
-                .property("experimentRunId", id_string().read_only(true));
+            for link in HIDDEN_LINKS {
+                object = object.property(link.json, id_string().read_only(true));
+            }
         }
     }
     for field in spec.fields {
