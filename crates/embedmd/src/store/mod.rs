@@ -220,17 +220,17 @@ impl Store {
         Store { dialect }
     }
 
-    fn select_nodes(&self, kind: NodeKind) -> String {
+    /// The select list of a node read as `n`.
+    fn node_columns(&self, kind: NodeKind) -> String {
         let d = self.dialect;
         let uri = if kind == NodeKind::Artifact { "n.uri" } else { "NULL" };
         let state = kind.state_column().map_or("NULL".to_owned(), |c| d.as_i64(&format!("n.{c}")));
         format!(
-            "SELECT {id} AS id, {type_id} AS type_id, n.name AS name, n.external_id AS external_id, \
+            "{id} AS id, {type_id} AS type_id, n.name AS name, n.external_id AS external_id, \
              {uri} AS uri, {state} AS state, n.create_time_since_epoch AS create_time, \
-             n.last_update_time_since_epoch AS update_time FROM {table} n",
+             n.last_update_time_since_epoch AS update_time",
             id = d.as_i64("n.id"),
             type_id = d.as_i64("n.type_id"),
-            table = d.table(kind.table()),
         )
     }
 
@@ -238,18 +238,9 @@ impl Store {
     /// keeping the rows' order.
     async fn with_properties(&self, conn: &mut Conn<'_>, kind: NodeKind, rows: Vec<NodeRow>) -> Result<Vec<Node>> {
         let mut properties: HashMap<i64, Properties> = HashMap::new();
-        let d = self.dialect;
         for chunk in rows.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT {owner} AS owner, name, is_custom_property AS is_custom, {int} AS int_value, \
-                 double_value, string_value, byte_value, bool_value FROM {table} WHERE {owner_col} IN ({ids})",
-                owner = d.as_i64(kind.owner_column()),
-                int = d.as_i64("int_value"),
-                table = d.table(kind.property_table()),
-                owner_col = kind.owner_column(),
-                ids = d.placeholders(1, chunk.len()),
-            );
-            let args: Vec<Arg> = chunk.iter().map(|r| Arg::from(r.id)).collect();
+            let ids: Vec<i64> = chunk.iter().map(|r| r.id).collect();
+            let (sql, args) = self.properties_statement(kind, &ids);
             for row in conn.fetch_all::<PropertyRow>(&sql, &args).await? {
                 let (owner, name, custom) = (row.owner, row.name.clone(), row.is_custom);
                 if let Some(value) = row.value() {
@@ -275,19 +266,33 @@ impl Store {
             .collect())
     }
 
+    /// The statement that reads the properties of the nodes `ids`, and its binds.
+    pub fn properties_statement(&self, kind: NodeKind, ids: &[i64]) -> (String, Vec<Arg>) {
+        let d = self.dialect;
+        let (from, condition, args) = d.rows_by_keys(kind.property_table(), kind.owner_column(), "p", ids, 1);
+        let sql = format!(
+            "SELECT {owner} AS owner, p.name AS name, p.is_custom_property AS is_custom, {int} AS int_value, \
+             p.double_value AS double_value, p.string_value AS string_value, p.byte_value AS byte_value, \
+             p.bool_value AS bool_value FROM {from} WHERE {condition}",
+            owner = d.as_i64(&format!("p.{}", kind.owner_column())),
+            int = d.as_i64("p.int_value"),
+        );
+        (sql, args)
+    }
+
     /// Nodes by id among `type_ids`, in id order; missing ids are simply absent.
     pub async fn get(&self, conn: &mut Conn<'_>, kind: NodeKind, type_ids: &[i64], ids: &[i64]) -> Result<Vec<Node>> {
         if ids.is_empty() || type_ids.is_empty() {
             return Ok(Vec::new());
         }
         let d = self.dialect;
+        let (from, condition, mut args) = d.rows_by_keys(kind.table(), "id", "n", ids, 1);
         let sql = format!(
-            "{} WHERE n.id IN ({}) AND n.type_id IN ({}) ORDER BY n.id",
-            self.select_nodes(kind),
-            d.placeholders(1, ids.len()),
-            d.placeholders(ids.len() + 1, type_ids.len())
+            "SELECT {} FROM {from} WHERE {condition} AND n.type_id IN ({}) ORDER BY n.id",
+            self.node_columns(kind),
+            d.placeholders(args.len() + 1, type_ids.len())
         );
-        let args: Vec<Arg> = ids.iter().chain(type_ids).map(|v| Arg::from(*v)).collect();
+        args.extend(type_ids.iter().map(|v| Arg::from(*v)));
         let rows = conn.fetch_all::<NodeRow>(&sql, &args).await?;
         self.with_properties(conn, kind, rows).await
     }
@@ -317,58 +322,81 @@ impl Store {
         self.list(conn, kind, &query).await
     }
 
-    /// One page of nodes.
+    /// One page of nodes: the page's rows along the index of its order (a fixed plan, bounded
+    /// by the page and the share of rows that match, whatever the statistics say), then their
+    /// properties by key.
     pub async fn list(&self, conn: &mut Conn<'_>, kind: NodeKind, query: &ListQuery) -> Result<Vec<Node>> {
         if query.type_ids.is_empty() {
             return Ok(Vec::new());
         }
+        let (sql, args) = self.list_statement(kind, query);
+        let rows = conn.fetch_all::<NodeRow>(&sql, &args).await?;
+        self.with_properties(conn, kind, rows).await
+    }
+
+    /// The statement that reads a page's rows, and its binds.
+    pub fn list_statement(&self, kind: NodeKind, query: &ListQuery) -> (String, Vec<Arg>) {
         let d = self.dialect;
         let mut args: Vec<Arg> = Vec::new();
         let next = |args: &mut Vec<Arg>, arg: Arg| {
             args.push(arg);
             d.placeholder(args.len())
         };
-        let mut sql = self.select_nodes(kind);
+        let mut from = d.table(kind.table()).to_owned() + " n";
+        let mut conditions = Vec::new();
         if let Some(parent) = query.parent {
             let (table, child, owner, id) = match parent {
                 Parent::Context(id) => (Table::ParentContext, "context_id", "parent_context_id", id),
                 Parent::Attribution(id) => (Table::Attribution, "artifact_id", "context_id", id),
                 Parent::Association(id) => (Table::Association, "execution_id", "context_id", id),
             };
-            let p = next(&mut args, Arg::from(id));
-            sql.push_str(&format!(" JOIN {} l ON l.{child} = n.id AND l.{owner} = {p}", d.table(table)));
+            from = d.children(kind.table(), table, child);
+            conditions.push(format!("l.{owner} = {}", next(&mut args, Arg::from(id))));
         }
         let types: Vec<String> = query.type_ids.iter().map(|t| next(&mut args, Arg::from(*t))).collect();
-        sql.push_str(&format!(" WHERE n.type_id IN ({})", types.join(", ")));
+        conditions.push(format!("n.type_id IN ({})", types.join(", ")));
         if let Some(name) = &query.name {
-            let p = next(&mut args, Arg::from(name.as_str()));
-            sql.push_str(&format!(" AND n.name = {p}"));
+            conditions.push(format!("n.name = {}", next(&mut args, Arg::from(name.as_str()))));
         }
         if let Some(external_id) = &query.external_id {
-            let p = next(&mut args, Arg::from(external_id.as_str()));
-            sql.push_str(&format!(" AND n.external_id = {p}"));
+            conditions.push(format!("n.external_id = {}", next(&mut args, Arg::from(external_id.as_str()))));
         }
         if let Some(filter) = &query.filter {
             let mut push = |arg: Arg| next(&mut args, arg);
-            let condition = filter.render(d, kind, &mut push);
-            sql.push_str(&format!(" AND ({condition})"));
+            conditions.push(format!("({})", filter.render(d, kind, &mut push)));
         }
+        // A parent's link, a name or an external id is a key that finds the few rows at once;
+        // otherwise the rows come along the order's index, and nothing else may tempt the
+        // planner away from it.
+        let keyed = query.parent.is_some() || query.name.is_some() || query.external_id.is_some();
+        let condition = conditions.join(" AND ");
+        let mut condition = if keyed { condition } else { d.unindexed(&condition) };
         let column = format!("n.{}", query.order.column());
         let (cmp, dir) = if query.descending { ("<", "DESC") } else { (">", "ASC") };
         if let Some((id, value)) = query.after {
-            let v1 = next(&mut args, Arg::from(value));
-            let v2 = next(&mut args, Arg::from(value));
-            let i = next(&mut args, Arg::from(id));
-            sql.push_str(&format!(" AND ({column} {cmp} {v1} OR ({column} = {v2} AND n.id {cmp} {i}))"));
+            // The bound on the order column alone is what an index on it can seek to.
+            let range = match query.order {
+                OrderColumn::Id => format!("n.id {cmp} {}", next(&mut args, Arg::from(id))),
+                _ => {
+                    let v1 = next(&mut args, Arg::from(value));
+                    let v2 = next(&mut args, Arg::from(value));
+                    let i = next(&mut args, Arg::from(id));
+                    format!("{column} {cmp}= {v1} AND ({column} {cmp} {v2} OR n.id {cmp} {i})")
+                }
+            };
+            condition = format!("{condition} AND {range}");
         }
         // The id breaks ties, so pages are stable whatever the order column.
-        sql.push_str(&format!(" ORDER BY {column} {dir}, n.id {dir}"));
+        let order = match query.order {
+            OrderColumn::Id => format!("n.id {dir}"),
+            _ => format!("{column} {dir}, n.id {dir}"),
+        };
+        let mut sql = format!("SELECT {} FROM {from} WHERE {condition} ORDER BY {order}", self.node_columns(kind));
         if let Some(limit) = query.limit {
             let p = next(&mut args, Arg::from(i64::from(limit)));
             sql.push_str(&format!(" LIMIT {p}"));
         }
-        let rows = conn.fetch_all::<NodeRow>(&sql, &args).await?;
-        self.with_properties(conn, kind, rows).await
+        (sql, args)
     }
 
     /// Inserts a node and its properties; returns its id.
@@ -507,14 +535,12 @@ impl Store {
         let d = self.dialect;
         let mut parents = HashMap::new();
         for chunk in children.chunks(IN_CHUNK) {
+            let (from, condition, args) = d.rows_by_keys(Table::ParentContext, "context_id", "l", chunk, 1);
             let sql = format!(
-                "SELECT {} AS child, {} AS parent FROM {} WHERE context_id IN ({})",
-                d.as_i64("context_id"),
-                d.as_i64("parent_context_id"),
-                d.table(Table::ParentContext),
-                d.placeholders(1, chunk.len())
+                "SELECT {} AS child, {} AS parent FROM {from} WHERE {condition}",
+                d.as_i64("l.context_id"),
+                d.as_i64("l.parent_context_id"),
             );
-            let args: Vec<Arg> = chunk.iter().map(|id| Arg::from(*id)).collect();
             parents.extend(conn.fetch_all::<Link>(&sql, &args).await?.into_iter().map(|l| (l.child, l.parent)));
         }
         Ok(parents)
