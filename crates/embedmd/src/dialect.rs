@@ -219,6 +219,12 @@ impl Dialect {
         }
     }
 
+    /// Whether one statement can insert into several tables (PostgreSQL's data-modifying
+    /// `WITH`), so that a node, its properties and its link are written in one round trip.
+    pub fn writes_with_ctes(self) -> bool {
+        self.backend() == Backend::Postgres
+    }
+
     /// `condition` in a form no index can serve, so that a list is read along the index of
     /// its order (bounded by the page) rather than through the type's index and a sort of
     /// every row of the type, which PostgreSQL and SQLite pick when they have no statistics

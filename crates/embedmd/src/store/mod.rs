@@ -141,6 +141,36 @@ pub enum Parent {
     Association(i64),
 }
 
+impl Parent {
+    pub fn id(self) -> i64 {
+        match self {
+            Parent::Context(id) | Parent::Attribution(id) | Parent::Association(id) => id,
+        }
+    }
+
+    /// The link table and its two columns, in the order [`Parent::child_first`] tells.
+    fn link_columns(self) -> (Table, &'static str) {
+        match self {
+            Parent::Context(_) => (Table::ParentContext, "context_id, parent_context_id"),
+            Parent::Attribution(_) => (Table::Attribution, "context_id, artifact_id"),
+            Parent::Association(_) => (Table::Association, "context_id, execution_id"),
+        }
+    }
+
+    /// Whether the link's first column is the child (ParentContext) or the parent.
+    fn child_first(self) -> bool {
+        matches!(self, Parent::Context(_))
+    }
+}
+
+/// Where a new node hangs: the link to write and the types its parent context may have (the
+/// parent must exist).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Under {
+    pub parent: Parent,
+    pub parent_types: Vec<i64>,
+}
+
 /// A page request, already validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListQuery {
@@ -163,6 +193,9 @@ const IN_CHUNK: usize = 10_000;
 
 /// Bind values per property row.
 const PROPERTY_COLUMNS: usize = 7;
+
+/// The columns of a property row after its owner's id.
+const PROPERTY_VALUE_COLUMNS: &str = "name, is_custom_property, int_value, double_value, string_value, bool_value";
 
 /// Property rows per INSERT: 7 000 bind values, under SQLite's 32 766 (MySQL and PostgreSQL
 /// allow 65 535), so a body with any number of custom properties is stored.
@@ -297,6 +330,20 @@ impl Store {
         self.with_properties(conn, kind, rows).await
     }
 
+    /// Whether a node of one of `type_ids` has this id (one probe of the primary key).
+    pub async fn exists(&self, conn: &mut Conn<'_>, kind: NodeKind, type_ids: &[i64], id: i64) -> Result<bool> {
+        let d = self.dialect;
+        let sql = format!(
+            "SELECT {} FROM {} n WHERE n.id = {} AND n.type_id IN ({})",
+            d.as_i64("n.id"),
+            d.table(kind.table()),
+            d.placeholder(1),
+            d.placeholders(2, type_ids.len())
+        );
+        let args: Vec<Arg> = std::iter::once(id).chain(type_ids.iter().copied()).map(Arg::from).collect();
+        Ok(conn.fetch_optional_i64(&sql, &args).await?.is_some())
+    }
+
     /// Nodes of `type_ids` whose stored name or external id equals the given one (at most
     /// `limit` of them).
     pub async fn find(
@@ -399,7 +446,10 @@ impl Store {
         (sql, args)
     }
 
-    /// Inserts a node and its properties; returns its id.
+    /// Inserts a node, its properties and, `under` a parent, the link to it; returns its id,
+    /// or `None` when the parent does not exist (nothing is written then). The parent's
+    /// existence is tested by the insert itself, and on PostgreSQL the whole write is one
+    /// statement (data-modifying CTEs): a create costs one round trip there, three elsewhere.
     pub async fn insert(
         &self,
         conn: &mut Conn<'_>,
@@ -407,16 +457,54 @@ impl Store {
         fields: &NodeFields,
         properties: &Properties,
         now: i64,
-    ) -> Result<i64> {
+        under: Option<&Under>,
+    ) -> Result<Option<i64>> {
+        let d = self.dialect;
+        let rows = property_rows(properties);
+        let mut args = Vec::new();
+        let node = self.node_insert(kind, fields, now, under, &mut args);
+        if d.writes_with_ctes() && rows.len() <= PROPERTY_ROWS_PER_INSERT {
+            let mut sql = format!("WITH node AS ({node} RETURNING id)");
+            if !rows.is_empty() {
+                let values = property_values(d, &rows, &mut args, None);
+                sql.push_str(&format!(
+                    ", properties AS (INSERT INTO {} ({}, {PROPERTY_VALUE_COLUMNS}) SELECT node.id, v.* FROM node, \
+                     (VALUES {values}) AS v(name, is_custom_property, int_value, double_value, string_value, bool_value))",
+                    d.table(kind.property_table()),
+                    kind.owner_column(),
+                ));
+            }
+            if let Some(under) = under {
+                let (table, columns) = under.parent.link_columns();
+                args.push(Arg::from(under.parent.id()));
+                let parent = d.placeholder(args.len());
+                let values = if under.parent.child_first() { format!("node.id, {parent}") } else { format!("{parent}, node.id") };
+                sql.push_str(&format!(", link AS (INSERT INTO {} ({columns}) SELECT {values} FROM node)", d.table(table)));
+            }
+            sql.push_str(&format!(" SELECT {} FROM node", d.as_i64("id")));
+            return conn.fetch_optional_i64(&sql, &args).await;
+        }
+        let Some(id) = conn.insert_returning_id(&node, &args).await? else {
+            return Ok(None);
+        };
+        self.insert_property_rows(conn, kind, id, &rows).await?;
+        if let Some(under) = under {
+            self.link(conn, under.parent, id).await?;
+        }
+        Ok(Some(id))
+    }
+
+    /// The INSERT of a node's row; under a parent it inserts only if the parent exists.
+    fn node_insert(&self, kind: NodeKind, fields: &NodeFields, now: i64, under: Option<&Under>, args: &mut Vec<Arg>) -> String {
         let d = self.dialect;
         let mut columns = vec!["type_id", "name", "external_id", "create_time_since_epoch", "last_update_time_since_epoch"];
-        let mut args = vec![
+        args.extend([
             Arg::from(fields.type_id),
             Arg::from(fields.name.as_str()),
             Arg::from(fields.external_id.clone()),
             Arg::from(now),
             Arg::from(now),
-        ];
+        ]);
         if kind == NodeKind::Artifact {
             columns.push("uri");
             args.push(Arg::from(fields.uri.clone()));
@@ -425,15 +513,29 @@ impl Store {
             columns.push(state);
             args.push(Arg::from(fields.state));
         }
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
-            d.table(kind.table()),
-            columns.join(", "),
-            d.placeholders(1, columns.len())
-        );
-        let id = conn.insert_returning_id(&sql, &args).await?;
-        self.insert_properties(conn, kind, id, properties).await?;
-        Ok(id)
+        let values = d.placeholders(args.len() - columns.len() + 1, columns.len());
+        let head = format!("INSERT INTO {} ({})", d.table(kind.table()), columns.join(", "));
+        match under {
+            None => format!("{head} VALUES ({values})"),
+            Some(under) => {
+                args.push(Arg::from(under.parent.id()));
+                let id = d.placeholder(args.len());
+                let types: Vec<String> = under
+                    .parent_types
+                    .iter()
+                    .map(|t| {
+                        args.push(Arg::from(*t));
+                        d.placeholder(args.len())
+                    })
+                    .collect();
+                // Every parent is a context.
+                format!(
+                    "{head} SELECT {values} FROM {} p WHERE p.id = {id} AND p.type_id IN ({})",
+                    d.table(Table::Context),
+                    types.join(", ")
+                )
+            }
+        }
     }
 
     /// Rewrites a node's mutable columns and replaces all its properties.
@@ -464,45 +566,18 @@ impl Store {
         let delete =
             format!("DELETE FROM {} WHERE {} = {}", d.table(kind.property_table()), kind.owner_column(), d.placeholder(1));
         conn.execute(&delete, &[Arg::from(id)]).await?;
-        self.insert_properties(conn, kind, id, properties).await
+        self.insert_property_rows(conn, kind, id, &property_rows(properties)).await
     }
 
-    async fn insert_properties(&self, conn: &mut Conn<'_>, kind: NodeKind, id: i64, properties: &Properties) -> Result<()> {
+    async fn insert_property_rows(&self, conn: &mut Conn<'_>, kind: NodeKind, id: i64, rows: &[PropertyValue<'_>]) -> Result<()> {
         let d = self.dialect;
-        let all: Vec<(&String, &Value, bool)> = properties
-            .typed
-            .iter()
-            .map(|(k, v)| (k, v, false))
-            .chain(properties.custom.iter().map(|(k, v)| (k, v, true)))
-            .filter(|(_, v, _)| !matches!(v, Value::Bytes(_)))
-            .collect();
-        for chunk in all.chunks(PROPERTY_ROWS_PER_INSERT) {
+        for chunk in rows.chunks(PROPERTY_ROWS_PER_INSERT) {
             let mut args = Vec::with_capacity(chunk.len() * PROPERTY_COLUMNS);
-            let mut rows = Vec::with_capacity(chunk.len());
-            for (name, value, custom) in chunk {
-                rows.push(format!("({})", d.placeholders(args.len() + 1, PROPERTY_COLUMNS)));
-                let (int, double, string, boolean) = match value {
-                    Value::Int(v) => (Some(*v), None, None, None),
-                    Value::Double(v) => (None, Some(*v), None, None),
-                    Value::String(v) => (None, None, Some(v.clone()), None),
-                    Value::Bool(v) => (None, None, None, Some(*v)),
-                    Value::Bytes(_) => unreachable!("filtered above"),
-                };
-                args.extend([
-                    Arg::from(id),
-                    Arg::from(name.as_str()),
-                    Arg::from(*custom),
-                    Arg::Int(int),
-                    Arg::Double(double),
-                    Arg::Text(string),
-                    Arg::Bool(boolean),
-                ]);
-            }
+            let values = property_values(d, chunk, &mut args, Some(id));
             let sql = format!(
-                "INSERT INTO {} ({}, name, is_custom_property, int_value, double_value, string_value, bool_value) VALUES {}",
+                "INSERT INTO {} ({}, {PROPERTY_VALUE_COLUMNS}) VALUES {values}",
                 d.table(kind.property_table()),
                 kind.owner_column(),
-                rows.join(", ")
             );
             conn.execute(&sql, &args).await?;
         }
@@ -513,11 +588,8 @@ impl Store {
     /// Association); an existing link is kept.
     pub async fn link(&self, conn: &mut Conn<'_>, parent: Parent, child: i64) -> Result<()> {
         let d = self.dialect;
-        let (table, columns, values) = match parent {
-            Parent::Context(p) => (Table::ParentContext, "context_id, parent_context_id", [child, p]),
-            Parent::Attribution(p) => (Table::Attribution, "context_id, artifact_id", [p, child]),
-            Parent::Association(p) => (Table::Association, "context_id, execution_id", [p, child]),
-        };
+        let (table, columns) = parent.link_columns();
+        let values = if parent.child_first() { [child, parent.id()] } else { [parent.id(), child] };
         let sql = d.insert_ignoring_duplicates(
             &format!("INTO {} ({columns})", d.table(table)),
             &format!("VALUES ({})", d.placeholders(1, 2)),
@@ -559,4 +631,46 @@ impl Store {
         );
         conn.execute(&sql, &[Arg::from(id)]).await.map(drop)
     }
+}
+
+/// A property to write: name, whether custom, value. Bytes are never written by the registry.
+type PropertyValue<'a> = (&'a str, bool, &'a Value);
+
+fn property_rows(properties: &Properties) -> Vec<PropertyValue<'_>> {
+    properties
+        .typed
+        .iter()
+        .map(|(k, v)| (k.as_str(), false, v))
+        .chain(properties.custom.iter().map(|(k, v)| (k.as_str(), true, v)))
+        .filter(|(_, _, v)| !matches!(v, Value::Bytes(_)))
+        .collect()
+}
+
+/// `(...), (...)` for `rows`, their binds pushed onto `args`; each row starts with the owner's
+/// id when given (else the caller's SELECT supplies it).
+fn property_values(d: Dialect, rows: &[PropertyValue<'_>], args: &mut Vec<Arg>, owner: Option<i64>) -> String {
+    let mut values = Vec::with_capacity(rows.len());
+    for (name, custom, value) in rows {
+        let first = args.len() + 1;
+        if let Some(owner) = owner {
+            args.push(Arg::from(owner));
+        }
+        let (int, double, string, boolean) = match value {
+            Value::Int(v) => (Some(*v), None, None, None),
+            Value::Double(v) => (None, Some(*v), None, None),
+            Value::String(v) => (None, None, Some(v.clone()), None),
+            Value::Bool(v) => (None, None, None, Some(*v)),
+            Value::Bytes(_) => unreachable!("property_rows leaves bytes out"),
+        };
+        args.extend([
+            Arg::from(*name),
+            Arg::from(*custom),
+            Arg::Int(int),
+            Arg::Double(double),
+            Arg::Text(string),
+            Arg::Bool(boolean),
+        ]);
+        values.push(format!("({})", d.placeholders(first, args.len() + 1 - first)));
+    }
+    values.join(", ")
 }

@@ -4,8 +4,8 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use embedmd::store::{
-    CmpOp, Column, Conn, Filter, FilterValue, ListQuery, Node, NodeFields, OrderColumn, Parent, Properties, Store, Target, Value,
-    ValueColumn,
+    CmpOp, Column, Conn, Filter, FilterValue, ListQuery, Node, NodeFields, OrderColumn, Parent, Properties, Store, Target, Under,
+    Value, ValueColumn,
 };
 use embedmd::Datastore;
 use serde_json::{json, Value as Json};
@@ -183,6 +183,14 @@ impl Registry {
         Ok(())
     }
 
+    /// 404 unless an entity of `kind` has this id.
+    async fn must_exist(&self, conn: &mut Conn<'_>, kind: EntityKind, id: i64) -> Result<()> {
+        match self.store.exists(conn, kind.spec().node, &[self.type_id(kind)], id).await? {
+            true => Ok(()),
+            false => Err(Error::not_found(format!("no {} found for id {id}", kind.spec().label))),
+        }
+    }
+
     /// One node of one of `kinds` by id, or 404.
     async fn load(&self, conn: &mut Conn<'_>, kinds: &[EntityKind], id: i64, label: &str) -> Result<(EntityKind, Node)> {
         let spec = kinds[0].spec();
@@ -213,6 +221,7 @@ impl Registry {
         let spec = kind.spec();
         let draft = codec::decode(self.api, spec, schema, body)?;
         let mut tx = self.datastore.begin().await?;
+        let parent = parent.zip(spec.parent).map(|(id, p)| (p.kind, id));
         let node =
             self.insert(&mut tx.conn(), spec, draft, parent, schema != Schema::Full || spec.artifact_type.is_none()).await?;
         tx.commit().await?;
@@ -286,8 +295,8 @@ impl Registry {
                 seen = existing;
                 continue;
             }
-            let (_, parent) = self.load(&mut conn, &[parent_kind], parent_id, parent_label).await?;
             if let Some(rules) = rules {
+                let (_, parent) = self.load(&mut conn, &[parent_kind], parent_id, parent_label).await?;
                 let custom = draft.custom.get_or_insert_with(Default::default);
                 let grandparent = parent_kind.spec().parent_property().and_then(|p| int_property(&parent, p));
                 if let Some(grandparent) = grandparent {
@@ -297,6 +306,9 @@ impl Registry {
             }
             let (written, node) = match existing {
                 Some(id) => {
+                    if rules.is_none() {
+                        self.must_exist(&mut conn, parent_kind, parent_id).await?;
+                    }
                     let (existing_kind, node) = self.load(&mut conn, &ARTIFACT_KINDS, id, "artifact").await?;
                     if existing_kind != kind {
                         let (from, to) = (existing_kind.spec().artifact_type, spec.artifact_type);
@@ -306,7 +318,7 @@ impl Registry {
                     self.store.link(&mut conn, Parent::Attribution(parent_id), node.id).await?;
                     (Written::Updated, node)
                 }
-                None => (Written::Created, self.insert(&mut conn, spec, draft, Some(parent_id), false).await?),
+                None => (Written::Created, self.insert(&mut conn, spec, draft, Some((parent_kind, parent_id)), false).await?),
             };
             if let Some(history) = history {
                 self.record_history(&mut conn, history.row, parent_id, &node).await?;
@@ -343,9 +355,12 @@ impl Registry {
             ))
         })?;
         let fields = NodeFields { type_id: self.type_id(row), name: stored, external_id: None, uri: None, state: logged.state };
-        let id = self.store.insert(conn, row.spec().node, &fields, &logged.properties, logged.update_time).await?;
-        self.store.link(conn, Parent::Attribution(parent_id), id).await?;
-        Ok(())
+        let run = EntityKind::ExperimentRun;
+        let under = Under { parent: Parent::Attribution(parent_id), parent_types: vec![self.type_id(run)] };
+        match self.store.insert(conn, row.spec().node, &fields, &logged.properties, logged.update_time, Some(&under)).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::not_found(format!("no {} found for id {parent_id}", run.spec().label))),
+        }
     }
 
     /// `POST /artifacts`: the Artifact oneOf, created without a parent.
@@ -358,14 +373,15 @@ impl Registry {
         conn: &mut Conn<'_>,
         spec: &Spec,
         draft: Draft,
-        path_parent: Option<i64>,
+        path_parent: Option<(EntityKind, i64)>,
         defaults: bool,
     ) -> Result<Node> {
-        let from_body = spec.parent.and_then(|p| p.field).and_then(|f| match draft.get(f) {
-            Some(Stored::Property(Value::Int(id))) => Some(*id),
+        let from_body = spec.parent.and_then(|p| p.field.map(|f| (p.kind, f))).and_then(|(kind, f)| match draft.get(f) {
+            Some(Stored::Property(Value::Int(id))) => Some((kind, *id)),
             _ => None,
         });
-        let parent_id = spec.parent.and(path_parent.or(from_body));
+        let parent = spec.parent.and(path_parent.or(from_body));
+        let parent_id = parent.map(|(_, id)| id);
         let parent_field = spec.parent.and_then(|p| p.field);
         let missing = spec.fields.iter().find(|f| {
             let given = draft.get(f.json).is_some() || (parent_field == Some(f.json) && parent_id.is_some());
@@ -381,10 +397,6 @@ impl Registry {
             }
             _ => uuid::Uuid::new_v4().to_string(),
         };
-        // An artifact's parent comes from the path and was loaded by the caller.
-        if let (Some(parent), Some(id), None) = (spec.parent, parent_id, spec.artifact_type) {
-            self.load(conn, &[parent.kind], id, parent.kind.spec().label).await?;
-        }
         self.check_references(conn, spec, &draft).await?;
         // Children are stored as "<parent id>:<name>"; parentless artifacts get a random prefix
         // so that the same name can be created twice, as upstream does.
@@ -425,10 +437,20 @@ impl Registry {
             }
         }
         let now = now_ms();
-        let id = self.store.insert(conn, spec.node, &fields, &properties, now).await.map_err(|e| conflict(spec, &name, e))?;
-        if let (Some(parent), Some(parent_id)) = (spec.parent, parent_id) {
-            self.store.link(conn, parent_link(parent.link, parent_id), id).await?;
-        }
+        // The insert itself finds the parent, or writes nothing.
+        let under = spec
+            .parent
+            .zip(parent)
+            .map(|(p, (kind, id))| Under { parent: parent_link(p.link, id), parent_types: vec![self.type_id(kind)] });
+        let id = self
+            .store
+            .insert(conn, spec.node, &fields, &properties, now, under.as_ref())
+            .await
+            .map_err(|e| conflict(spec, &name, e))?;
+        let Some(id) = id else {
+            let (kind, id) = parent.expect("only a parent can be missing");
+            return Err(Error::not_found(format!("no {} found for id {id}", kind.spec().label)));
+        };
         Ok(Node {
             id,
             type_id: fields.type_id,
@@ -485,7 +507,7 @@ impl Registry {
         for (json, kind) in [("registeredModelId", EntityKind::RegisteredModel), ("modelVersionId", EntityKind::ModelVersion)] {
             let is_parent = spec.parent.and_then(|p| p.field) == Some(json);
             if let (false, Some(Stored::Property(Value::Int(id)))) = (is_parent, draft.get(json)) {
-                self.load(conn, &[kind], *id, kind.spec().label).await?;
+                self.must_exist(conn, kind, *id).await?;
             }
         }
         Ok(())
@@ -557,7 +579,7 @@ impl Registry {
         let label = kind.spec().label;
         let id = parse_id(id, &format!("{label} ID"))?;
         let mut reader = self.datastore.reader().await?;
-        self.load(&mut reader.conn(), &[kind], id, label).await?;
+        self.must_exist(&mut reader.conn(), kind, id).await?;
         Ok(id)
     }
 
