@@ -5,7 +5,7 @@
 //! EXPLAIN.
 
 use embedmd::store::{
-    Arg, CmpOp, Column, Conn, Filter, FilterValue, ListQuery, NodeKind, OrderColumn, Parent, Target, ValueColumn,
+    Arg, CmpOp, Column, Conn, Filter, FilterValue, ListQuery, NodeFields, NodeKind, OrderColumn, Parent, Target, ValueColumn,
 };
 use embedmd::{ConnectTarget, Datastore, PoolConfig, TlsConfig};
 use model_registry::registry::mlmd_types;
@@ -155,6 +155,26 @@ async fn explain(conn: Conn<'_>, sql: &str, args: &[Arg]) -> Vec<String> {
     }
 }
 
+/// PostgreSQL's generic plan of `sql` (the one a prepared statement keeps after its first
+/// executions, made without the values): `None` on the other backends.
+async fn generic_plan(conn: Conn<'_>, sql: &str, args: &[Arg]) -> Option<Vec<String>> {
+    let Conn::Postgres(c) = conn else { return None };
+    let literal = |arg: &Arg| match arg {
+        Arg::Int(v) => v.map_or("NULL".into(), |v| v.to_string()),
+        Arg::Double(v) => v.map_or("NULL".into(), |v| v.to_string()),
+        Arg::Text(v) => v.as_ref().map_or("NULL".into(), |v| format!("'{}'", v.replace('\'', "''"))),
+        Arg::Bool(v) => v.map_or("NULL".into(), |v| v.to_string()),
+    };
+    let values: Vec<String> = args.iter().map(literal).collect();
+    let script = format!(
+        "SET plan_cache_mode = force_generic_plan; PREPARE plan_check AS {sql}; \
+         EXPLAIN EXECUTE plan_check({}); DEALLOCATE plan_check; RESET plan_cache_mode",
+        values.join(", ")
+    );
+    let rows = sqlx::raw_sql(&script).fetch_all(c).await.unwrap();
+    Some(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+}
+
 /// What a page read in id or time order must not do, per backend.
 fn assert_page_plan(backend: Backend, what: &str, plan: &[String], children: bool) {
     let text = plan.join("\n");
@@ -198,6 +218,19 @@ fn assert_page_plan(backend: Backend, what: &str, plan: &[String], children: boo
     }
 }
 
+/// A node found by its id must be found through the primary key, not through its type.
+fn assert_primary_key_plan(backend: Backend, what: &str, plan: &[String]) {
+    let text = plan.join("\n");
+    let by_key = match backend {
+        Backend::Postgres => {
+            text.contains("_pkey") && !["Seq Scan", "idx_context_type_id", "type_id_name_key"].iter().any(|t| text.contains(t))
+        }
+        Backend::Sqlite => text.contains("INTEGER PRIMARY KEY") && !text.contains("(type_id=?)"),
+        Backend::MySql => text.contains(" PRIMARY ") || text.contains("Impossible WHERE noticed after reading const tables"),
+    };
+    assert!(by_key, "{what}: not found by its primary key:\n{text}");
+}
+
 fn assert_keyed_plan(backend: Backend, what: &str, plan: &[String]) {
     let text = plan.join("\n");
     let bounded = match backend {
@@ -206,6 +239,28 @@ fn assert_keyed_plan(backend: Backend, what: &str, plan: &[String]) {
         Backend::MySql => !text.contains(" ALL "),
     };
     assert!(bounded, "{what}: not read by key:\n{text}");
+}
+
+/// Statements that read one node by id, and the parent test of an insert.
+async fn check_primary_key_plans(ds: &Datastore, backend: Backend, stats: &str) {
+    let store = ds.store();
+    let model = ds.types().get("kf.RegisteredModel").unwrap();
+    let version = ds.types().get("kf.ModelVersion").unwrap();
+    let middle = FIRST_ID + MODELS;
+    let mut reader = ds.reader().await.unwrap();
+    let parent = embedmd::store::Under { parent: Parent::Context(middle), parent_types: vec![model] };
+    let fields = NodeFields { type_id: version, name: format!("{middle}:v2"), ..NodeFields::default() };
+    let by_id = [
+        ("a node by id", store.exists_statement(NodeKind::Context, &[model], middle)),
+        ("the parent of a new node", store.row_insert_statement(NodeKind::Context, &fields, 1, Some(&parent))),
+    ];
+    for (what, (sql, args)) in by_id {
+        let plan = explain(reader.conn(), &sql, &args).await;
+        assert_primary_key_plan(backend, &format!("{what} ({stats})"), &plan);
+        if let Some(plan) = generic_plan(reader.conn(), &sql, &args).await {
+            assert_primary_key_plan(backend, &format!("{what} ({stats}, generic plan)"), &plan);
+        }
+    }
 }
 
 async fn check_plans(ds: &Datastore, backend: Backend, stats: &str) {
@@ -249,6 +304,9 @@ async fn check_plans(ds: &Datastore, backend: Backend, stats: &str) {
         let (sql, args) = store.list_statement(kind, &query);
         let plan = explain(reader.conn(), &sql, &args).await;
         assert_page_plan(backend, &format!("{what} ({stats})"), &plan, children);
+        if let Some(plan) = generic_plan(reader.conn(), &sql, &args).await {
+            assert_page_plan(backend, &format!("{what} ({stats}, generic plan)"), &plan, children);
+        }
         let rows = store.list(&mut reader.conn(), kind, &query).await.unwrap();
         assert!(!rows.is_empty(), "{what} ({stats}): no rows");
         if !children {
@@ -262,7 +320,11 @@ async fn check_plans(ds: &Datastore, backend: Backend, stats: &str) {
     {
         let (sql, args) = store.properties_statement(kind, ids);
         assert_keyed_plan(backend, &format!("{what} ({stats})"), &explain(reader.conn(), &sql, &args).await);
+        if let Some(plan) = generic_plan(reader.conn(), &sql, &args).await {
+            assert_keyed_plan(backend, &format!("{what} ({stats}, generic plan)"), &plan);
+        }
     }
+    check_primary_key_plans(ds, backend, stats).await;
     let nodes = store.get(&mut reader.conn(), NodeKind::Context, &[model], &models).await.unwrap();
     assert_eq!(nodes.len(), 100);
     assert!(nodes.iter().all(|n| n.properties.custom.len() == 2 && n.properties.typed.len() == 1), "{stats}");
@@ -271,6 +333,8 @@ async fn check_plans(ds: &Datastore, backend: Backend, stats: &str) {
 async fn list_plans_are_bounded_by_the_page_without_and_with_statistics(backend: Backend) {
     let db = TestDb::new(backend).await;
     let (ds, _) = Datastore::open(&target(&db), &PoolConfig::default(), &mlmd_types()).await.unwrap();
+    // A plan cached while the tables are small serves the session for as long as it lives.
+    check_primary_key_plans(&ds, backend, "empty database").await;
     seed(&ds, backend).await;
     check_plans(&ds, backend, "no statistics").await;
     let analyze = match backend {

@@ -320,11 +320,8 @@ impl Store {
         }
         let d = self.dialect;
         let (from, condition, mut args) = d.rows_by_keys(kind.table(), "id", "n", ids, 1);
-        let sql = format!(
-            "SELECT {} FROM {from} WHERE {condition} AND n.type_id IN ({}) ORDER BY n.id",
-            self.node_columns(kind),
-            d.placeholders(args.len() + 1, type_ids.len())
-        );
+        let types = d.unindexed(&format!("n.type_id IN ({})", d.placeholders(args.len() + 1, type_ids.len())));
+        let sql = format!("SELECT {} FROM {from} WHERE {condition} AND {types} ORDER BY n.id", self.node_columns(kind));
         args.extend(type_ids.iter().map(|v| Arg::from(*v)));
         let rows = conn.fetch_all::<NodeRow>(&sql, &args).await?;
         self.with_properties(conn, kind, rows).await
@@ -332,16 +329,23 @@ impl Store {
 
     /// Whether a node of one of `type_ids` has this id (one probe of the primary key).
     pub async fn exists(&self, conn: &mut Conn<'_>, kind: NodeKind, type_ids: &[i64], id: i64) -> Result<bool> {
+        let (sql, args) = self.exists_statement(kind, type_ids, id);
+        Ok(conn.fetch_optional_i64(&sql, &args).await?.is_some())
+    }
+
+    /// The statement of [`Store::exists`], and its binds.
+    pub fn exists_statement(&self, kind: NodeKind, type_ids: &[i64], id: i64) -> (String, Vec<Arg>) {
         let d = self.dialect;
+        // The type test must not tempt the planner away from the primary key (see
+        // `Dialect::unindexed`): through the type's index it would read every node of the type.
         let sql = format!(
-            "SELECT {} FROM {} n WHERE n.id = {} AND n.type_id IN ({})",
+            "SELECT {} FROM {} n WHERE n.id = {} AND {}",
             d.as_i64("n.id"),
             d.table(kind.table()),
             d.placeholder(1),
-            d.placeholders(2, type_ids.len())
+            d.unindexed(&format!("n.type_id IN ({})", d.placeholders(2, type_ids.len())))
         );
-        let args: Vec<Arg> = std::iter::once(id).chain(type_ids.iter().copied()).map(Arg::from).collect();
-        Ok(conn.fetch_optional_i64(&sql, &args).await?.is_some())
+        (sql, std::iter::once(id).chain(type_ids.iter().copied()).map(Arg::from).collect())
     }
 
     /// Nodes of `type_ids` whose stored name or external id equals the given one (at most
@@ -461,8 +465,7 @@ impl Store {
     ) -> Result<Option<i64>> {
         let d = self.dialect;
         let rows = property_rows(properties);
-        let mut args = Vec::new();
-        let node = self.node_insert(kind, fields, now, under, &mut args);
+        let (node, mut args) = self.row_insert_statement(kind, fields, now, under);
         if d.writes_with_ctes() && rows.len() <= PROPERTY_ROWS_PER_INSERT {
             let mut sql = format!("WITH node AS ({node} RETURNING id)");
             if !rows.is_empty() {
@@ -494,9 +497,17 @@ impl Store {
         Ok(Some(id))
     }
 
-    /// The INSERT of a node's row; under a parent it inserts only if the parent exists.
-    fn node_insert(&self, kind: NodeKind, fields: &NodeFields, now: i64, under: Option<&Under>, args: &mut Vec<Arg>) -> String {
+    /// The INSERT of a node's row, and its binds; under a parent it inserts only if the parent
+    /// exists.
+    pub fn row_insert_statement(
+        &self,
+        kind: NodeKind,
+        fields: &NodeFields,
+        now: i64,
+        under: Option<&Under>,
+    ) -> (String, Vec<Arg>) {
         let d = self.dialect;
+        let mut args = Vec::new();
         let mut columns = vec!["type_id", "name", "external_id", "create_time_since_epoch", "last_update_time_since_epoch"];
         args.extend([
             Arg::from(fields.type_id),
@@ -515,7 +526,7 @@ impl Store {
         }
         let values = d.placeholders(args.len() - columns.len() + 1, columns.len());
         let head = format!("INSERT INTO {} ({})", d.table(kind.table()), columns.join(", "));
-        match under {
+        let sql = match under {
             None => format!("{head} VALUES ({values})"),
             Some(under) => {
                 args.push(Arg::from(under.parent.id()));
@@ -528,14 +539,15 @@ impl Store {
                         d.placeholder(args.len())
                     })
                     .collect();
-                // Every parent is a context.
+                // Every parent is a context, found by its primary key.
                 format!(
-                    "{head} SELECT {values} FROM {} p WHERE p.id = {id} AND p.type_id IN ({})",
+                    "{head} SELECT {values} FROM {} p WHERE p.id = {id} AND {}",
                     d.table(Table::Context),
-                    types.join(", ")
+                    d.unindexed(&format!("p.type_id IN ({})", types.join(", ")))
                 )
             }
-        }
+        };
+        (sql, args)
     }
 
     /// Rewrites a node's mutable columns and replaces all its properties.
