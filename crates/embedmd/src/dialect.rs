@@ -219,6 +219,18 @@ impl Dialect {
         }
     }
 
+    /// The properties of each node `n` (a derived table), as `p`, one row per property and one
+    /// row of NULLs for a node without any: a join clause to follow `FROM (...) n`. PostgreSQL
+    /// probes the property table's key once per node (a lateral subquery it cannot flatten)
+    /// rather than maybe hashing the whole table.
+    pub fn properties_of_each(self, properties: Table, owner: &str) -> String {
+        let table = self.table(properties);
+        match self.backend() {
+            Backend::Postgres => format!("LEFT JOIN LATERAL (SELECT * FROM {table} k WHERE k.{owner} = n.id OFFSET 0) p ON TRUE"),
+            Backend::Sqlite | Backend::MySql => format!("LEFT JOIN {table} p ON p.{owner} = n.id"),
+        }
+    }
+
     /// Whether one statement can insert into several tables (PostgreSQL's data-modifying
     /// `WITH`), so that a node, its properties and its link are written in one round trip.
     pub fn writes_with_ctes(self) -> bool {

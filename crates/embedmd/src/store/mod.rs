@@ -191,6 +191,9 @@ pub struct ListQuery {
 /// Property ids are bound in chunks this large; a page up to this size costs two queries.
 const IN_CHUNK: usize = 10_000;
 
+/// Reads of at most this many nodes bring their properties in the same statement.
+const JOINED_READ_MAX: usize = 2;
+
 /// Bind values per property row.
 const PROPERTY_COLUMNS: usize = 7;
 
@@ -213,11 +216,35 @@ struct NodeRow {
     update_time: i64,
 }
 
+/// A node's columns and one of its properties (all `None` for a node without any).
+#[derive(FromRow)]
+struct JoinedRow {
+    id: i64,
+    type_id: i64,
+    name: Option<String>,
+    external_id: Option<String>,
+    uri: Option<String>,
+    state: Option<i64>,
+    create_time: i64,
+    update_time: i64,
+    property: Option<String>,
+    is_custom: Option<bool>,
+    #[sqlx(flatten)]
+    value: ValueColumns,
+}
+
 #[derive(FromRow)]
 struct PropertyRow {
     owner: i64,
     name: String,
     is_custom: bool,
+    #[sqlx(flatten)]
+    value: ValueColumns,
+}
+
+/// The value columns of a property row.
+#[derive(FromRow)]
+struct ValueColumns {
     int_value: Option<i64>,
     double_value: Option<f64>,
     string_value: Option<String>,
@@ -225,7 +252,7 @@ struct PropertyRow {
     bool_value: Option<bool>,
 }
 
-impl PropertyRow {
+impl ValueColumns {
     /// MLMD sets one value column; read them in upstream's order.
     fn value(self) -> Option<Value> {
         if let Some(v) = self.int_value {
@@ -275,8 +302,8 @@ impl Store {
             let ids: Vec<i64> = chunk.iter().map(|r| r.id).collect();
             let (sql, args) = self.properties_statement(kind, &ids);
             for row in conn.fetch_all::<PropertyRow>(&sql, &args).await? {
-                let (owner, name, custom) = (row.owner, row.name.clone(), row.is_custom);
-                if let Some(value) = row.value() {
+                let (owner, name, custom) = (row.owner, row.name, row.is_custom);
+                if let Some(value) = row.value.value() {
                     let entry = properties.entry(owner).or_default();
                     let map = if custom { &mut entry.custom } else { &mut entry.typed };
                     map.insert(name, value);
@@ -318,13 +345,73 @@ impl Store {
         if ids.is_empty() || type_ids.is_empty() {
             return Ok(Vec::new());
         }
+        let (sql, args) = self.get_statement(kind, type_ids, ids);
+        if ids.len() <= JOINED_READ_MAX {
+            return self.read_joined(conn, kind, &sql, &args, "n.id").await;
+        }
+        let rows = conn.fetch_all::<NodeRow>(&sql, &args).await?;
+        self.with_properties(conn, kind, rows).await
+    }
+
+    /// The statement that reads the rows of [`Store::get`], and its binds.
+    pub fn get_statement(&self, kind: NodeKind, type_ids: &[i64], ids: &[i64]) -> (String, Vec<Arg>) {
         let d = self.dialect;
         let (from, condition, mut args) = d.rows_by_keys(kind.table(), "id", "n", ids, 1);
         let types = d.unindexed(&format!("n.type_id IN ({})", d.placeholders(args.len() + 1, type_ids.len())));
         let sql = format!("SELECT {} FROM {from} WHERE {condition} AND {types} ORDER BY n.id", self.node_columns(kind));
         args.extend(type_ids.iter().map(|v| Arg::from(*v)));
-        let rows = conn.fetch_all::<NodeRow>(&sql, &args).await?;
-        self.with_properties(conn, kind, rows).await
+        (sql, args)
+    }
+
+    /// The statement that reads the nodes of `nodes` (a statement selecting [`Store::node_columns`])
+    /// with their properties, one row per property (or one without any), in `order`.
+    pub fn joined_statement(&self, kind: NodeKind, nodes: &str, order: &str) -> String {
+        let d = self.dialect;
+        format!(
+            "SELECT n.id, n.type_id, n.name, n.external_id, n.uri, n.state, n.create_time, n.update_time, \
+             p.name AS property, p.is_custom_property AS is_custom, {int} AS int_value, p.double_value AS double_value, \
+             p.string_value AS string_value, p.byte_value AS byte_value, p.bool_value AS bool_value \
+             FROM ({nodes}) n {properties} ORDER BY {order}",
+            int = d.as_i64("p.int_value"),
+            properties = d.properties_of_each(kind.property_table(), kind.owner_column()),
+        )
+    }
+
+    /// A read of a node or two: rows and properties in one statement (one round trip), since
+    /// repeating so few rows' columns on each property row costs nothing.
+    async fn read_joined(
+        &self,
+        conn: &mut Conn<'_>,
+        kind: NodeKind,
+        nodes: &str,
+        args: &[Arg],
+        order: &str,
+    ) -> Result<Vec<Node>> {
+        let sql = self.joined_statement(kind, nodes, order);
+        let mut out: Vec<Node> = Vec::new();
+        for row in conn.fetch_all::<JoinedRow>(&sql, args).await? {
+            if out.last().is_none_or(|n| n.id != row.id) {
+                out.push(Node {
+                    id: row.id,
+                    type_id: row.type_id,
+                    name: row.name.clone(),
+                    external_id: row.external_id.clone(),
+                    uri: row.uri.clone(),
+                    state: row.state,
+                    create_time: row.create_time,
+                    update_time: row.update_time,
+                    properties: Properties::default(),
+                });
+            }
+            let node = out.last_mut().expect("pushed above");
+            if let (Some(name), Some(custom)) = (row.property, row.is_custom) {
+                if let Some(value) = row.value.value() {
+                    let map = if custom { &mut node.properties.custom } else { &mut node.properties.typed };
+                    map.insert(name, value);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Whether a node of one of `type_ids` has this id (one probe of the primary key).
@@ -381,6 +468,18 @@ impl Store {
             return Ok(Vec::new());
         }
         let (sql, args) = self.list_statement(kind, query);
+        if query.limit.is_some_and(|limit| limit as usize <= JOINED_READ_MAX) {
+            let order = match (query.order, query.descending) {
+                (OrderColumn::Id, false) => "n.id".to_owned(),
+                (OrderColumn::Id, true) => "n.id DESC".to_owned(),
+                (column, descending) => {
+                    let alias = if column == OrderColumn::CreateTime { "n.create_time" } else { "n.update_time" };
+                    let dir = if descending { "DESC" } else { "ASC" };
+                    format!("{alias} {dir}, n.id {dir}")
+                }
+            };
+            return self.read_joined(conn, kind, &sql, &args, &order).await;
+        }
         let rows = conn.fetch_all::<NodeRow>(&sql, &args).await?;
         self.with_properties(conn, kind, rows).await
     }
