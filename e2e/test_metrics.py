@@ -84,6 +84,8 @@ def test_metrics_parse_and_count_each_request_by_route_template(mr_server):
         "model_registry_schema_dirty": "gauge",
         "model_registry_db_queries": "counter",
         "model_registry_db_query_seconds": "counter",
+        "model_registry_db_commits": "counter",
+        "model_registry_db_committed_writes": "counter",
         "model_registry_db_pool_connections": "gauge",
         "model_registry_db_pool_idle_connections": "gauge",
         "model_registry_db_pool_waiting": "gauge",
@@ -96,6 +98,10 @@ def test_metrics_parse_and_count_each_request_by_route_template(mr_server):
         ("GET", "/metrics", "200"): 1,
     })
     assert by_request(families["model_registry_http_requests"], "model_registry_http_requests_total") == expected
+    # The create committed; on SQLite several writes may share a commit, never the other way round.
+    commits = families["model_registry_db_commits"].samples[0].value
+    writes = families["model_registry_db_committed_writes"].samples[0].value
+    assert 1 <= commits <= writes
     latency = families["model_registry_http_request_duration_seconds"]
     assert by_request(latency, "model_registry_http_request_duration_seconds_count") == expected
     assert by_request(latency, "model_registry_http_request_duration_seconds_bucket") == expected
