@@ -24,6 +24,9 @@ use super::spec::{Access, EntityKind, Field, Link, Place, Spec, ARTIFACT_KINDS, 
 pub struct Registry {
     datastore: Datastore,
     store: Store,
+    /// The MLMD type id of each entity kind (indexed by the kind), looked up once: requests ask
+    /// for them many times per node.
+    type_ids: [i64; EntityKind::ALL.len()],
     /// The API version whose JSON this handle reads and writes.
     api: ApiVersion,
 }
@@ -154,7 +157,11 @@ fn parent_link(link: Link, id: i64) -> Parent {
 impl Registry {
     pub fn new(datastore: Datastore) -> Self {
         let store = datastore.store();
-        Registry { datastore, store, api: ApiVersion::V1Alpha3 }
+        let mut type_ids = [0; EntityKind::ALL.len()];
+        for kind in EntityKind::ALL {
+            type_ids[kind as usize] = datastore.types().get(kind.spec().type_name).expect("registry types are synced at start");
+        }
+        Registry { datastore, store, type_ids, api: ApiVersion::V1Alpha3 }
     }
 
     /// The same registry, speaking another API version's JSON.
@@ -167,7 +174,7 @@ impl Registry {
     }
 
     fn type_id(&self, kind: EntityKind) -> i64 {
-        self.datastore.types().get(kind.spec().type_name).expect("registry types are synced at start")
+        self.type_ids[kind as usize]
     }
 
     fn kind_of(&self, node: &Node, among: &[EntityKind]) -> Option<EntityKind> {
