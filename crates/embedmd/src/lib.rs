@@ -10,6 +10,7 @@ pub mod dsn;
 mod error;
 pub mod migrate;
 pub mod store;
+pub mod transfer;
 pub mod types;
 
 pub use db::{Pool, PoolConfig, PoolStats, Reader, Tx};

@@ -6,6 +6,7 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod registry;
+pub mod transfer;
 
 pub use app::App;
 pub use config::ServerConfig;
