@@ -247,7 +247,7 @@ impl Dialect {
         }
     }
 
-    /// Statements making `next` the id `table`'s sequence hands out next. MySQL's is DDL,
+    /// Statements making `next` (above 1) the id `table`'s sequence hands out next. MySQL's is DDL,
     /// which commits the transaction it runs in: see [`Dialect::next_id_after_commit`].
     pub fn set_next_id(self, table: Table, next: i64) -> Vec<String> {
         let name = self.catalog_name(table);
@@ -257,8 +257,9 @@ impl Dialect {
                 format!("INSERT INTO sqlite_sequence (name, seq) VALUES ('{name}', {})", next - 1),
             ],
             Backend::MySql => vec![format!("ALTER TABLE {} AUTO_INCREMENT = {next}", self.table(table))],
+            // Marked as handed out, so that `pg_sequence_last_value` reads it back.
             Backend::Postgres => {
-                vec![format!("SELECT setval(pg_get_serial_sequence('{}', 'id'), {next}, false)", self.table(table))]
+                vec![format!("SELECT setval(pg_get_serial_sequence('{}', 'id'), {})", self.table(table), next - 1)]
             }
         }
     }
@@ -323,7 +324,7 @@ mod tests {
     fn sequences_are_read_and_moved_per_layout() {
         assert_eq!(
             Dialect::Postgres.set_next_id(Table::Artifact, 7),
-            ["SELECT setval(pg_get_serial_sequence('\"Artifact\"', 'id'), 7, false)"]
+            ["SELECT setval(pg_get_serial_sequence('\"Artifact\"', 'id'), 6)"]
         );
         assert!(Dialect::PostgresMlmd.next_id_query(Table::Event).contains("pg_get_serial_sequence('Event', 'id')"));
         assert_eq!(Dialect::MySql.set_next_id(Table::Type, 3), ["ALTER TABLE Type AUTO_INCREMENT = 3"]);

@@ -77,7 +77,8 @@ async fn in_snapshot(
                 .await
                 .map_err(TransferError::db(format!("cannot read the id sequence of {}", spec.table.camel_name())))?)
             .flatten();
-            if let Some(next) = stored.max(last_id.map(|id| id + 1)) {
+            // 1 is where every sequence starts: nothing to carry.
+            if let Some(next) = stored.max(last_id.map(|id| id + 1)).filter(|next| *next > 1) {
                 next_ids.push((spec.table, next));
             }
         }

@@ -167,7 +167,9 @@ fn read_header(lines: &mut Lines<impl BufRead>) -> Result<Source, TransferError>
 /// server create.
 async fn check_empty(conn: &mut Conn, dialect: Dialect, own: &HashSet<&str>) -> Result<(), TransferError> {
     let context = "cannot look at the target database";
-    for spec in TABLES.iter().filter(|s| !matches!(s.table, Table::Type | Table::TypeProperty)) {
+    // Nodes first, so that the table named is the telling one; types last.
+    let data = TABLES.iter().filter(|s| !matches!(s.table, Table::Type | Table::TypeProperty | Table::ParentType));
+    for spec in data.chain(tables::by_name("ParentType").map(|(_, s)| s)) {
         if !table_exists(conn, dialect, spec.table).await? {
             continue;
         }
@@ -292,7 +294,7 @@ async fn write_all(
     let mut after_commit = Vec::new();
     for (index, spec) in TABLES.iter().enumerate().filter(|(_, s)| s.has_id()) {
         let stored_next = max_ids[index].map(|id| id + 1);
-        let Some(next) = next_ids[index].max(stored_next) else { continue };
+        let Some(next) = next_ids[index].max(stored_next).filter(|next| *next > 1) else { continue };
         for statement in dialect.set_next_id(spec.table, next) {
             if !dialect.next_id_after_commit() {
                 conn.execute_script(&statement).await.map_err(TransferError::db("cannot move an id sequence"))?;
