@@ -23,7 +23,8 @@ Commands:
     dump (aliases: dump-artifacts, get)
                     print every type, artifact, context, execution, attribution, association,
                     event and parent-context link as deterministic (sorted) JSON
-                    (MLMD's type listings leave out its own simple types mlmd.*)
+                    (MLMD's type listings leave out its own simple types mlmd.*; text MLMD
+                    returns as bytes is shown as {"bytes_b64": ...})
 
 Exit codes: 0 ok; 1 MLMD error (message on stderr, prefixed "mlmd_oracle: <ExceptionClass>: ")
 or a verify/roundtrip mismatch (prefixed "mlmd_oracle: verify failed:" / "roundtrip failed:");
@@ -791,7 +792,8 @@ VALUES = {
             "custom_properties": {
                 "c_proto": {"proto": {"type_url": "type.googleapis.com/x.Raw", "value_b64": "AAECA/8="}},
                 "c_int": {"int": -2147483648},
-                "c_string": {"string": "quote \" backslash \\ newline \n tab \t \u00e9 \U0001f600"},
+                # No backslash: MLMD's PostgreSQL driver quotes such text wrongly (E'...' in '...').
+                "c_string": {"string": "quote \" apostrophe ' newline \n tab \t \u00e9 \U0001f600"},
             },
         }
     ],
@@ -884,8 +886,15 @@ def cmd_seed_registry(store, args):
                       "experiment": ex_id, "experiment_run": run_id}))
 
 
+def undecodable(o):
+    """Text MLMD hands back as bytes (invalid UTF-8: MLMD's MySQL client reads text as latin1)."""
+    if isinstance(o, bytes):
+        return {"bytes_b64": base64.b64encode(o).decode()}
+    raise TypeError(f"{type(o).__name__} is not JSON serializable")
+
+
 def cmd_dump(store, args):
-    print(json.dumps(dump_store(store), sort_keys=True, indent=None if args.compact else 1))
+    print(json.dumps(dump_store(store), sort_keys=True, indent=None if args.compact else 1, default=undecodable))
 
 
 def main(argv=None):

@@ -295,6 +295,12 @@ impl Dialect {
         }
     }
 
+    /// Whether MLMD keeps a proto value (`proto_value`) as the base64 text of the serialized
+    /// message, as it does on SQLite and MySQL, rather than the message's bytes (PostgreSQL).
+    pub fn proto_as_base64_text(self) -> bool {
+        self.backend() != Backend::Postgres
+    }
+
     /// Whether `DOUBLE` holds NaN and the infinities (MySQL and MariaDB refuse them).
     pub fn stores_non_finite_doubles(self) -> bool {
         self.backend() != Backend::MySql

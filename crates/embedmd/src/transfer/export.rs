@@ -174,7 +174,8 @@ async fn export_table(
             let query = match upper { Some(upper) => query.bind(upper), None => query };
             let mut rows = query.fetch(&mut *c);
             while let Some(row) = rows.try_next().await.map_err(TransferError::db(context.clone()))? {
-                write(decode(&row, spec.columns).map_err(TransferError::db(context.clone()))?)?;
+                let cells = decode(&row, spec.columns).map_err(TransferError::db(context.clone()))?;
+                write(proto_messages(dialect, spec, cells)?)?;
             }
         });
         let done = match spec.order {
@@ -213,10 +214,42 @@ where
                 Kind::Double => Arg::Double(row.try_get(i)?),
                 Kind::Name | Kind::Text => Arg::Text(row.try_get(i)?),
                 Kind::Bool => Arg::Bool(row.try_get(i)?),
-                Kind::Bytes => Arg::Bytes(row.try_get(i)?),
+                Kind::Bytes | Kind::Proto => Arg::Bytes(row.try_get(i)?),
             })
         })
         .collect()
+}
+
+/// Proto values as the messages they are: MLMD's base64 text decoded where it keeps that.
+fn proto_messages(dialect: Dialect, spec: &TableSpec, mut cells: Vec<Arg>) -> Result<Vec<Arg>, TransferError> {
+    if !dialect.proto_as_base64_text() {
+        return Ok(cells);
+    }
+    for (column, cell) in spec.columns.iter().zip(cells.iter_mut()) {
+        let Arg::Bytes(Some(text)) = cell else { continue };
+        if column.kind != Kind::Proto {
+            continue;
+        }
+        match BASE64.decode(&*text) {
+            // Only what encodes back to the same text: anything else would not survive the trip.
+            Ok(message) if BASE64.encode(&message).as_bytes() == text.as_slice() => *text = message,
+            _ => {
+                let key = match (&cells[0], &cells[1]) {
+                    (Arg::Int(Some(owner)), Arg::Text(Some(name))) => {
+                        format!("{} {owner}, property {name:?}", spec.columns[0].name)
+                    }
+                    _ => String::new(),
+                };
+                return Err(TransferError::Source(format!(
+                    "{} ({key}): its proto_value is not the base64 text MLMD writes on {}, so it cannot be carried to \
+                     another database",
+                    spec.table.camel_name(),
+                    dialect.backend()
+                )));
+            }
+        }
+    }
+    Ok(cells)
 }
 
 fn write_header(out: &mut impl Write, source: &Source) -> std::io::Result<()> {

@@ -413,13 +413,18 @@ fn parse_cell(column: &Column, value: Option<&Value>, dialect: Dialect) -> Resul
             None => None,
             Some(v) => Some(v.as_bool().ok_or_else(|| format!("expected true or false, found {}", found(v)))?),
         }),
-        Kind::Bytes => Arg::Bytes(match value {
-            None => None,
+        Kind::Bytes | Kind::Proto => match value {
+            None => Arg::Bytes(None),
             Some(v) => {
                 let text = v.as_str().ok_or_else(|| format!("expected base64 text, found {}", found(v)))?;
-                Some(BASE64.decode(text).map_err(|e| format!("not base64 ({e})"))?)
+                let bytes = BASE64.decode(text).map_err(|e| format!("not base64 ({e})"))?;
+                // Where MLMD keeps proto values as base64 text, they are stored as MLMD does.
+                match column.kind == Kind::Proto && dialect.proto_as_base64_text() {
+                    true => Arg::Text(Some(BASE64.encode(bytes))),
+                    false => Arg::Bytes(Some(bytes)),
+                }
             }
-        }),
+        },
     })
 }
 

@@ -20,6 +20,10 @@ pub enum Kind {
     Bool,
     /// `BLOB`/`bytea`/`MEDIUMBLOB`: base64 in the file.
     Bytes,
+    /// `proto_value`: a serialized `google.protobuf.Any`, base64 in the file. MLMD stores the
+    /// message itself on PostgreSQL but its base64 text on SQLite and MySQL
+    /// ([`crate::Dialect::proto_as_base64_text`]); the file holds the message either way.
+    Proto,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +70,7 @@ const fn req(name: &'static str, kind: Kind) -> Column {
     Column { name, kind, required: true }
 }
 
-use Kind::{BigInt, Bool, Bytes, Double, Int, Name, Text};
+use Kind::{BigInt, Bool, Bytes, Double, Int, Name, Proto, Text};
 
 const NODE_TIMES: [Column; 2] = [req("create_time_since_epoch", BigInt), req("last_update_time_since_epoch", BigInt)];
 
@@ -80,7 +84,7 @@ const fn property_columns(owner: &'static str) -> [Column; 9] {
         col("double_value", Double),
         col("string_value", Text),
         col("byte_value", Bytes),
-        col("proto_value", Bytes),
+        col("proto_value", Proto),
         col("bool_value", Bool),
     ]
 }
