@@ -1,10 +1,29 @@
 //! A fresh database per backend, dropped after the run.
 
 use anyhow::Context as _;
-use sqlx::{Connection, MySqlConnection, PgConnection};
+use sqlx::{Connection, MySqlConnection, PgConnection, SqliteConnection};
 use tempfile::TempDir;
 
 use crate::Backend;
+
+/// The MLMD tables, as MySQL names them.
+const MLMD_TABLES: [&str; 15] = [
+    "Type",
+    "TypeProperty",
+    "ParentType",
+    "Artifact",
+    "ArtifactProperty",
+    "Execution",
+    "ExecutionProperty",
+    "Context",
+    "ContextProperty",
+    "ParentContext",
+    "Attribution",
+    "Association",
+    "Event",
+    "EventPath",
+    "MLMDEnv",
+];
 
 /// Admin connections (sqlx URLs) for creating and dropping the server databases.
 #[derive(Debug, Clone)]
@@ -75,14 +94,20 @@ impl BenchDb {
         &self.server_dsn
     }
 
-    /// PostgreSQL: `ANALYZE`, so the planner sees the rows the workloads added. This stands in
-    /// for autovacuum, which may be off (this machine's CI configuration turns it off); with
-    /// the statistics of an empty database every property load becomes a sequential scan.
-    /// MySQL/MariaDB (InnoDB) keeps its statistics current itself; SQLite plans without any.
-    pub async fn refresh_statistics(&self) -> anyhow::Result<()> {
-        match self.location {
-            Location::Server { backend: Backend::Postgres, .. } => execute(Backend::Postgres, &self.server_dsn, "ANALYZE").await,
-            _ => Ok(()),
+    /// Refreshes the planner's statistics of every table: `ANALYZE` on PostgreSQL and SQLite,
+    /// `ANALYZE TABLE` on MySQL/MariaDB.
+    pub async fn analyze(&self) -> anyhow::Result<()> {
+        match &self.location {
+            Location::SqliteDir(_) => {
+                let mut connection = SqliteConnection::connect(&format!("sqlite://{}", self.server_dsn)).await?;
+                sqlx::raw_sql("ANALYZE").execute(&mut connection).await.context("ANALYZE failed on SQLite")?;
+                connection.close().await?;
+                Ok(())
+            }
+            Location::Server { backend: Backend::MySql, .. } => {
+                execute(Backend::MySql, &self.server_dsn, &format!("ANALYZE TABLE {}", MLMD_TABLES.join(", "))).await
+            }
+            Location::Server { backend, .. } => execute(*backend, &self.server_dsn, "ANALYZE").await,
         }
     }
 

@@ -12,9 +12,8 @@
 //!   alternately, over the models W1 created. One op = one request.
 //! - **W3 list walk**: every page of
 //!   `GET /registered_models?pageSize=100&orderBy=ID&sortOrder=ASC`, following `nextPageToken`
-//!   until it is `""`, then again from the first page. One op = one page. Before W3 the
-//!   database is topped up to `--seed-models` registered models; each complete walk must see
-//!   exactly the models created so far.
+//!   until it is `""`, then again from the first page. One op = one page. Each complete walk must
+//!   see exactly the models created so far.
 //! - **W4 filtered search**: the first page of `GET /registered_models?pageSize=100&filterQuery=`,
 //!   alternately `name LIKE 'bench-1%'` (about 1/16 of the models) and
 //!   `team = 'a' AND priority > 2` (about 2/15; every model the benchmark creates gets the
@@ -24,9 +23,17 @@
 //!   `--mixed-secs`. One op = one read or one register op; the read/write split is printed
 //!   under the table.
 //!
-//! PostgreSQL gets an `ANALYZE` before every run, standing in for autovacuum (off in
-//! this machine's CI configuration): without it the planner keeps the statistics of the empty
-//! database and reads properties with sequential scans, and W2/W3 measure that instead.
+//! W2, W3 and W4 run at every size of `--seed-models` (ascending): before each size the
+//! database is topped up to that many registered models through SQL in bulk ([`seed`]: each
+//! model with a version holding a model artifact, rows as the server writes them), then W5 runs
+//! at the largest size. With `--analyze with` the database's statistics are refreshed before
+//! each size's runs (`ANALYZE` on PostgreSQL and SQLite, `ANALYZE TABLE` on MySQL); with
+//! `without` they are left as the database keeps them itself (none on SQLite, none on a
+//! PostgreSQL whose autovacuum has not run yet, InnoDB's own on MySQL). Each mode gets a
+//! fresh database and server.
+//!
+//! The server's resident memory is read from `/proc`: once ready and idle, and the largest
+//! value sampled during W5.
 //!
 //! Every workload runs once per `--clients` value for a fixed `--duration-secs` (W5:
 //! `--mixed-secs`). Clients are
@@ -43,12 +50,14 @@
 //!
 //! ```sh
 //! cargo build --release -p model-registry
-//! cargo run --release -p bench -- --backends sqlite,mysql,postgres --clients 1,16 --duration-secs 10 --mixed-secs 30
+//! cargo run --release -p bench -- --backends sqlite,mysql,postgres --clients 1,16 --duration-secs 10 \
+//!     --mixed-secs 30 --seed-models 4000,100000 --analyze without,with
 //! ```
 
 mod api;
 mod database;
 mod report;
+mod seed;
 mod server;
 mod workload;
 
@@ -56,7 +65,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{ensure, Context as _};
+use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 
 use crate::api::Api;
@@ -84,6 +93,24 @@ impl Backend {
     }
 }
 
+/// Whether the database's statistics are refreshed before the reads at each size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Statistics {
+    /// As the database keeps them itself.
+    Without,
+    /// `ANALYZE` (MySQL: `ANALYZE TABLE`) before each size's runs.
+    With,
+}
+
+impl Statistics {
+    pub fn label(self) -> &'static str {
+        match self {
+            Statistics::Without => "without",
+            Statistics::With => "analyzed",
+        }
+    }
+}
+
 /// HTTP benchmark of the model-registry REST API (see the crate documentation).
 #[derive(Debug, Parser)]
 struct Args {
@@ -100,9 +127,14 @@ struct Args {
     /// Length of each W5 (mixed reads/writes) run, in seconds.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
     mixed_secs: u64,
-    /// Registered models that exist before the list walk (W3); created if W1 made fewer.
-    #[arg(long, default_value_t = 1000)]
-    seed_models: usize,
+    /// Registered models W2, W3 and W4 run over, one round per size; the database is topped up
+    /// to each through SQL in bulk.
+    #[arg(long, value_delimiter = ',', default_value = "4000,100000",
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    seed_models: Vec<u64>,
+    /// Statistics modes, each on a fresh database and server.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "without,with")]
+    analyze: Vec<Statistics>,
     /// The server binary (`cargo build --release -p model-registry`).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/release/model-registry"))]
     bin: PathBuf,
@@ -124,6 +156,15 @@ struct Args {
     postgres_admin_dsn: String,
 }
 
+/// One line of the results table.
+pub struct Row {
+    pub backend: Backend,
+    pub statistics: Statistics,
+    /// Registered models during the run (at its start, for the runs that add some).
+    pub models: usize,
+    pub result: RunResult,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
@@ -135,11 +176,14 @@ async fn main() -> anyhow::Result<ExitCode> {
         )
     })?;
     let admin = AdminDsns { mysql: args.mysql_admin_dsn.clone(), postgres: args.postgres_admin_dsn.clone() };
+    let mut sizes: Vec<usize> = args.seed_models.iter().map(|&n| n as usize).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
     let settings = Settings {
         clients: args.clients.clone(),
         duration: Duration::from_secs(args.duration_secs),
         mixed: Duration::from_secs(args.mixed_secs),
-        seed_models: args.seed_models,
+        sizes,
     };
 
     for &backend in &args.backends {
@@ -147,31 +191,39 @@ async fn main() -> anyhow::Result<ExitCode> {
     }
 
     let mut rows = Vec::new();
+    let mut notes = Vec::new();
     let mut failure = None;
-    for &backend in &args.backends {
-        match bench_backend(backend, &bin, &admin, &settings).await {
-            Ok(results) => rows.extend(results.into_iter().map(|result| (backend, result))),
-            Err(error) => {
-                failure = Some(error.context(format!("{} benchmark failed", backend.name())));
-                break;
+    'backends: for &backend in &args.backends {
+        for &statistics in &args.analyze {
+            let run = Run { backend, statistics, settings: &settings };
+            match run.bench(&bin, &admin).await {
+                Ok((results, run_notes)) => {
+                    rows.extend(results);
+                    notes.extend(run_notes);
+                }
+                Err(error) => {
+                    failure =
+                        Some(error.context(format!("{} benchmark ({} statistics) failed", backend.name(), statistics.label())));
+                    break 'backends;
+                }
             }
         }
     }
 
     if !rows.is_empty() {
-        println!(
-            "server {}, {} s per run (W5: {} s), closed-loop clients, W3 over >= {} models\n",
-            bin.display(),
-            args.duration_secs,
-            args.mixed_secs,
-            args.seed_models
-        );
+        println!("server {}, {} s per run (W5: {} s), closed-loop clients\n", bin.display(), args.duration_secs, args.mixed_secs);
         print!("{}", report::table(&rows));
+        if !notes.is_empty() {
+            println!();
+            for note in &notes {
+                println!("{note}");
+            }
+        }
     }
     if let Some(error) = failure {
         return Err(error);
     }
-    Ok(if rows.iter().any(|(_, result)| result.errors > 0) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if rows.iter().any(|row| row.result.errors > 0) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 /// What every backend runs.
@@ -179,76 +231,116 @@ struct Settings {
     clients: Vec<u32>,
     duration: Duration,
     mixed: Duration,
-    seed_models: usize,
+    /// Ascending.
+    sizes: Vec<usize>,
 }
 
-/// One backend from start to end: a fresh database, a server on it, the workloads, and the
-/// database dropped again whatever happened in between.
-async fn bench_backend(backend: Backend, bin: &Path, admin: &AdminDsns, settings: &Settings) -> anyhow::Result<Vec<RunResult>> {
-    let db = BenchDb::create(backend, admin).await?;
-    let outcome = bench_server(backend, bin, &db, settings).await;
-    let dropped = db.drop_database().await;
-    let results = outcome?;
-    dropped?;
-    Ok(results)
+/// One backend in one statistics mode, from start to end.
+struct Run<'a> {
+    backend: Backend,
+    statistics: Statistics,
+    settings: &'a Settings,
 }
 
-async fn bench_server(backend: Backend, bin: &Path, db: &BenchDb, settings: &Settings) -> anyhow::Result<Vec<RunResult>> {
-    let server = Server::start(bin, backend, db.server_dsn()).await?;
-    let api = Api::new(server.base_url())?;
-    let outcome = run_workloads(backend, &api, db, settings).await;
-    server.stop().await?;
-    outcome
-}
-
-/// W1 then W2 at every concurrency, then the seeding, then W3, W4 and W5 at every
-/// concurrency.
-async fn run_workloads(backend: Backend, api: &Api, db: &BenchDb, settings: &Settings) -> anyhow::Result<Vec<RunResult>> {
-    let mut results = Vec::new();
-    let mut models = Vec::new();
-    for &clients in &settings.clients {
-        prepare_run(backend, db, Workload::Register, clients, settings.duration).await?;
-        let (result, created) = workload::register(api, clients, settings.duration).await;
-        models.extend(created);
-        results.push(result);
-    }
-    ensure!(
-        !models.is_empty(),
-        "W1 created no registered model, nothing to read; first error: {}",
-        results.iter().find_map(|r| r.first_error.as_ref()).map_or("none".to_string(), ToString::to_string)
-    );
-
-    for &clients in &settings.clients {
-        prepare_run(backend, db, Workload::PointRead, clients, settings.duration).await?;
-        results.push(workload::point_reads(api, &models, clients, settings.duration).await);
+impl Run<'_> {
+    /// A fresh database, a server on it, the workloads, and the database dropped again whatever
+    /// happened in between.
+    async fn bench(&self, bin: &Path, admin: &AdminDsns) -> anyhow::Result<(Vec<Row>, Vec<String>)> {
+        let db = BenchDb::create(self.backend, admin).await?;
+        let outcome = self.bench_server(bin, &db).await;
+        let dropped = db.drop_database().await;
+        let results = outcome?;
+        dropped?;
+        Ok(results)
     }
 
-    let missing = settings.seed_models.saturating_sub(models.len());
-    eprintln!("[{}] {} registered models exist, seeding {missing} more", backend.name(), models.len());
-    models.extend(workload::seed_models(api, missing).await?);
-
-    for &clients in &settings.clients {
-        prepare_run(backend, db, Workload::ListWalk, clients, settings.duration).await?;
-        results.push(workload::list_walk(api, models.len(), clients, settings.duration).await);
+    async fn bench_server(&self, bin: &Path, db: &BenchDb) -> anyhow::Result<(Vec<Row>, Vec<String>)> {
+        let mut server = Server::start(bin, self.backend, db.server_dsn()).await?;
+        let mut api = Api::new(server.base_url())?;
+        let mut notes = vec![self.note(format!("idle RSS after start {:.1} MiB", server.rss_mib()?))];
+        let outcome = self.workloads(&mut api, &mut server, db, &mut notes).await;
+        server.stop().await?;
+        Ok((outcome?, notes))
     }
 
-    for &clients in &settings.clients {
-        prepare_run(backend, db, Workload::FilteredSearch, clients, settings.duration).await?;
-        results.push(workload::filtered_search(api, &models, clients, settings.duration).await);
+    fn note(&self, text: String) -> String {
+        format!("{} ({} statistics): {text}", self.backend.name(), self.statistics.label())
     }
 
-    for &clients in &settings.clients {
-        prepare_run(backend, db, Workload::Mixed, clients, settings.mixed).await?;
-        let (result, created) = workload::mixed(api, &models, clients, settings.mixed).await;
-        models.extend(created);
-        results.push(result);
+    fn row(&self, models: usize, result: RunResult) -> Row {
+        Row { backend: self.backend, statistics: self.statistics, models, result }
     }
-    Ok(results)
-}
 
-/// Refreshes the database's statistics and says what runs next.
-async fn prepare_run(backend: Backend, db: &BenchDb, workload: Workload, clients: u32, duration: Duration) -> anyhow::Result<()> {
-    db.refresh_statistics().await?;
-    eprintln!("[{}] {}, {clients} clients, {} s", backend.name(), workload.label(), duration.as_secs());
-    Ok(())
+    /// W1 at every concurrency; then, for each size, the seeding and W2, W3 and W4 at every
+    /// concurrency; then W5 at every concurrency.
+    async fn workloads(
+        &self,
+        api: &mut Api,
+        server: &mut Server,
+        db: &BenchDb,
+        notes: &mut Vec<String>,
+    ) -> anyhow::Result<Vec<Row>> {
+        let settings = self.settings;
+        let mut rows = Vec::new();
+        let mut models = Vec::new();
+        for &clients in &settings.clients {
+            self.announce(Workload::Register, clients, settings.duration);
+            let (result, created) = workload::register(api, clients, settings.duration).await;
+            rows.push(self.row(models.len(), result));
+            models.extend(created);
+        }
+
+        for &size in &settings.sizes {
+            let missing = size.saturating_sub(models.len());
+            eprintln!("[{}] {} registered models exist, seeding {missing} more", self.backend.name(), models.len());
+            let seeded = seed::seed(self.backend, db.server_dsn(), missing).await?;
+            notes.push(self.note(format!(
+                "seeded {missing} models ({} rows) in {:.1} s, {:.0} rows/s",
+                seeded.rows,
+                seeded.elapsed.as_secs_f64(),
+                seeded.rows as f64 / seeded.elapsed.as_secs_f64()
+            )));
+            models.extend(seeded.models);
+            if self.statistics == Statistics::With {
+                // Sessions opened before may keep the plans (and, on SQLite, the statistics)
+                // they had: the server starts again after the ANALYZE.
+                db.analyze().await?;
+                server.restart().await?;
+                *api = Api::new(server.base_url())?;
+            }
+            for &clients in &settings.clients {
+                self.announce(Workload::PointRead, clients, settings.duration);
+                rows.push(self.row(models.len(), workload::point_reads(api, &models, clients, settings.duration).await));
+            }
+            for &clients in &settings.clients {
+                self.announce(Workload::ListWalk, clients, settings.duration);
+                rows.push(self.row(models.len(), workload::list_walk(api, models.len(), clients, settings.duration).await));
+            }
+            for &clients in &settings.clients {
+                self.announce(Workload::FilteredSearch, clients, settings.duration);
+                rows.push(self.row(models.len(), workload::filtered_search(api, &models, clients, settings.duration).await));
+            }
+        }
+
+        let mut peak_rss: f64 = 0.0;
+        for &clients in &settings.clients {
+            self.announce(Workload::Mixed, clients, settings.mixed);
+            let (result, created) =
+                server.sampling_rss(workload::mixed(api, &models, clients, settings.mixed), &mut peak_rss).await?;
+            rows.push(self.row(models.len(), result));
+            models.extend(created);
+        }
+        notes.push(self.note(format!("largest RSS sampled during W5 {peak_rss:.1} MiB")));
+        Ok(rows)
+    }
+
+    fn announce(&self, workload: Workload, clients: u32, duration: Duration) {
+        eprintln!(
+            "[{} {}] {}, {clients} clients, {} s",
+            self.backend.name(),
+            self.statistics.label(),
+            workload.label(),
+            duration.as_secs()
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The server under test: the release binary on a free loopback port.
 
 use std::fs::File;
+use std::future::Future;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -15,10 +16,12 @@ use crate::Backend;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
 /// A running `model-registry proxy`, killed if dropped without [`Server::stop`].
 #[derive(Debug)]
 pub struct Server {
+    command: Command,
     child: Child,
     base_url: String,
     log: NamedTempFile,
@@ -50,9 +53,16 @@ impl Server {
             }
         }
         let child = command.spawn().with_context(|| format!("cannot start {}", bin.display()))?;
-        let mut server = Server { child, base_url: format!("http://127.0.0.1:{port}"), log };
+        let mut server = Server { command, child, base_url: format!("http://127.0.0.1:{port}"), log };
         server.wait_ready().await?;
         Ok(server)
+    }
+
+    /// Stops the server and starts it again with the same flags, on the same port.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.terminate().await?;
+        self.child = self.command.spawn().context("cannot start the server again")?;
+        self.wait_ready().await
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -60,9 +70,41 @@ impl Server {
         &self.base_url
     }
 
+    /// The server's resident memory now (`VmRSS`), in MiB.
+    pub fn rss_mib(&self) -> anyhow::Result<f64> {
+        let pid = self.child.id().context("the server has exited")?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let kib: f64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmRSS line in /proc/<pid>/status")?;
+        Ok(kib / 1024.0)
+    }
+
+    /// Runs `work`, reading the server's resident memory every [`RSS_SAMPLE_EVERY`] meanwhile;
+    /// `peak` keeps the largest value seen.
+    pub async fn sampling_rss<T>(&self, work: impl Future<Output = T>, peak: &mut f64) -> anyhow::Result<T> {
+        tokio::pin!(work);
+        let mut every = tokio::time::interval(RSS_SAMPLE_EVERY);
+        loop {
+            tokio::select! {
+                done = &mut work => {
+                    *peak = peak.max(self.rss_mib()?);
+                    return Ok(done);
+                }
+                _ = every.tick() => *peak = peak.max(self.rss_mib()?),
+            }
+        }
+    }
+
     /// SIGTERM, then waits for the exit (SIGKILL after 10 s). A non-zero exit is reported on
     /// stderr, since the measurements are complete by then.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.terminate().await
+    }
+
+    async fn terminate(&mut self) -> anyhow::Result<()> {
         if let Some(pid) = self.child.id() {
             kill(Pid::from_raw(i32::try_from(pid)?), Signal::SIGTERM)?;
         }

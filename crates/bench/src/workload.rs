@@ -5,14 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use hdrhistogram::Histogram;
-use tokio::task::JoinSet;
 
 use crate::api::{Api, ApiError, Model, ModelWithProps, Props};
 
-/// Concurrent requests used to create the models W3 walks over (not measured).
-const SEED_WORKERS: usize = 8;
 /// Latencies are recorded in microseconds, from 1 µs to 60 s.
 const MAX_LATENCY_MICROS: u64 = 60_000_000;
 /// The values of the `team` custom property, given round-robin.
@@ -175,27 +171,6 @@ pub async fn mixed(api: &Api, models: &[Model], clients: u32, duration: Duration
     (result, created)
 }
 
-/// Creates `count` registered models (untimed); any failure is an error.
-pub async fn seed_models(api: &Api, count: usize) -> anyhow::Result<Vec<Model>> {
-    let mut workers = JoinSet::new();
-    for worker in 0..SEED_WORKERS {
-        let share = count / SEED_WORKERS + usize::from(worker < count % SEED_WORKERS);
-        let api = api.clone();
-        workers.spawn(async move {
-            let mut models = Vec::with_capacity(share);
-            for _ in 0..share {
-                models.push(api.create_model(&unique_name(), next_props()).await?);
-            }
-            Ok::<_, ApiError>(models)
-        });
-    }
-    let mut models = Vec::with_capacity(count);
-    while let Some(done) = workers.join_next().await {
-        models.extend(done?.context("seeding registered models for W3")?);
-    }
-    Ok(models)
-}
-
 /// One client of a workload, with what it keeps between its ops.
 #[derive(Debug)]
 enum Worker {
@@ -340,7 +315,7 @@ fn item_props(item: &ModelWithProps) -> Option<Props> {
 
 /// The custom properties of the next model created: `team` round-robin over [`TEAMS`],
 /// `priority` = n % 5.
-fn next_props() -> Props {
+pub(crate) fn next_props() -> Props {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     Props { team: TEAMS[(n % TEAMS.len() as u64) as usize], priority: (n % 5) as i64 }
@@ -348,7 +323,7 @@ fn next_props() -> Props {
 
 /// A registered model name no other op uses. Only `[a-z0-9-]`: `/registered_model?name=`
 /// matches with SQL `LIKE`, where `_` and `%` are wildcards.
-fn unique_name() -> String {
+pub(crate) fn unique_name() -> String {
     format!("bench-{}", uuid::Uuid::new_v4().simple())
 }
 
