@@ -1,4 +1,5 @@
-//! The `model-registry` server: CLI -> config -> datastore (embedmd) -> HTTP.
+//! The `model-registry` server: CLI -> config -> datastore (embedmd) -> HTTP; and the commands that
+//! move a whole registry between databases (transfer).
 
 pub mod app;
 pub mod cli;

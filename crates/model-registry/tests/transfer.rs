@@ -152,31 +152,13 @@ async fn fill(api: &Api) {
     written(api, &run_artifacts, json!({"artifactType": "dataset-artifact", "name": "train", "uri": "s3://train"})).await;
 }
 
-const MLMD_TABLES: [&str; 15] = [
-    "Type",
-    "TypeProperty",
-    "ParentType",
-    "Artifact",
-    "ArtifactProperty",
-    "Execution",
-    "ExecutionProperty",
-    "Context",
-    "ContextProperty",
-    "ParentContext",
-    "Attribution",
-    "Association",
-    "Event",
-    "EventPath",
-    "MLMDEnv",
-];
-
 /// Runs the MLMD oracle on `db`. MLMD cannot see our PostgreSQL layout's quoted tables; there it
 /// goes through lower-case views of them (simple views, so MLMD writes through them too),
 /// dropped again afterwards. `mlmd_layout` says the database has MLMD's own tables.
 async fn with_mlmd(db: &TestDb, mlmd_layout: bool, commands: &[&[&str]]) -> Vec<String> {
     let views = db.backend() == Backend::Postgres && !mlmd_layout;
     if views {
-        for table in MLMD_TABLES {
+        for table in embedmd::Table::ALL.map(embedmd::Table::camel_name) {
             db.execute(&format!("CREATE VIEW {} AS SELECT * FROM \"{table}\"", table.to_lowercase())).await;
         }
     }
@@ -185,7 +167,7 @@ async fn with_mlmd(db: &TestDb, mlmd_layout: bool, commands: &[&[&str]]) -> Vec<
         outputs.push(db.mlmd_ok_async(command).await);
     }
     if views {
-        for table in MLMD_TABLES {
+        for table in embedmd::Table::ALL.map(embedmd::Table::camel_name) {
             db.execute(&format!("DROP VIEW {}", table.to_lowercase())).await;
         }
     }
