@@ -188,14 +188,17 @@ impl Dialect {
 
     /// Opens a read-only transaction whose every read sees one snapshot while writers go on:
     /// SQLite's WAL reader keeps the database as of its first read, MySQL's consistent snapshot
-    /// and PostgreSQL's REPEATABLE READ as of the first statement.
+    /// and PostgreSQL's REPEATABLE READ as of the first statement. Its reads walk tables in key
+    /// order, a chunk at a time: PostgreSQL is kept from sorting, so that it reads each chunk
+    /// along the key's index; without statistics (before autovacuum has analyzed a table) it
+    /// would scan and sort the whole table for every chunk.
     pub fn snapshot_begin(self) -> &'static [&'static str] {
         match self.backend() {
             Backend::Sqlite => &["BEGIN"],
             Backend::MySql => {
                 &["SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"]
             }
-            Backend::Postgres => &["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"],
+            Backend::Postgres => &["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "SET LOCAL enable_sort = off"],
         }
     }
 

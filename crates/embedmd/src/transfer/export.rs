@@ -112,9 +112,15 @@ async fn export_table(
     total: &mut u64,
     observer: &mut dyn Observer,
 ) -> Result<(u64, Option<i64>), TransferError> {
-    let columns =
-        spec.columns.iter().map(|c| if is_integer(c) { dialect.as_i64(c.name) } else { c.name.to_owned() }).collect::<Vec<_>>();
-    let columns = columns.join(", ");
+    // Aliased, so that ORDER BY and WHERE name the columns themselves (and their indexes), not a
+    // cast of them that PostgreSQL would sort on its own.
+    let columns = spec
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{} AS c{i}", if is_integer(c) { dialect.as_i64(c.name) } else { c.name.to_owned() }))
+        .collect::<Vec<_>>()
+        .join(", ");
     let (first, second) = (dialect.placeholder(1), dialect.placeholder(2));
     let mut count = 0u64;
     let mut after = i64::MIN;
@@ -141,7 +147,7 @@ async fn export_table(
                 };
                 // Whole owners per chunk: the owner of the chunk's last row bounds it.
                 let bound = format!(
-                    "SELECT {} FROM {from} WHERE {owner} > {first} ORDER BY {owner} LIMIT 1 OFFSET {}",
+                    "SELECT {} AS bound FROM {from} WHERE {owner} > {first} ORDER BY {owner} LIMIT 1 OFFSET {}",
                     dialect.as_i64(owner),
                     EXPORT_CHUNK_ROWS - 1
                 );
