@@ -31,26 +31,21 @@ pub(super) async fn run(
     // A file this release cannot read is refused before the database is touched.
     let source = read_header(&mut lines)?;
     let own: HashSet<&str> = MLMD_SIMPLE_TYPES.iter().map(|(name, _)| *name).chain(types.iter().map(|t| t.name)).collect();
-    let connection = Connection::open(target, &PoolConfig::default()).await?;
-    let dialect = connection.dialect;
-    let opened = Conn::open(target).await.map_err(TransferError::db(format!("cannot connect to {}", target.describe())));
-    let mut conn = match opened {
-        Ok(conn) => conn,
-        Err(e) => {
-            connection.pool.close().await;
-            return Err(e);
-        }
-    };
+    // The pool only finds the layout: the migrator and the import have connections of their own.
+    let Connection { pool, dialect, migrator } = Connection::open(target, &PoolConfig::default()).await?;
+    pool.close().await;
+    let mut conn = Conn::open(target).await.map_err(TransferError::db(format!("cannot connect to {}", target.describe())))?;
     let imported = async {
         // Before migrating, so that a refused import leaves a non-empty database as it was.
         check_empty(&mut conn, dialect, &own).await?;
-        connection.migrator.up(None).await?;
+        migrator.up(None).await?;
         conn.execute_script(dialect.write_begin()).await.map_err(TransferError::db("cannot start the transaction"))?;
         match write_all(&mut conn, dialect, &own, &mut lines, observer).await {
             Ok((rows, after_commit)) => {
                 conn.execute_script("COMMIT").await.map_err(TransferError::db("cannot commit the import"))?;
                 for statement in after_commit {
-                    conn.execute_script(&statement).await.map_err(TransferError::db("cannot move an id sequence"))?;
+                    let context = "every row is imported, but an id sequence could not be moved past the source's last id";
+                    conn.execute_script(&statement).await.map_err(TransferError::db(context))?;
                 }
                 Ok(Summary { rows, bytes: lines.bytes, source })
             }
@@ -62,7 +57,6 @@ pub(super) async fn run(
     }
     .await;
     conn.close().await;
-    connection.pool.close().await;
     imported
 }
 

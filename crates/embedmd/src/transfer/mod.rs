@@ -54,7 +54,7 @@ pub const IMPORT_BATCH_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 
 const SQLITE_MAX_BINDS: usize = 32_766;
-const _: () = assert!(IMPORT_ROWS_PER_INSERT * 9 <= SQLITE_MAX_BINDS);
+const _: () = assert!(IMPORT_ROWS_PER_INSERT * tables::MAX_COLUMNS <= SQLITE_MAX_BINDS);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {

@@ -89,6 +89,9 @@ const fn property_columns(owner: &'static str) -> [Column; 9] {
     ]
 }
 
+/// The widest table's columns (the property tables'), which bounds an INSERT's bind values.
+pub const MAX_COLUMNS: usize = property_columns("").len();
+
 const PROPERTY_ORDER: Option<&str> = Some("name, is_custom_property");
 
 static ARTIFACT_PROPERTY: [Column; 9] = property_columns("artifact_id");
@@ -223,6 +226,7 @@ mod tests {
         let expected: Vec<Table> = Table::ALL.into_iter().filter(|t| *t != Table::MlmdEnv).collect();
         assert_eq!(TABLES.iter().map(|t| t.table).collect::<Vec<_>>(), expected);
         for spec in &TABLES {
+            assert!(spec.columns.len() <= MAX_COLUMNS, "{:?}", spec.table);
             assert_eq!(spec.has_id(), spec.columns[0].name == "id", "{:?}", spec.table);
             if let Order::Owner { owner, .. } = spec.order {
                 assert_eq!(spec.columns[0].name, owner, "{:?}", spec.table);
