@@ -451,11 +451,10 @@ async fn one_pipe_moves_a_live_sqlite_registry_to_postgres() {
     let server = Server::ready_on(&source.db, &[]).await;
     let target = TestDb::new(Backend::Postgres).await;
     let pipe = |source: &TestDb, target: &TestDb| {
-        let quote = |args: Vec<String>| args.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(" ");
         let line = format!(
             "set -o pipefail; {BIN} {} | {BIN} {}",
-            quote(args(&["export", "--output", "-"], source)),
-            quote(args(&["import", "--input", "-"], target))
+            shell(&args(&["export", "--output", "-"], source)),
+            shell(&args(&["import", "--input", "-"], target))
         );
         Command::new("bash").args(["-c", &line]).env("HOME", "/nonexistent").output().unwrap()
     };
@@ -475,6 +474,41 @@ async fn one_pipe_moves_a_live_sqlite_registry_to_postgres() {
     assert_eq!(target.db.schema_dump().await, target_dump);
     assert_same_answers(&walk(&root_of(&target)).await, &expected, "after the refused second import");
     drop(server);
+}
+
+/// Arguments quoted for a shell command line.
+fn shell(args: &[String]) -> String {
+    args.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(" ")
+}
+
+/// On a terminal (here a pseudo-terminal from `script`) both commands show the rows done and the
+/// rate while they run; elsewhere they print only their summary.
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_shows_on_a_terminal_only() {
+    let api = Api::start(Backend::Sqlite).await;
+    for i in 0..100 {
+        let model = api.created("/registered_models", json!({"name": format!("m{i}")})).await;
+        api.created(&format!("/registered_models/{}/versions", id(&model)), json!({"name": "v"})).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("registry.jsonl");
+    let on_terminal = |args: Vec<String>| {
+        let line = format!("{BIN} {}", shell(&args));
+        let output = Command::new("script").args(["-qec", &line, "/dev/null"]).env("HOME", "/nonexistent").output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let shown = on_terminal(args(&["export", "--output", file.to_str().unwrap()], &api.db));
+    assert!(shown.contains("\r\x1b[Kexporting: 512 rows, ") && shown.contains(" rows/s ("), "{shown:?}");
+    assert!(shown.contains("exported sqlite file"), "and the summary: {shown:?}");
+
+    let quiet = cli(&args(&["import", "--input", file.to_str().unwrap()], &TestDb::new(Backend::Sqlite).await), None);
+    let stderr = String::from_utf8(quiet.stderr).unwrap();
+    assert!(quiet.status.success() && stderr.starts_with("imported "), "{stderr}");
+    assert!(!stderr.contains('\r') && !stderr.contains("importing:"), "no progress off a terminal: {stderr:?}");
+    let target = TestDb::new(Backend::Postgres).await;
+    let shown = on_terminal(args(&["import", "--input", file.to_str().unwrap()], &target));
+    assert!(shown.contains("\r\x1b[Kimporting: 512 rows, "), "{shown:?}");
 }
 
 /// Model ids acknowledged by the writers, and whether to go on.
