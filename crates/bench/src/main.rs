@@ -135,6 +135,9 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "4000,100000",
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     seed_models: Vec<u64>,
+    /// Workloads to run (the others are skipped; the seeding still happens).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "w1,w2,w3,w4,w5")]
+    workloads: Vec<Workload>,
     /// Statistics modes, each on a fresh database and server.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "without,with")]
     analyze: Vec<Statistics>,
@@ -191,6 +194,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         duration: Duration::from_secs(args.duration_secs),
         mixed: Duration::from_secs(args.mixed_secs),
         sizes,
+        workloads: args.workloads.clone(),
     };
 
     for &backend in &args.backends {
@@ -247,6 +251,7 @@ struct Settings {
     mixed: Duration,
     /// Ascending.
     sizes: Vec<usize>,
+    workloads: Vec<Workload>,
 }
 
 /// One backend in one statistics mode, from start to end.
@@ -297,7 +302,7 @@ impl Run<'_> {
         let settings = self.settings;
         let mut rows = Vec::new();
         let mut models = Vec::new();
-        for &clients in &settings.clients {
+        for &clients in self.clients(Workload::Register) {
             self.announce(Workload::Register, clients, settings.duration);
             let (result, created) = workload::register(api, clients, settings.duration).await;
             rows.push(self.row(models.len(), result));
@@ -322,30 +327,40 @@ impl Run<'_> {
                 server.restart().await?;
                 *api = Api::new(server.base_url())?;
             }
-            for &clients in &settings.clients {
+            for &clients in self.clients(Workload::PointRead) {
                 self.announce(Workload::PointRead, clients, settings.duration);
                 rows.push(self.row(models.len(), workload::point_reads(api, &models, clients, settings.duration).await));
             }
-            for &clients in &settings.clients {
+            for &clients in self.clients(Workload::ListWalk) {
                 self.announce(Workload::ListWalk, clients, settings.duration);
                 rows.push(self.row(models.len(), workload::list_walk(api, models.len(), clients, settings.duration).await));
             }
-            for &clients in &settings.clients {
+            for &clients in self.clients(Workload::FilteredSearch) {
                 self.announce(Workload::FilteredSearch, clients, settings.duration);
                 rows.push(self.row(models.len(), workload::filtered_search(api, &models, clients, settings.duration).await));
             }
         }
 
         let mut peak_rss: f64 = 0.0;
-        for &clients in &settings.clients {
+        for &clients in self.clients(Workload::Mixed) {
             self.announce(Workload::Mixed, clients, settings.mixed);
             let (result, created) =
                 server.sampling_rss(workload::mixed(api, &models, clients, settings.mixed), &mut peak_rss).await?;
             rows.push(self.row(models.len(), result));
             models.extend(created);
         }
-        notes.push(self.note(format!("largest RSS sampled during W5 {peak_rss:.1} MiB")));
+        if settings.workloads.contains(&Workload::Mixed) {
+            notes.push(self.note(format!("largest RSS sampled during W5 {peak_rss:.1} MiB")));
+        }
         Ok(rows)
+    }
+
+    /// The client counts `workload` runs at: none when it was not asked for.
+    fn clients(&self, workload: Workload) -> &[u32] {
+        match self.settings.workloads.contains(&workload) {
+            true => &self.settings.clients,
+            false => &[],
+        }
     }
 
     fn announce(&self, workload: Workload, clients: u32, duration: Duration) {

@@ -23,12 +23,17 @@ const FILTER_PAGE_SIZE: usize = 100;
 /// In W5, one op in this many is a write (W1's op), the others reads (W2's op).
 const MIXED_WRITE_EVERY: u64 = 5;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Workload {
+    #[value(name = "w1")]
     Register,
+    #[value(name = "w2")]
     PointRead,
+    #[value(name = "w3")]
     ListWalk,
+    #[value(name = "w4")]
     FilteredSearch,
+    #[value(name = "w5")]
     Mixed,
 }
 

@@ -1,6 +1,7 @@
 //! Every SQL difference between the supported databases lives here.
 
 use crate::dsn::Backend;
+use crate::store::Arg;
 
 /// A backend together with the table layout found in (or chosen for) the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -307,6 +308,80 @@ impl Dialect {
     /// Whether `DOUBLE` holds NaN and the infinities (MySQL and MariaDB refuse them).
     pub fn stores_non_finite_doubles(self) -> bool {
         self.backend() != Backend::MySql
+    }
+}
+
+/// How a query reaches rows by key without relying on the planner's statistics. A database
+/// that has not been analyzed yet (PostgreSQL before its first autoanalyze, SQLite always) has
+/// no idea how selective a condition is; the fragments below give it one sensible plan whatever
+/// it believes.
+impl Dialect {
+    /// The rows of `table`, as `alias`, whose integer `column` is one of `keys` (bound from
+    /// parameter `first` on): a `FROM` clause, the condition to AND into `WHERE`, and the
+    /// binds. PostgreSQL reads an `IN` list of a page's keys as half the table and scans it;
+    /// a lateral subquery it cannot flatten (`OFFSET 0`) probes the key's index once per key.
+    pub fn rows_by_keys(self, table: Table, column: &str, alias: &str, keys: &[i64], first: usize) -> (String, String, Vec<Arg>) {
+        let table = self.table(table);
+        match self.backend() {
+            Backend::Postgres => {
+                let list = keys.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+                let from = format!(
+                    "unnest(CAST({} AS BIGINT[])) AS page_keys(id) CROSS JOIN LATERAL \
+                     (SELECT * FROM {table} k WHERE k.{column} = page_keys.id OFFSET 0) {alias}",
+                    self.placeholder(first)
+                );
+                (from, "TRUE".to_owned(), vec![Arg::Text(Some(format!("{{{list}}}")))])
+            }
+            Backend::Sqlite | Backend::MySql => {
+                let condition = format!("{alias}.{column} IN ({})", self.placeholders(first, keys.len()));
+                (format!("{table} {alias}"), condition, keys.iter().map(|k| Arg::from(*k)).collect())
+            }
+        }
+    }
+
+    /// The children of one parent, as `n`, through the link table (`l`), whose `owner` column
+    /// the caller tests: a `FROM` clause. The link's index finds the few children first, then
+    /// each is read by id; PostgreSQL, left to its estimates, scans all the nodes of the type
+    /// instead, so it gets a lateral subquery per link row.
+    pub fn children(self, nodes: Table, link: Table, child: &str) -> String {
+        let (nodes, link) = (self.table(nodes), self.table(link));
+        match self.backend() {
+            Backend::Postgres => {
+                format!("{link} l CROSS JOIN LATERAL (SELECT * FROM {nodes} c WHERE c.id = l.{child} OFFSET 0) n")
+            }
+            Backend::Sqlite | Backend::MySql => format!("{nodes} n JOIN {link} l ON l.{child} = n.id"),
+        }
+    }
+
+    /// The properties of each node `n` (a derived table), as `p`, one row per property and one
+    /// row of NULLs for a node without any: a join clause to follow `FROM (...) n`. PostgreSQL
+    /// probes the property table's key once per node (a lateral subquery it cannot flatten)
+    /// rather than maybe hashing the whole table.
+    pub fn properties_of_each(self, properties: Table, owner: &str) -> String {
+        let table = self.table(properties);
+        match self.backend() {
+            Backend::Postgres => format!("LEFT JOIN LATERAL (SELECT * FROM {table} k WHERE k.{owner} = n.id OFFSET 0) p ON TRUE"),
+            Backend::Sqlite | Backend::MySql => format!("LEFT JOIN {table} p ON p.{owner} = n.id"),
+        }
+    }
+
+    /// Whether one statement can insert into several tables (PostgreSQL's data-modifying
+    /// `WITH`), so that a node, its properties and its link are written in one round trip.
+    pub fn writes_with_ctes(self) -> bool {
+        self.backend() == Backend::Postgres
+    }
+
+    /// `condition` in a form no index can serve, so that a list is read along the index of
+    /// its order (bounded by the page) rather than through the type's index and a sort of
+    /// every row of the type, which PostgreSQL and SQLite pick when they have no statistics
+    /// (and SQLite picks always). They estimate such an opaque condition as true for half the
+    /// rows, whatever the data. MySQL's optimizer counts the rows in the index itself (index
+    /// dives) and picks well on its own.
+    pub fn unindexed(self, condition: &str) -> String {
+        match self.backend() {
+            Backend::Postgres | Backend::Sqlite => format!("COALESCE(({condition}), FALSE)"),
+            Backend::MySql => condition.to_owned(),
+        }
     }
 }
 

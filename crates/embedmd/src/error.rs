@@ -38,6 +38,19 @@ const PG_UNAVAILABLE: [&str; 5] = ["53300", "57P01", "57P02", "57P03", "57014"];
 /// MySQL 3024).
 const MYSQL_UNAVAILABLE: [u16; 7] = [1040, 1053, 1203, 1226, 1927, 1969, 3024];
 
+impl Error {
+    /// An error of the same kind with the same text, for each of several callers that one
+    /// failure concerns (a group commit).
+    pub(crate) fn same_kind(&self) -> Error {
+        let text = sqlx::Error::Protocol(self.to_string());
+        match self {
+            Error::Unavailable(_) => Error::Unavailable(text),
+            Error::UniqueViolation(_) => Error::UniqueViolation(text),
+            Error::Migrate(_) | Error::Db(_) => Error::Db(text),
+        }
+    }
+}
+
 pub(crate) fn is_unavailable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_)

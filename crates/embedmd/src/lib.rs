@@ -8,6 +8,7 @@ mod db;
 pub mod dialect;
 pub mod dsn;
 mod error;
+pub mod group;
 pub mod migrate;
 pub mod store;
 pub mod transfer;
@@ -17,6 +18,7 @@ pub use db::{Pool, PoolConfig, PoolStats, Reader, Tx};
 pub use dialect::{Dialect, Table};
 pub use dsn::{Backend, ConnectTarget, TlsConfig};
 pub use error::{Error, Result};
+pub use group::{GroupCommit, WriteFuture};
 pub use migrate::{LockKey, MigrateError, Migrator, Report, SchemaVersion};
 pub use types::{TypeIds, TypeSpec};
 
@@ -25,26 +27,10 @@ pub use types::{TypeIds, TypeSpec};
 pub struct Datastore {
     pool: Pool,
     dialect: Dialect,
-    types: TypeIds,
-    /// SQLite admits one writer at a time; writers queue here, in order, instead of polling
-    /// SQLite's busy handler, whose growing sleeps made the slowest writes wait seconds.
-    sqlite_writers: Arc<tokio::sync::Mutex<()>>,
-}
-
-/// A write transaction holding this process's SQLite write turn, if any.
-pub struct WriteTx {
-    tx: Tx,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl WriteTx {
-    pub fn conn(&mut self) -> store::Conn<'_> {
-        self.tx.conn()
-    }
-
-    pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await
-    }
+    types: Arc<TypeIds>,
+    /// SQLite admits one writer at a time: this process's writes go through one committer,
+    /// which also lets them share commits (and fsyncs).
+    sqlite_writes: Option<GroupCommit>,
 }
 
 /// A connected database whose layout is known, before anything is changed in it.
@@ -104,7 +90,10 @@ impl Datastore {
     pub async fn open(target: &ConnectTarget, pool: &PoolConfig, types: &[TypeSpec]) -> Result<(Self, Report)> {
         let Connection { pool, dialect, migrator } = Connection::open(target, pool).await?;
         match prepare(&migrator, types).await {
-            Ok((report, types)) => Ok((Datastore { pool, dialect, types, sqlite_writers: Arc::default() }, report)),
+            Ok((report, types)) => {
+                let sqlite_writes = (dialect == Dialect::Sqlite).then(|| GroupCommit::start(pool.clone()));
+                Ok((Datastore { pool, dialect, types: Arc::new(types), sqlite_writes }, report))
+            }
             Err(e) => {
                 pool.close().await;
                 Err(e.into())
@@ -128,12 +117,23 @@ impl Datastore {
         store::Store::new(self.dialect)
     }
 
-    pub async fn begin(&self) -> Result<WriteTx> {
-        let turn = match self.dialect {
-            Dialect::Sqlite => Some(self.sqlite_writers.clone().lock_owned().await),
-            _ => None,
-        };
-        Ok(WriteTx { tx: self.pool.begin().await?, _turn: turn })
+    /// Runs `work` in a write transaction: its own on MySQL and PostgreSQL (committed when
+    /// `work` succeeds, rolled back when it fails or is dropped), a savepoint of a shared one on
+    /// SQLite ([`group`]). Either way the answer comes once the write is durable.
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: for<'c, 'd> FnOnce(&'c mut store::Conn<'d>) -> WriteFuture<'c, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<Error> + Send + 'static,
+    {
+        if let Some(group) = &self.sqlite_writes {
+            return group.write(work).await;
+        }
+        let mut tx = self.pool.begin().await?;
+        let done = work(&mut tx.conn()).await?;
+        tx.commit().await?;
+        group::count_commit(1);
+        Ok(done)
     }
 
     pub async fn reader(&self) -> Result<Reader> {

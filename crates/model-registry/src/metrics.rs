@@ -120,6 +120,14 @@ impl Metrics {
         }
         registry.register("db_queries", "Statements run, by kind (first keyword)", queries);
         registry.register("db_query_seconds", "Time spent in statements, by kind (first keyword)", query_seconds);
+        let (commits, writes) = embedmd::group::commit_totals();
+        let counter = |value: u64| {
+            let counter = Counter::<u64>::default();
+            counter.inc_by(value);
+            counter
+        };
+        registry.register("db_commits", "Write transactions committed", counter(commits));
+        registry.register("db_committed_writes", "Writes committed (on SQLite several share one commit)", counter(writes));
 
         // No pool before the datastore is ready: zeros then.
         let pool = match store {

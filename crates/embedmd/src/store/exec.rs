@@ -157,24 +157,44 @@ impl Conn<'_> {
         })
     }
 
-    /// Runs an INSERT into a table with a surrogate `id` and returns the new id. `sql` must not
+    /// Runs an INSERT into a table with a surrogate `id` and returns the new id, or `None` when
+    /// it inserted nothing (an `INSERT ... SELECT` whose SELECT found no row). `sql` must not
     /// end in RETURNING: that is added where the database supports it.
-    pub async fn insert_returning_id(&mut self, sql: &str, args: &[Arg]) -> Result<i64> {
+    pub async fn insert_returning_id(&mut self, sql: &str, args: &[Arg]) -> Result<Option<i64>> {
         timed(sql, self.insert_returning_id_untimed(sql, args)).await
     }
 
-    async fn insert_returning_id_untimed(&mut self, sql: &str, args: &[Arg]) -> Result<i64> {
+    async fn insert_returning_id_untimed(&mut self, sql: &str, args: &[Arg]) -> Result<Option<i64>> {
         Ok(match self {
             Conn::Sqlite(c) => {
                 let returning = format!("{sql} RETURNING id");
-                c.fetch_one(bind_all!(sqlx::query(&returning), args)).await?.try_get(0)?
+                c.fetch_optional(bind_all!(sqlx::query(&returning), args)).await?.map(|row| row.try_get(0)).transpose()?
             }
-            Conn::MySql(c) => c.execute(bind_all!(sqlx::query(sql), args)).await?.last_insert_id() as i64,
+            Conn::MySql(c) => {
+                let done = c.execute(bind_all!(sqlx::query(sql), args)).await?;
+                (done.rows_affected() > 0).then(|| done.last_insert_id() as i64)
+            }
             Conn::Postgres(c) => {
                 let returning = format!("{sql} RETURNING CAST(id AS BIGINT)");
-                c.fetch_one(bind_all!(sqlx::query(&returning), args)).await?.try_get(0)?
+                c.fetch_optional(bind_all!(sqlx::query(&returning), args)).await?.map(|row| row.try_get(0)).transpose()?
             }
         })
+    }
+
+    /// The first column of the first row, if any, as an integer.
+    pub async fn fetch_optional_i64(&mut self, sql: &str, args: &[Arg]) -> Result<Option<i64>> {
+        timed(sql, async {
+            Ok(match self {
+                Conn::Sqlite(c) => {
+                    c.fetch_optional(bind_all!(sqlx::query(sql), args)).await?.map(|r| r.try_get(0)).transpose()?
+                }
+                Conn::MySql(c) => c.fetch_optional(bind_all!(sqlx::query(sql), args)).await?.map(|r| r.try_get(0)).transpose()?,
+                Conn::Postgres(c) => {
+                    c.fetch_optional(bind_all!(sqlx::query(sql), args)).await?.map(|r| r.try_get(0)).transpose()?
+                }
+            })
+        })
+        .await
     }
 
     pub async fn fetch_all<T>(&mut self, sql: &str, args: &[Arg]) -> Result<Vec<T>>

@@ -94,13 +94,17 @@ impl Filter {
                 Target::Property { name, custom, columns } => {
                     let table = dialect.table(kind.property_table());
                     let owner = kind.owner_column();
-                    let name_p = next(Arg::from(name.as_str()));
-                    let custom_p = next(Arg::from(*custom));
+                    // Binds in the order they appear in the text (`?` placeholders are positional).
                     let tests: Vec<String> =
                         columns.iter().map(|c| compare(dialect, &format!("p.{}", c.sql()), *op, value, next)).collect();
+                    let name_p = next(Arg::from(name.as_str()));
+                    let custom_p = next(Arg::from(*custom));
+                    // The property's key is the table's primary key: at most one row, probed per
+                    // node. A scalar subquery stays a per-row probe, where PostgreSQL would turn
+                    // an EXISTS into a hash of every matching property row of the table.
                     format!(
-                        "EXISTS (SELECT 1 FROM {table} p WHERE p.{owner} = n.id AND p.name = {name_p} \
-                         AND p.is_custom_property = {custom_p} AND ({}))",
+                        "COALESCE((SELECT ({}) FROM {table} p WHERE p.{owner} = n.id AND p.name = {name_p} \
+                         AND p.is_custom_property = {custom_p}), FALSE)",
                         tests.join(" OR ")
                     )
                 }

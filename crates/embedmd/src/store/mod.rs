@@ -141,6 +141,36 @@ pub enum Parent {
     Association(i64),
 }
 
+impl Parent {
+    pub fn id(self) -> i64 {
+        match self {
+            Parent::Context(id) | Parent::Attribution(id) | Parent::Association(id) => id,
+        }
+    }
+
+    /// The link table and its two columns, in the order [`Parent::child_first`] tells.
+    fn link_columns(self) -> (Table, &'static str) {
+        match self {
+            Parent::Context(_) => (Table::ParentContext, "context_id, parent_context_id"),
+            Parent::Attribution(_) => (Table::Attribution, "context_id, artifact_id"),
+            Parent::Association(_) => (Table::Association, "context_id, execution_id"),
+        }
+    }
+
+    /// Whether the link's first column is the child (ParentContext) or the parent.
+    fn child_first(self) -> bool {
+        matches!(self, Parent::Context(_))
+    }
+}
+
+/// Where a new node hangs: the link to write and the types its parent context may have (the
+/// parent must exist).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Under {
+    pub parent: Parent,
+    pub parent_types: Vec<i64>,
+}
+
 /// A page request, already validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListQuery {
@@ -161,8 +191,14 @@ pub struct ListQuery {
 /// Property ids are bound in chunks this large; a page up to this size costs two queries.
 const IN_CHUNK: usize = 10_000;
 
+/// Reads of at most this many nodes bring their properties in the same statement.
+const JOINED_READ_MAX: usize = 2;
+
 /// Bind values per property row.
 const PROPERTY_COLUMNS: usize = 7;
+
+/// The columns of a property row after its owner's id.
+const PROPERTY_VALUE_COLUMNS: &str = "name, is_custom_property, int_value, double_value, string_value, bool_value";
 
 /// Property rows per INSERT: 7 000 bind values, under SQLite's 32 766 (MySQL and PostgreSQL
 /// allow 65 535), so a body with any number of custom properties is stored.
@@ -180,11 +216,35 @@ struct NodeRow {
     update_time: i64,
 }
 
+/// A node's columns and one of its properties (all `None` for a node without any).
+#[derive(FromRow)]
+struct JoinedRow {
+    id: i64,
+    type_id: i64,
+    name: Option<String>,
+    external_id: Option<String>,
+    uri: Option<String>,
+    state: Option<i64>,
+    create_time: i64,
+    update_time: i64,
+    property: Option<String>,
+    is_custom: Option<bool>,
+    #[sqlx(flatten)]
+    value: ValueColumns,
+}
+
 #[derive(FromRow)]
 struct PropertyRow {
     owner: i64,
     name: String,
     is_custom: bool,
+    #[sqlx(flatten)]
+    value: ValueColumns,
+}
+
+/// The value columns of a property row.
+#[derive(FromRow)]
+struct ValueColumns {
     int_value: Option<i64>,
     double_value: Option<f64>,
     string_value: Option<String>,
@@ -192,7 +252,7 @@ struct PropertyRow {
     bool_value: Option<bool>,
 }
 
-impl PropertyRow {
+impl ValueColumns {
     /// MLMD sets one value column; read them in upstream's order.
     fn value(self) -> Option<Value> {
         if let Some(v) = self.int_value {
@@ -220,17 +280,17 @@ impl Store {
         Store { dialect }
     }
 
-    fn select_nodes(&self, kind: NodeKind) -> String {
+    /// The select list of a node read as `n`.
+    fn node_columns(&self, kind: NodeKind) -> String {
         let d = self.dialect;
         let uri = if kind == NodeKind::Artifact { "n.uri" } else { "NULL" };
         let state = kind.state_column().map_or("NULL".to_owned(), |c| d.as_i64(&format!("n.{c}")));
         format!(
-            "SELECT {id} AS id, {type_id} AS type_id, n.name AS name, n.external_id AS external_id, \
+            "{id} AS id, {type_id} AS type_id, n.name AS name, n.external_id AS external_id, \
              {uri} AS uri, {state} AS state, n.create_time_since_epoch AS create_time, \
-             n.last_update_time_since_epoch AS update_time FROM {table} n",
+             n.last_update_time_since_epoch AS update_time",
             id = d.as_i64("n.id"),
             type_id = d.as_i64("n.type_id"),
-            table = d.table(kind.table()),
         )
     }
 
@@ -238,21 +298,12 @@ impl Store {
     /// keeping the rows' order.
     async fn with_properties(&self, conn: &mut Conn<'_>, kind: NodeKind, rows: Vec<NodeRow>) -> Result<Vec<Node>> {
         let mut properties: HashMap<i64, Properties> = HashMap::new();
-        let d = self.dialect;
         for chunk in rows.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT {owner} AS owner, name, is_custom_property AS is_custom, {int} AS int_value, \
-                 double_value, string_value, byte_value, bool_value FROM {table} WHERE {owner_col} IN ({ids})",
-                owner = d.as_i64(kind.owner_column()),
-                int = d.as_i64("int_value"),
-                table = d.table(kind.property_table()),
-                owner_col = kind.owner_column(),
-                ids = d.placeholders(1, chunk.len()),
-            );
-            let args: Vec<Arg> = chunk.iter().map(|r| Arg::from(r.id)).collect();
+            let ids: Vec<i64> = chunk.iter().map(|r| r.id).collect();
+            let (sql, args) = self.properties_statement(kind, &ids);
             for row in conn.fetch_all::<PropertyRow>(&sql, &args).await? {
-                let (owner, name, custom) = (row.owner, row.name.clone(), row.is_custom);
-                if let Some(value) = row.value() {
+                let (owner, name, custom) = (row.owner, row.name, row.is_custom);
+                if let Some(value) = row.value.value() {
                     let entry = properties.entry(owner).or_default();
                     let map = if custom { &mut entry.custom } else { &mut entry.typed };
                     map.insert(name, value);
@@ -275,21 +326,113 @@ impl Store {
             .collect())
     }
 
+    /// The statement that reads the properties of the nodes `ids`, and its binds.
+    pub fn properties_statement(&self, kind: NodeKind, ids: &[i64]) -> (String, Vec<Arg>) {
+        let d = self.dialect;
+        let (from, condition, args) = d.rows_by_keys(kind.property_table(), kind.owner_column(), "p", ids, 1);
+        let sql = format!(
+            "SELECT {owner} AS owner, p.name AS name, p.is_custom_property AS is_custom, {int} AS int_value, \
+             p.double_value AS double_value, p.string_value AS string_value, p.byte_value AS byte_value, \
+             p.bool_value AS bool_value FROM {from} WHERE {condition}",
+            owner = d.as_i64(&format!("p.{}", kind.owner_column())),
+            int = d.as_i64("p.int_value"),
+        );
+        (sql, args)
+    }
+
     /// Nodes by id among `type_ids`, in id order; missing ids are simply absent.
     pub async fn get(&self, conn: &mut Conn<'_>, kind: NodeKind, type_ids: &[i64], ids: &[i64]) -> Result<Vec<Node>> {
         if ids.is_empty() || type_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let d = self.dialect;
-        let sql = format!(
-            "{} WHERE n.id IN ({}) AND n.type_id IN ({}) ORDER BY n.id",
-            self.select_nodes(kind),
-            d.placeholders(1, ids.len()),
-            d.placeholders(ids.len() + 1, type_ids.len())
-        );
-        let args: Vec<Arg> = ids.iter().chain(type_ids).map(|v| Arg::from(*v)).collect();
+        let (sql, args) = self.get_statement(kind, type_ids, ids);
+        if ids.len() <= JOINED_READ_MAX {
+            return self.read_joined(conn, kind, &sql, &args, "n.id").await;
+        }
         let rows = conn.fetch_all::<NodeRow>(&sql, &args).await?;
         self.with_properties(conn, kind, rows).await
+    }
+
+    /// The statement that reads the rows of [`Store::get`], and its binds.
+    pub fn get_statement(&self, kind: NodeKind, type_ids: &[i64], ids: &[i64]) -> (String, Vec<Arg>) {
+        let d = self.dialect;
+        let (from, condition, mut args) = d.rows_by_keys(kind.table(), "id", "n", ids, 1);
+        let types = d.unindexed(&format!("n.type_id IN ({})", d.placeholders(args.len() + 1, type_ids.len())));
+        let sql = format!("SELECT {} FROM {from} WHERE {condition} AND {types} ORDER BY n.id", self.node_columns(kind));
+        args.extend(type_ids.iter().map(|v| Arg::from(*v)));
+        (sql, args)
+    }
+
+    /// The statement that reads the nodes of `nodes` (a statement selecting [`Store::node_columns`])
+    /// with their properties, one row per property (or one without any), in `order`.
+    pub fn joined_statement(&self, kind: NodeKind, nodes: &str, order: &str) -> String {
+        let d = self.dialect;
+        format!(
+            "SELECT n.id, n.type_id, n.name, n.external_id, n.uri, n.state, n.create_time, n.update_time, \
+             p.name AS property, p.is_custom_property AS is_custom, {int} AS int_value, p.double_value AS double_value, \
+             p.string_value AS string_value, p.byte_value AS byte_value, p.bool_value AS bool_value \
+             FROM ({nodes}) n {properties} ORDER BY {order}",
+            int = d.as_i64("p.int_value"),
+            properties = d.properties_of_each(kind.property_table(), kind.owner_column()),
+        )
+    }
+
+    /// A read of a node or two: rows and properties in one statement (one round trip), since
+    /// repeating so few rows' columns on each property row costs nothing.
+    async fn read_joined(
+        &self,
+        conn: &mut Conn<'_>,
+        kind: NodeKind,
+        nodes: &str,
+        args: &[Arg],
+        order: &str,
+    ) -> Result<Vec<Node>> {
+        let sql = self.joined_statement(kind, nodes, order);
+        let mut out: Vec<Node> = Vec::new();
+        for row in conn.fetch_all::<JoinedRow>(&sql, args).await? {
+            if out.last().is_none_or(|n| n.id != row.id) {
+                out.push(Node {
+                    id: row.id,
+                    type_id: row.type_id,
+                    name: row.name.clone(),
+                    external_id: row.external_id.clone(),
+                    uri: row.uri.clone(),
+                    state: row.state,
+                    create_time: row.create_time,
+                    update_time: row.update_time,
+                    properties: Properties::default(),
+                });
+            }
+            let node = out.last_mut().expect("pushed above");
+            if let (Some(name), Some(custom)) = (row.property, row.is_custom) {
+                if let Some(value) = row.value.value() {
+                    let map = if custom { &mut node.properties.custom } else { &mut node.properties.typed };
+                    map.insert(name, value);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether a node of one of `type_ids` has this id (one probe of the primary key).
+    pub async fn exists(&self, conn: &mut Conn<'_>, kind: NodeKind, type_ids: &[i64], id: i64) -> Result<bool> {
+        let (sql, args) = self.exists_statement(kind, type_ids, id);
+        Ok(conn.fetch_optional_i64(&sql, &args).await?.is_some())
+    }
+
+    /// The statement of [`Store::exists`], and its binds.
+    pub fn exists_statement(&self, kind: NodeKind, type_ids: &[i64], id: i64) -> (String, Vec<Arg>) {
+        let d = self.dialect;
+        // The type test must not tempt the planner away from the primary key (see
+        // `Dialect::unindexed`): through the type's index it would read every node of the type.
+        let sql = format!(
+            "SELECT {} FROM {} n WHERE n.id = {} AND {}",
+            d.as_i64("n.id"),
+            d.table(kind.table()),
+            d.placeholder(1),
+            d.unindexed(&format!("n.type_id IN ({})", d.placeholders(2, type_ids.len())))
+        );
+        (sql, std::iter::once(id).chain(type_ids.iter().copied()).map(Arg::from).collect())
     }
 
     /// Nodes of `type_ids` whose stored name or external id equals the given one (at most
@@ -317,61 +460,99 @@ impl Store {
         self.list(conn, kind, &query).await
     }
 
-    /// One page of nodes.
+    /// One page of nodes: the page's rows along the index of its order (a fixed plan, bounded
+    /// by the page and the share of rows that match, whatever the statistics say), then their
+    /// properties by key.
     pub async fn list(&self, conn: &mut Conn<'_>, kind: NodeKind, query: &ListQuery) -> Result<Vec<Node>> {
         if query.type_ids.is_empty() {
             return Ok(Vec::new());
         }
+        let (sql, args) = self.list_statement(kind, query);
+        if query.limit.is_some_and(|limit| limit as usize <= JOINED_READ_MAX) {
+            let order = match (query.order, query.descending) {
+                (OrderColumn::Id, false) => "n.id".to_owned(),
+                (OrderColumn::Id, true) => "n.id DESC".to_owned(),
+                (column, descending) => {
+                    let alias = if column == OrderColumn::CreateTime { "n.create_time" } else { "n.update_time" };
+                    let dir = if descending { "DESC" } else { "ASC" };
+                    format!("{alias} {dir}, n.id {dir}")
+                }
+            };
+            return self.read_joined(conn, kind, &sql, &args, &order).await;
+        }
+        let rows = conn.fetch_all::<NodeRow>(&sql, &args).await?;
+        self.with_properties(conn, kind, rows).await
+    }
+
+    /// The statement that reads a page's rows, and its binds.
+    pub fn list_statement(&self, kind: NodeKind, query: &ListQuery) -> (String, Vec<Arg>) {
         let d = self.dialect;
         let mut args: Vec<Arg> = Vec::new();
         let next = |args: &mut Vec<Arg>, arg: Arg| {
             args.push(arg);
             d.placeholder(args.len())
         };
-        let mut sql = self.select_nodes(kind);
+        let mut from = d.table(kind.table()).to_owned() + " n";
+        let mut conditions = Vec::new();
         if let Some(parent) = query.parent {
             let (table, child, owner, id) = match parent {
                 Parent::Context(id) => (Table::ParentContext, "context_id", "parent_context_id", id),
                 Parent::Attribution(id) => (Table::Attribution, "artifact_id", "context_id", id),
                 Parent::Association(id) => (Table::Association, "execution_id", "context_id", id),
             };
-            let p = next(&mut args, Arg::from(id));
-            sql.push_str(&format!(" JOIN {} l ON l.{child} = n.id AND l.{owner} = {p}", d.table(table)));
+            from = d.children(kind.table(), table, child);
+            conditions.push(format!("l.{owner} = {}", next(&mut args, Arg::from(id))));
         }
         let types: Vec<String> = query.type_ids.iter().map(|t| next(&mut args, Arg::from(*t))).collect();
-        sql.push_str(&format!(" WHERE n.type_id IN ({})", types.join(", ")));
+        conditions.push(format!("n.type_id IN ({})", types.join(", ")));
         if let Some(name) = &query.name {
-            let p = next(&mut args, Arg::from(name.as_str()));
-            sql.push_str(&format!(" AND n.name = {p}"));
+            conditions.push(format!("n.name = {}", next(&mut args, Arg::from(name.as_str()))));
         }
         if let Some(external_id) = &query.external_id {
-            let p = next(&mut args, Arg::from(external_id.as_str()));
-            sql.push_str(&format!(" AND n.external_id = {p}"));
+            conditions.push(format!("n.external_id = {}", next(&mut args, Arg::from(external_id.as_str()))));
         }
         if let Some(filter) = &query.filter {
             let mut push = |arg: Arg| next(&mut args, arg);
-            let condition = filter.render(d, kind, &mut push);
-            sql.push_str(&format!(" AND ({condition})"));
+            conditions.push(format!("({})", filter.render(d, kind, &mut push)));
         }
+        // A parent's link, a name or an external id is a key that finds the few rows at once;
+        // otherwise the rows come along the order's index, and nothing else may tempt the
+        // planner away from it.
+        let keyed = query.parent.is_some() || query.name.is_some() || query.external_id.is_some();
+        let condition = conditions.join(" AND ");
+        let mut condition = if keyed { condition } else { d.unindexed(&condition) };
         let column = format!("n.{}", query.order.column());
         let (cmp, dir) = if query.descending { ("<", "DESC") } else { (">", "ASC") };
         if let Some((id, value)) = query.after {
-            let v1 = next(&mut args, Arg::from(value));
-            let v2 = next(&mut args, Arg::from(value));
-            let i = next(&mut args, Arg::from(id));
-            sql.push_str(&format!(" AND ({column} {cmp} {v1} OR ({column} = {v2} AND n.id {cmp} {i}))"));
+            // The bound on the order column alone is what an index on it can seek to.
+            let range = match query.order {
+                OrderColumn::Id => format!("n.id {cmp} {}", next(&mut args, Arg::from(id))),
+                _ => {
+                    let v1 = next(&mut args, Arg::from(value));
+                    let v2 = next(&mut args, Arg::from(value));
+                    let i = next(&mut args, Arg::from(id));
+                    format!("{column} {cmp}= {v1} AND ({column} {cmp} {v2} OR n.id {cmp} {i})")
+                }
+            };
+            condition = format!("{condition} AND {range}");
         }
         // The id breaks ties, so pages are stable whatever the order column.
-        sql.push_str(&format!(" ORDER BY {column} {dir}, n.id {dir}"));
+        let order = match query.order {
+            OrderColumn::Id => format!("n.id {dir}"),
+            _ => format!("{column} {dir}, n.id {dir}"),
+        };
+        let mut sql = format!("SELECT {} FROM {from} WHERE {condition} ORDER BY {order}", self.node_columns(kind));
         if let Some(limit) = query.limit {
             let p = next(&mut args, Arg::from(i64::from(limit)));
             sql.push_str(&format!(" LIMIT {p}"));
         }
-        let rows = conn.fetch_all::<NodeRow>(&sql, &args).await?;
-        self.with_properties(conn, kind, rows).await
+        (sql, args)
     }
 
-    /// Inserts a node and its properties; returns its id.
+    /// Inserts a node, its properties and, `under` a parent, the link to it; returns its id,
+    /// or `None` when the parent does not exist (nothing is written then). The parent's
+    /// existence is tested by the insert itself, and on PostgreSQL the whole write is one
+    /// statement (data-modifying CTEs): a create costs one round trip there, three elsewhere.
     pub async fn insert(
         &self,
         conn: &mut Conn<'_>,
@@ -379,16 +560,61 @@ impl Store {
         fields: &NodeFields,
         properties: &Properties,
         now: i64,
-    ) -> Result<i64> {
+        under: Option<&Under>,
+    ) -> Result<Option<i64>> {
         let d = self.dialect;
+        let rows = property_rows(properties);
+        let (node, mut args) = self.row_insert_statement(kind, fields, now, under);
+        if d.writes_with_ctes() && rows.len() <= PROPERTY_ROWS_PER_INSERT {
+            let mut sql = format!("WITH node AS ({node} RETURNING id)");
+            if !rows.is_empty() {
+                let values = property_values(d, &rows, &mut args, None);
+                sql.push_str(&format!(
+                    ", properties AS (INSERT INTO {} ({}, {PROPERTY_VALUE_COLUMNS}) SELECT node.id, v.* FROM node, \
+                     (VALUES {values}) AS v(name, is_custom_property, int_value, double_value, string_value, bool_value))",
+                    d.table(kind.property_table()),
+                    kind.owner_column(),
+                ));
+            }
+            if let Some(under) = under {
+                let (table, columns) = under.parent.link_columns();
+                args.push(Arg::from(under.parent.id()));
+                let parent = d.placeholder(args.len());
+                let values = if under.parent.child_first() { format!("node.id, {parent}") } else { format!("{parent}, node.id") };
+                sql.push_str(&format!(", link AS (INSERT INTO {} ({columns}) SELECT {values} FROM node)", d.table(table)));
+            }
+            sql.push_str(&format!(" SELECT {} FROM node", d.as_i64("id")));
+            return conn.fetch_optional_i64(&sql, &args).await;
+        }
+        let Some(id) = conn.insert_returning_id(&node, &args).await? else {
+            return Ok(None);
+        };
+        self.insert_property_rows(conn, kind, id, &rows).await?;
+        if let Some(under) = under {
+            self.link(conn, under.parent, id).await?;
+        }
+        Ok(Some(id))
+    }
+
+    /// The INSERT of a node's row, and its binds; under a parent it inserts only if the parent
+    /// exists.
+    pub fn row_insert_statement(
+        &self,
+        kind: NodeKind,
+        fields: &NodeFields,
+        now: i64,
+        under: Option<&Under>,
+    ) -> (String, Vec<Arg>) {
+        let d = self.dialect;
+        let mut args = Vec::new();
         let mut columns = vec!["type_id", "name", "external_id", "create_time_since_epoch", "last_update_time_since_epoch"];
-        let mut args = vec![
+        args.extend([
             Arg::from(fields.type_id),
             Arg::from(fields.name.as_str()),
             Arg::from(fields.external_id.clone()),
             Arg::from(now),
             Arg::from(now),
-        ];
+        ]);
         if kind == NodeKind::Artifact {
             columns.push("uri");
             args.push(Arg::from(fields.uri.clone()));
@@ -397,15 +623,30 @@ impl Store {
             columns.push(state);
             args.push(Arg::from(fields.state));
         }
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
-            d.table(kind.table()),
-            columns.join(", "),
-            d.placeholders(1, columns.len())
-        );
-        let id = conn.insert_returning_id(&sql, &args).await?;
-        self.insert_properties(conn, kind, id, properties).await?;
-        Ok(id)
+        let values = d.placeholders(args.len() - columns.len() + 1, columns.len());
+        let head = format!("INSERT INTO {} ({})", d.table(kind.table()), columns.join(", "));
+        let sql = match under {
+            None => format!("{head} VALUES ({values})"),
+            Some(under) => {
+                args.push(Arg::from(under.parent.id()));
+                let id = d.placeholder(args.len());
+                let types: Vec<String> = under
+                    .parent_types
+                    .iter()
+                    .map(|t| {
+                        args.push(Arg::from(*t));
+                        d.placeholder(args.len())
+                    })
+                    .collect();
+                // Every parent is a context, found by its primary key.
+                format!(
+                    "{head} SELECT {values} FROM {} p WHERE p.id = {id} AND {}",
+                    d.table(Table::Context),
+                    d.unindexed(&format!("p.type_id IN ({})", types.join(", ")))
+                )
+            }
+        };
+        (sql, args)
     }
 
     /// Rewrites a node's mutable columns and replaces all its properties.
@@ -436,45 +677,18 @@ impl Store {
         let delete =
             format!("DELETE FROM {} WHERE {} = {}", d.table(kind.property_table()), kind.owner_column(), d.placeholder(1));
         conn.execute(&delete, &[Arg::from(id)]).await?;
-        self.insert_properties(conn, kind, id, properties).await
+        self.insert_property_rows(conn, kind, id, &property_rows(properties)).await
     }
 
-    async fn insert_properties(&self, conn: &mut Conn<'_>, kind: NodeKind, id: i64, properties: &Properties) -> Result<()> {
+    async fn insert_property_rows(&self, conn: &mut Conn<'_>, kind: NodeKind, id: i64, rows: &[PropertyValue<'_>]) -> Result<()> {
         let d = self.dialect;
-        let all: Vec<(&String, &Value, bool)> = properties
-            .typed
-            .iter()
-            .map(|(k, v)| (k, v, false))
-            .chain(properties.custom.iter().map(|(k, v)| (k, v, true)))
-            .filter(|(_, v, _)| !matches!(v, Value::Bytes(_)))
-            .collect();
-        for chunk in all.chunks(PROPERTY_ROWS_PER_INSERT) {
+        for chunk in rows.chunks(PROPERTY_ROWS_PER_INSERT) {
             let mut args = Vec::with_capacity(chunk.len() * PROPERTY_COLUMNS);
-            let mut rows = Vec::with_capacity(chunk.len());
-            for (name, value, custom) in chunk {
-                rows.push(format!("({})", d.placeholders(args.len() + 1, PROPERTY_COLUMNS)));
-                let (int, double, string, boolean) = match value {
-                    Value::Int(v) => (Some(*v), None, None, None),
-                    Value::Double(v) => (None, Some(*v), None, None),
-                    Value::String(v) => (None, None, Some(v.clone()), None),
-                    Value::Bool(v) => (None, None, None, Some(*v)),
-                    Value::Bytes(_) => unreachable!("filtered above"),
-                };
-                args.extend([
-                    Arg::from(id),
-                    Arg::from(name.as_str()),
-                    Arg::from(*custom),
-                    Arg::Int(int),
-                    Arg::Double(double),
-                    Arg::Text(string),
-                    Arg::Bool(boolean),
-                ]);
-            }
+            let values = property_values(d, chunk, &mut args, Some(id));
             let sql = format!(
-                "INSERT INTO {} ({}, name, is_custom_property, int_value, double_value, string_value, bool_value) VALUES {}",
+                "INSERT INTO {} ({}, {PROPERTY_VALUE_COLUMNS}) VALUES {values}",
                 d.table(kind.property_table()),
                 kind.owner_column(),
-                rows.join(", ")
             );
             conn.execute(&sql, &args).await?;
         }
@@ -485,11 +699,8 @@ impl Store {
     /// Association); an existing link is kept.
     pub async fn link(&self, conn: &mut Conn<'_>, parent: Parent, child: i64) -> Result<()> {
         let d = self.dialect;
-        let (table, columns, values) = match parent {
-            Parent::Context(p) => (Table::ParentContext, "context_id, parent_context_id", [child, p]),
-            Parent::Attribution(p) => (Table::Attribution, "context_id, artifact_id", [p, child]),
-            Parent::Association(p) => (Table::Association, "context_id, execution_id", [p, child]),
-        };
+        let (table, columns) = parent.link_columns();
+        let values = if parent.child_first() { [child, parent.id()] } else { [parent.id(), child] };
         let sql = d.insert_ignoring_duplicates(
             &format!("INTO {} ({columns})", d.table(table)),
             &format!("VALUES ({})", d.placeholders(1, 2)),
@@ -507,14 +718,12 @@ impl Store {
         let d = self.dialect;
         let mut parents = HashMap::new();
         for chunk in children.chunks(IN_CHUNK) {
+            let (from, condition, args) = d.rows_by_keys(Table::ParentContext, "context_id", "l", chunk, 1);
             let sql = format!(
-                "SELECT {} AS child, {} AS parent FROM {} WHERE context_id IN ({})",
-                d.as_i64("context_id"),
-                d.as_i64("parent_context_id"),
-                d.table(Table::ParentContext),
-                d.placeholders(1, chunk.len())
+                "SELECT {} AS child, {} AS parent FROM {from} WHERE {condition}",
+                d.as_i64("l.context_id"),
+                d.as_i64("l.parent_context_id"),
             );
-            let args: Vec<Arg> = chunk.iter().map(|id| Arg::from(*id)).collect();
             parents.extend(conn.fetch_all::<Link>(&sql, &args).await?.into_iter().map(|l| (l.child, l.parent)));
         }
         Ok(parents)
@@ -533,4 +742,46 @@ impl Store {
         );
         conn.execute(&sql, &[Arg::from(id)]).await.map(drop)
     }
+}
+
+/// A property to write: name, whether custom, value. Bytes are never written by the registry.
+type PropertyValue<'a> = (&'a str, bool, &'a Value);
+
+fn property_rows(properties: &Properties) -> Vec<PropertyValue<'_>> {
+    properties
+        .typed
+        .iter()
+        .map(|(k, v)| (k.as_str(), false, v))
+        .chain(properties.custom.iter().map(|(k, v)| (k.as_str(), true, v)))
+        .filter(|(_, _, v)| !matches!(v, Value::Bytes(_)))
+        .collect()
+}
+
+/// `(...), (...)` for `rows`, their binds pushed onto `args`; each row starts with the owner's
+/// id when given (else the caller's SELECT supplies it).
+fn property_values(d: Dialect, rows: &[PropertyValue<'_>], args: &mut Vec<Arg>, owner: Option<i64>) -> String {
+    let mut values = Vec::with_capacity(rows.len());
+    for (name, custom, value) in rows {
+        let first = args.len() + 1;
+        if let Some(owner) = owner {
+            args.push(Arg::from(owner));
+        }
+        let (int, double, string, boolean) = match value {
+            Value::Int(v) => (Some(*v), None, None, None),
+            Value::Double(v) => (None, Some(*v), None, None),
+            Value::String(v) => (None, None, Some(v.clone()), None),
+            Value::Bool(v) => (None, None, None, Some(*v)),
+            Value::Bytes(_) => unreachable!("property_rows leaves bytes out"),
+        };
+        args.extend([
+            Arg::from(*name),
+            Arg::from(*custom),
+            Arg::Int(int),
+            Arg::Double(double),
+            Arg::Text(string),
+            Arg::Bool(boolean),
+        ]);
+        values.push(format!("({})", d.placeholders(first, args.len() + 1 - first)));
+    }
+    values.join(", ")
 }

@@ -4,8 +4,8 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use embedmd::store::{
-    CmpOp, Column, Conn, Filter, FilterValue, ListQuery, Node, NodeFields, OrderColumn, Parent, Properties, Store, Target, Value,
-    ValueColumn,
+    CmpOp, Column, Conn, Filter, FilterValue, ListQuery, Node, NodeFields, OrderColumn, Parent, Properties, Store, Target, Under,
+    Value, ValueColumn,
 };
 use embedmd::Datastore;
 use serde_json::{json, Value as Json};
@@ -122,6 +122,16 @@ impl Cursor {
     }
 }
 
+/// One try of an artifact upsert.
+enum Attempt {
+    Done(Written, Node),
+    /// Another write took the name since it was looked up: try again with what it holds now.
+    Again {
+        seen: Option<i64>,
+        draft: Draft,
+    },
+}
+
 /// How a create was answered: upstream's nested artifact upsert says 200 for most kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
@@ -183,6 +193,14 @@ impl Registry {
         Ok(())
     }
 
+    /// 404 unless an entity of `kind` has this id.
+    async fn must_exist(&self, conn: &mut Conn<'_>, kind: EntityKind, id: i64) -> Result<()> {
+        match self.store.exists(conn, kind.spec().node, &[self.type_id(kind)], id).await? {
+            true => Ok(()),
+            false => Err(Error::not_found(format!("no {} found for id {id}", kind.spec().label))),
+        }
+    }
+
     /// One node of one of `kinds` by id, or 404.
     async fn load(&self, conn: &mut Conn<'_>, kinds: &[EntityKind], id: i64, label: &str) -> Result<(EntityKind, Node)> {
         let spec = kinds[0].spec();
@@ -212,10 +230,13 @@ impl Registry {
     pub async fn create(&self, kind: EntityKind, schema: Schema, body: &Json, parent: Option<i64>) -> Result<Json> {
         let spec = kind.spec();
         let draft = codec::decode(self.api, spec, schema, body)?;
-        let mut tx = self.datastore.begin().await?;
-        let node =
-            self.insert(&mut tx.conn(), spec, draft, parent, schema != Schema::Full || spec.artifact_type.is_none()).await?;
-        tx.commit().await?;
+        let parent = parent.zip(spec.parent).map(|(id, p)| (p.kind, id));
+        let defaults = schema != Schema::Full || spec.artifact_type.is_none();
+        let this = self.clone();
+        let node = self
+            .datastore
+            .write(move |conn| Box::pin(async move { this.insert(conn, spec, draft, parent, defaults).await }))
+            .await?;
         Ok(codec::encode(self.api, spec, &node))
     }
 
@@ -223,19 +244,24 @@ impl Registry {
     pub async fn update(&self, kinds: &[EntityKind], id: &str, body: &Json) -> Result<Json> {
         let label = label_of(kinds);
         let id = parse_id(id, &format!("{label} ID"))?;
-        let mut tx = self.datastore.begin().await?;
-        let mut conn = tx.conn();
-        // Locked before it is read: a concurrent PATCH of another field is then not undone.
-        self.store.lock(&mut conn, kinds[0].spec().node, id).await?;
-        let (kind, node) = self.load(&mut conn, kinds, id, label).await?;
-        let spec = kind.spec();
-        if spec.artifact_type.is_some() && kinds.len() > 1 {
-            // The oneOf body must name its kind; the codec refuses a different one.
-            artifact_kind(body)?;
-        }
-        let draft = codec::decode(self.api, spec, Schema::Update, body)?;
-        let node = self.rewrite(&mut conn, spec, node, draft).await?;
-        tx.commit().await?;
+        let (this, kinds, body) = (self.clone(), kinds.to_vec(), body.clone());
+        let (spec, node) = self
+            .datastore
+            .write(move |conn| {
+                Box::pin(async move {
+                    // Locked before it is read: a concurrent PATCH of another field is then not undone.
+                    this.store.lock(conn, kinds[0].spec().node, id).await?;
+                    let (kind, node) = this.load(conn, &kinds, id, label).await?;
+                    let spec = kind.spec();
+                    if spec.artifact_type.is_some() && kinds.len() > 1 {
+                        // The oneOf body must name its kind; the codec refuses a different one.
+                        artifact_kind(&body)?;
+                    }
+                    let draft = codec::decode(this.api, spec, Schema::Update, &body)?;
+                    Ok::<_, Error>((spec, this.rewrite(conn, spec, node, draft).await?))
+                })
+            })
+            .await?;
         Ok(codec::encode(self.api, spec, &node))
     }
 
@@ -265,59 +291,74 @@ impl Registry {
             (None, None) => None,
         };
         loop {
-            let mut tx = self.datastore.begin().await?;
-            let mut conn = tx.conn();
-            // Every lock comes before any read, so that MySQL's snapshot is taken after the
-            // waits; parent first, then artifact, so that two upserts cannot deadlock.
-            if rules.is_some() {
-                // Logs to one parent go one at a time: the by-name lookup below then sees the
-                // previous log, and history rows get distinct update times.
-                self.store.lock(&mut conn, parent_kind.spec().node, parent_id).await?;
-            }
-            if let Some(id) = seen {
-                self.store.lock(&mut conn, spec.node, id).await?;
-            }
-            let existing = match &named {
-                Some(stored) => self.id_named(&mut conn, kind, stored).await?,
-                None => seen,
-            };
-            if existing != seen {
-                // Logged under this name since the lookup: once more, with it locked.
-                seen = existing;
-                continue;
-            }
-            let (_, parent) = self.load(&mut conn, &[parent_kind], parent_id, parent_label).await?;
-            if let Some(rules) = rules {
-                let custom = draft.custom.get_or_insert_with(Default::default);
-                let grandparent = parent_kind.spec().parent_property().and_then(|p| int_property(&parent, p));
-                if let Some(grandparent) = grandparent {
-                    custom.insert(rules.grandparent_link.property.into(), Value::Int(grandparent));
+            let (this, named) = (self.clone(), named.clone());
+            let attempt = self
+                .datastore
+                .write(move |conn| {
+                    Box::pin(async move {
+                        // Every lock comes before any read, so that MySQL's snapshot is taken after
+                        // the waits; parent first, then artifact, so that two upserts cannot deadlock.
+                        if rules.is_some() {
+                            // Logs to one parent go one at a time: the by-name lookup below then sees
+                            // the previous log, and history rows get distinct update times.
+                            this.store.lock(conn, parent_kind.spec().node, parent_id).await?;
+                        }
+                        if let Some(id) = seen {
+                            this.store.lock(conn, spec.node, id).await?;
+                        }
+                        let existing = match &named {
+                            Some(stored) => this.id_named(conn, kind, stored).await?,
+                            None => seen,
+                        };
+                        if existing != seen {
+                            // Logged under this name since the lookup: once more, with it locked.
+                            return Ok(Attempt::Again { seen: existing, draft });
+                        }
+                        if let Some(rules) = rules {
+                            let (_, parent) = this.load(conn, &[parent_kind], parent_id, parent_label).await?;
+                            let custom = draft.custom.get_or_insert_with(Default::default);
+                            let grandparent = parent_kind.spec().parent_property().and_then(|p| int_property(&parent, p));
+                            if let Some(grandparent) = grandparent {
+                                custom.insert(rules.grandparent_link.property.into(), Value::Int(grandparent));
+                            }
+                            custom.insert(rules.parent_link.property.into(), Value::Int(parent_id));
+                        }
+                        let (written, node) = match existing {
+                            Some(id) => {
+                                if rules.is_none() {
+                                    this.must_exist(conn, parent_kind, parent_id).await?;
+                                }
+                                let (existing_kind, node) = this.load(conn, &ARTIFACT_KINDS, id, "artifact").await?;
+                                if existing_kind != kind {
+                                    let (from, to) = (existing_kind.spec().artifact_type, spec.artifact_type);
+                                    return Err(codec::type_change(from.unwrap_or_default(), to.unwrap_or_default()));
+                                }
+                                let node = this.rewrite(conn, spec, node, draft).await?;
+                                this.store.link(conn, Parent::Attribution(parent_id), node.id).await?;
+                                (Written::Updated, node)
+                            }
+                            None => {
+                                (Written::Created, this.insert(conn, spec, draft, Some((parent_kind, parent_id)), false).await?)
+                            }
+                        };
+                        if let Some(history) = history {
+                            this.record_history(conn, history.row, parent_id, &node).await?;
+                        }
+                        Ok::<_, Error>(Attempt::Done(written, node))
+                    })
+                })
+                .await?;
+            match attempt {
+                Attempt::Again { seen: now_seen, draft: returned } => (seen, draft) = (now_seen, returned),
+                Attempt::Done(written, node) => {
+                    // Upstream answers 201 only for new model and doc artifacts.
+                    let status = match (written, kind) {
+                        (Written::Created, EntityKind::ModelArtifact | EntityKind::DocArtifact) => Written::Created,
+                        _ => Written::Updated,
+                    };
+                    return Ok((status, codec::encode(self.api, spec, &node)));
                 }
-                custom.insert(rules.parent_link.property.into(), Value::Int(parent_id));
             }
-            let (written, node) = match existing {
-                Some(id) => {
-                    let (existing_kind, node) = self.load(&mut conn, &ARTIFACT_KINDS, id, "artifact").await?;
-                    if existing_kind != kind {
-                        let (from, to) = (existing_kind.spec().artifact_type, spec.artifact_type);
-                        return Err(codec::type_change(from.unwrap_or_default(), to.unwrap_or_default()));
-                    }
-                    let node = self.rewrite(&mut conn, spec, node, draft).await?;
-                    self.store.link(&mut conn, Parent::Attribution(parent_id), node.id).await?;
-                    (Written::Updated, node)
-                }
-                None => (Written::Created, self.insert(&mut conn, spec, draft, Some(parent_id), false).await?),
-            };
-            if let Some(history) = history {
-                self.record_history(&mut conn, history.row, parent_id, &node).await?;
-            }
-            tx.commit().await?;
-            // Upstream answers 201 only for new model and doc artifacts.
-            let status = match (written, kind) {
-                (Written::Created, EntityKind::ModelArtifact | EntityKind::DocArtifact) => Written::Created,
-                _ => Written::Updated,
-            };
-            return Ok((status, codec::encode(self.api, spec, &node)));
         }
     }
 
@@ -343,9 +384,12 @@ impl Registry {
             ))
         })?;
         let fields = NodeFields { type_id: self.type_id(row), name: stored, external_id: None, uri: None, state: logged.state };
-        let id = self.store.insert(conn, row.spec().node, &fields, &logged.properties, logged.update_time).await?;
-        self.store.link(conn, Parent::Attribution(parent_id), id).await?;
-        Ok(())
+        let run = EntityKind::ExperimentRun;
+        let under = Under { parent: Parent::Attribution(parent_id), parent_types: vec![self.type_id(run)] };
+        match self.store.insert(conn, row.spec().node, &fields, &logged.properties, logged.update_time, Some(&under)).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::not_found(format!("no {} found for id {parent_id}", run.spec().label))),
+        }
     }
 
     /// `POST /artifacts`: the Artifact oneOf, created without a parent.
@@ -358,14 +402,15 @@ impl Registry {
         conn: &mut Conn<'_>,
         spec: &Spec,
         draft: Draft,
-        path_parent: Option<i64>,
+        path_parent: Option<(EntityKind, i64)>,
         defaults: bool,
     ) -> Result<Node> {
-        let from_body = spec.parent.and_then(|p| p.field).and_then(|f| match draft.get(f) {
-            Some(Stored::Property(Value::Int(id))) => Some(*id),
+        let from_body = spec.parent.and_then(|p| p.field.map(|f| (p.kind, f))).and_then(|(kind, f)| match draft.get(f) {
+            Some(Stored::Property(Value::Int(id))) => Some((kind, *id)),
             _ => None,
         });
-        let parent_id = spec.parent.and(path_parent.or(from_body));
+        let parent = spec.parent.and(path_parent.or(from_body));
+        let parent_id = parent.map(|(_, id)| id);
         let parent_field = spec.parent.and_then(|p| p.field);
         let missing = spec.fields.iter().find(|f| {
             let given = draft.get(f.json).is_some() || (parent_field == Some(f.json) && parent_id.is_some());
@@ -381,10 +426,6 @@ impl Registry {
             }
             _ => uuid::Uuid::new_v4().to_string(),
         };
-        // An artifact's parent comes from the path and was loaded by the caller.
-        if let (Some(parent), Some(id), None) = (spec.parent, parent_id, spec.artifact_type) {
-            self.load(conn, &[parent.kind], id, parent.kind.spec().label).await?;
-        }
         self.check_references(conn, spec, &draft).await?;
         // Children are stored as "<parent id>:<name>"; parentless artifacts get a random prefix
         // so that the same name can be created twice, as upstream does.
@@ -425,10 +466,20 @@ impl Registry {
             }
         }
         let now = now_ms();
-        let id = self.store.insert(conn, spec.node, &fields, &properties, now).await.map_err(|e| conflict(spec, &name, e))?;
-        if let (Some(parent), Some(parent_id)) = (spec.parent, parent_id) {
-            self.store.link(conn, parent_link(parent.link, parent_id), id).await?;
-        }
+        // The insert itself finds the parent, or writes nothing.
+        let under = spec
+            .parent
+            .zip(parent)
+            .map(|(p, (kind, id))| Under { parent: parent_link(p.link, id), parent_types: vec![self.type_id(kind)] });
+        let id = self
+            .store
+            .insert(conn, spec.node, &fields, &properties, now, under.as_ref())
+            .await
+            .map_err(|e| conflict(spec, &name, e))?;
+        let Some(id) = id else {
+            let (kind, id) = parent.expect("only a parent can be missing");
+            return Err(Error::not_found(format!("no {} found for id {id}", kind.spec().label)));
+        };
         Ok(Node {
             id,
             type_id: fields.type_id,
@@ -485,7 +536,7 @@ impl Registry {
         for (json, kind) in [("registeredModelId", EntityKind::RegisteredModel), ("modelVersionId", EntityKind::ModelVersion)] {
             let is_parent = spec.parent.and_then(|p| p.field) == Some(json);
             if let (false, Some(Stored::Property(Value::Int(id)))) = (is_parent, draft.get(json)) {
-                self.load(conn, &[kind], *id, kind.spec().label).await?;
+                self.must_exist(conn, kind, *id).await?;
             }
         }
         Ok(())
@@ -557,7 +608,7 @@ impl Registry {
         let label = kind.spec().label;
         let id = parse_id(id, &format!("{label} ID"))?;
         let mut reader = self.datastore.reader().await?;
-        self.load(&mut reader.conn(), &[kind], id, label).await?;
+        self.must_exist(&mut reader.conn(), kind, id).await?;
         Ok(id)
     }
 

@@ -1,0 +1,155 @@
+//! Group commit for SQLite. Every commit waits for its own fsync (WAL, `synchronous=FULL`),
+//! so one transaction per write caps writes at the disk's fsync rate. Here one task owns the
+//! write turn: it runs the writes that queue while a commit is in flight, each in a savepoint
+//! of one shared transaction, and commits them with one fsync. A write whose work fails rolls
+//! back to its savepoint and gets its own error; the others go on. No write is answered before
+//! the commit that holds it is durable, and if that commit fails every write in it gets the
+//! failure.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::Pool;
+use crate::error::{Error, Result};
+use crate::store::Conn;
+
+/// A future borrowing the connection it writes on.
+pub type WriteFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
+
+/// Writes one transaction holds at most, so that the first of a long queue is not held back
+/// by the work of all the others.
+pub const MAX_GROUP: usize = 64;
+
+/// Writes waiting for the committer; beyond it a writer waits to queue.
+const QUEUE: usize = 256;
+
+/// Write transactions committed and the writes they held, process-wide (for the metrics).
+static COMMITS: AtomicU64 = AtomicU64::new(0);
+static COMMITTED_WRITES: AtomicU64 = AtomicU64::new(0);
+
+/// Write transactions committed since start, and the writes in them: on SQLite several writes
+/// share a commit, elsewhere each write is one.
+pub fn commit_totals() -> (u64, u64) {
+    (COMMITS.load(Ordering::Relaxed), COMMITTED_WRITES.load(Ordering::Relaxed))
+}
+
+pub(crate) fn count_commit(writes: usize) {
+    COMMITS.fetch_add(1, Ordering::Relaxed);
+    COMMITTED_WRITES.fetch_add(writes as u64, Ordering::Relaxed);
+}
+
+/// Answers a write once its group's fate is known: `None` when the group committed.
+type Answer = Box<dyn FnOnce(Option<&Error>) + Send>;
+
+/// A queued write: runs on the shared transaction, says whether its work succeeded, and how to
+/// answer it.
+type Job = Box<dyn for<'c, 'd> FnOnce(&'c mut Conn<'d>) -> WriteFuture<'c, (bool, Answer)> + Send>;
+
+/// The handle writers queue on; the committer stops when the last handle is dropped.
+#[derive(Debug, Clone)]
+pub struct GroupCommit {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl GroupCommit {
+    /// Starts the committer on `pool` (an SQLite pool).
+    pub fn start(pool: Pool) -> Self {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        tokio::spawn(commit_loop(pool, queue));
+        GroupCommit { jobs }
+    }
+
+    /// Runs `work` in the next group and answers once that group is durable.
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: for<'c, 'd> FnOnce(&'c mut Conn<'d>) -> WriteFuture<'c, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<Error> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel::<Result<T, E>>();
+        let job: Job = Box::new(move |conn| {
+            Box::pin(async move {
+                let outcome = work(conn).await;
+                let succeeded = outcome.is_ok();
+                let answer: Answer = Box::new(move |failure: Option<&Error>| {
+                    let outcome = match (outcome, failure) {
+                        (Ok(_), Some(failure)) => Err(E::from(failure.same_kind())),
+                        (outcome, _) => outcome,
+                    };
+                    // A writer that went away still had its write committed.
+                    let _ = answer.send(outcome);
+                });
+                (succeeded, answer)
+            })
+        });
+        let stopped = E::from(Error::Unavailable(sqlx::Error::PoolClosed));
+        self.jobs.send(job).await.map_err(|_| stopped)?;
+        // Dropped unanswered only by a write that panicked.
+        answered.await.map_err(|_| E::from(Error::Db(sqlx::Error::Protocol("the write was abandoned".into()))))?
+    }
+}
+
+/// Takes the first waiting write, then every write that arrives until the queue is empty (or
+/// the group full), commits, answers them all; again.
+async fn commit_loop(pool: Pool, mut queue: mpsc::Receiver<Job>) {
+    while let Some(first) = queue.recv().await {
+        let mut answers = Vec::new();
+        let mut succeeded = 0;
+        let failure = match pool.begin().await {
+            Err(e) => Some(e),
+            Ok(mut tx) => {
+                let mut job = Some(first);
+                let mut broken = None;
+                while let Some(work) = job.take() {
+                    match run_in_savepoint(&mut tx.conn(), work).await {
+                        Ok((answer, ok)) => {
+                            answers.push(answer);
+                            succeeded += usize::from(ok);
+                        }
+                        Err((e, answer)) => {
+                            answers.extend(answer);
+                            broken = Some(e);
+                            break;
+                        }
+                    }
+                    if answers.len() < MAX_GROUP {
+                        job = queue.try_recv().ok();
+                    }
+                }
+                match broken {
+                    Some(e) => Some(e),
+                    None => tx.commit().await.err(),
+                }
+            }
+        };
+        match &failure {
+            Some(e) => tracing::error!(error = %e, writes = answers.len().max(1), "a group of writes failed to commit"),
+            None => count_commit(succeeded),
+        }
+        for answer in answers {
+            answer(failure.as_ref());
+        }
+    }
+}
+
+/// One write between `SAVEPOINT` and `RELEASE`, rolled back to the savepoint when its work
+/// fails. An error here (the savepoint statements themselves, or a panic) leaves the shared
+/// transaction in doubt: the whole group fails.
+async fn run_in_savepoint(conn: &mut Conn<'_>, job: Job) -> Result<(Answer, bool), (Error, Option<Answer>)> {
+    conn.execute("SAVEPOINT write", &[]).await.map_err(|e| (e, None))?;
+    let Ok((succeeded, answer)) = futures_util::FutureExt::catch_unwind(AssertUnwindSafe(job(conn))).await else {
+        return Err((Error::Db(sqlx::Error::Protocol("a write panicked".into())), None));
+    };
+    let rolled_back = match succeeded {
+        true => Ok(0),
+        false => conn.execute("ROLLBACK TO write", &[]).await,
+    };
+    match rolled_back.and(conn.execute("RELEASE write", &[]).await) {
+        Ok(_) => Ok((answer, succeeded)),
+        Err(e) => Err((e, Some(answer))),
+    }
+}
