@@ -12,6 +12,9 @@ URLs (the forms produced by testkit's TestDb::url()):
 Commands:
     create          open the store (MLMD creates its schema on an empty database), exit 0
     seed            write the known data set (see SEED below), print JSON of the ids created
+    seed-values     write VALUES (every value kind, proto values included; a path of mixed
+                    steps), check it, print JSON of the ids
+    seed-registry   write a model, version and artifact as the MLMD-backed registry did
     verify          check that exactly the seeded data is present (values, properties, links);
                     print a JSON summary, exit 1 with a message on any difference
                     (--strict: also fail on any artifact/context/execution that is not seed data)
@@ -20,7 +23,8 @@ Commands:
     dump (aliases: dump-artifacts, get)
                     print every type, artifact, context, execution, attribution, association,
                     event and parent-context link as deterministic (sorted) JSON
-                    (MLMD's type listings leave out its own simple types mlmd.*)
+                    (MLMD's type listings leave out its own simple types mlmd.*; text MLMD
+                    returns as bytes is shown as {"bytes_b64": ...})
 
 Exit codes: 0 ok; 1 MLMD error (message on stderr, prefixed "mlmd_oracle: <ExceptionClass>: ")
 or a verify/roundtrip mismatch (prefixed "mlmd_oracle: verify failed:" / "roundtrip failed:");
@@ -144,6 +148,9 @@ def set_value(target, value):
         target.bool_value = x
     elif kind == "struct":
         target.struct_value.update(x)
+    elif kind == "proto":
+        target.proto_value.type_url = x["type_url"]
+        target.proto_value.value = base64.b64decode(x["value_b64"])
     else:
         raise ValueError(kind)
 
@@ -752,6 +759,78 @@ def cmd_roundtrip(store, args):
     print(json.dumps(dict(ids, ok=True, suffix=sfx), sort_keys=True))
 
 
+# Every value kind MLMD has, proto values included (which SEED lacks), and a path of mixed steps.
+VALUES = {
+    "artifact_type": {
+        "name": "values.Blob",
+        "version": "v2",
+        "description": "every value kind",
+        "external_id": "values-blob-type",
+        "properties": {"p_proto": "PROTO", "p_struct": "STRUCT", "p_bool": "BOOLEAN", "p_double": "DOUBLE"},
+        "base_type": "DATASET",
+    },
+    "context_type": {"name": "values.Group", "version": None, "description": None, "external_id": None, "properties": {}},
+    "execution_type": {
+        "name": "values.Step",
+        "version": None,
+        "description": None,
+        "external_id": None,
+        "properties": {"p_int": "INT"},
+    },
+    "artifacts": [
+        {
+            "name": "blob",
+            "uri": "gs://values/blob",
+            "state": "MARKED_FOR_DELETION",
+            "external_id": None,
+            "properties": {
+                "p_proto": {"proto": {"type_url": "type.googleapis.com/google.protobuf.Duration", "value_b64": "CAUQBw=="}},
+                "p_struct": {"struct": {"list": [1.5, "s", False, None], "empty": {}}},
+                "p_bool": {"bool": False},
+                "p_double": {"double": -2.5},
+            },
+            "custom_properties": {
+                "c_proto": {"proto": {"type_url": "type.googleapis.com/x.Raw", "value_b64": "AAECA/8="}},
+                "c_int": {"int": -2147483648},
+                # No backslash: MLMD's PostgreSQL driver quotes such text wrongly (E'...' in '...').
+                "c_string": {"string": "quote \" apostrophe ' newline \n tab \t \u00e9 \U0001f600"},
+            },
+        }
+    ],
+    "contexts": [{"name": "group", "external_id": "values-group", "properties": {}, "custom_properties": {}}],
+    "executions": [
+        {
+            "name": "step",
+            "last_known_state": "FAILED",
+            "external_id": None,
+            "properties": {"p_int": {"int": 2147483647}},
+            "custom_properties": {},
+        }
+    ],
+    "attributions": [("group", "blob")],
+    "associations": [("group", "step")],
+    "parent_contexts": [],
+    "events": [
+        {
+            "artifact": "blob",
+            "execution": "step",
+            "type": "DECLARED_INPUT",
+            "path": [{"key": "z"}, {"index": 2}, {"key": "a"}, {"index": 0}],
+            "milliseconds_since_epoch": SEED_EVENT_MS + 2,
+        }
+    ],
+}
+
+
+def cmd_seed_values(store, args):
+    """Write VALUES, check it reads back, print the ids as JSON."""
+    ids = write_graph(store, VALUES)
+    problems, _ = check_graph(store, VALUES)
+    if problems:
+        raise Mismatch("seed-values failed:\n  " + "\n  ".join(problems))
+    print(json.dumps(ids, sort_keys=True))
+
+
 def cmd_seed_registry(store, args):
     """Write a registered model, a version and its model artifact the way the MLMD-backed
     registry did: kf.* types, "<parent id>:<name>" names, ParentContext and Attribution links.
@@ -807,8 +886,15 @@ def cmd_seed_registry(store, args):
                       "experiment": ex_id, "experiment_run": run_id}))
 
 
+def undecodable(o):
+    """Text MLMD hands back as bytes (invalid UTF-8: MLMD's MySQL client reads text as latin1)."""
+    if isinstance(o, bytes):
+        return {"bytes_b64": base64.b64encode(o).decode()}
+    raise TypeError(f"{type(o).__name__} is not JSON serializable")
+
+
 def cmd_dump(store, args):
-    print(json.dumps(dump_store(store), sort_keys=True, indent=None if args.compact else 1))
+    print(json.dumps(dump_store(store), sort_keys=True, indent=None if args.compact else 1, default=undecodable))
 
 
 def main(argv=None):
@@ -819,6 +905,7 @@ def main(argv=None):
     sub.add_parser("create").set_defaults(fn=cmd_create)
     sub.add_parser("seed").set_defaults(fn=cmd_seed)
     sub.add_parser("seed-registry").set_defaults(fn=cmd_seed_registry)
+    sub.add_parser("seed-values").set_defaults(fn=cmd_seed_values)
     v = sub.add_parser("verify")
     v.add_argument("--strict", action="store_true", help="fail on any non-seed artifact/context/execution")
     v.set_defaults(fn=cmd_verify)

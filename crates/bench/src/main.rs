@@ -53,12 +53,15 @@
 //! cargo run --release -p bench -- --backends sqlite,mysql,postgres --clients 1,16 --duration-secs 10 \
 //!     --mixed-secs 30 --seed-models 4000,100000 --analyze without,with
 //! ```
+//!
+//! With `--transfer` it measures `model-registry export` and `import` instead ([`transfer`]).
 
 mod api;
 mod database;
 mod report;
 mod seed;
 mod server;
+mod transfer;
 mod workload;
 
 use std::path::{Path, PathBuf};
@@ -138,6 +141,10 @@ struct Args {
     /// Statistics modes, each on a fresh database and server.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "without,with")]
     analyze: Vec<Statistics>,
+    /// Instead of the HTTP workloads: on each backend, seed the largest --seed-models size and
+    /// time `model-registry export` of it and `import` of the file into a fresh database.
+    #[arg(long)]
+    transfer: bool,
     /// The server binary (`cargo build --release -p model-registry`).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/release/model-registry"))]
     bin: PathBuf,
@@ -192,6 +199,13 @@ async fn main() -> anyhow::Result<ExitCode> {
 
     for &backend in &args.backends {
         admin.check_reachable(backend).await?;
+    }
+
+    if args.transfer {
+        let models = *settings.sizes.last().context("--seed-models names no size")?;
+        let rows = transfer::run(&bin, &admin, &args.backends, models).await?;
+        print!("{}", transfer::table(&rows));
+        return Ok(ExitCode::SUCCESS);
     }
 
     let mut rows = Vec::new();

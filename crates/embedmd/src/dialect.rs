@@ -177,6 +177,140 @@ impl Dialect {
     }
 }
 
+/// What moving a registry between databases needs to know about each one
+/// ([`crate::transfer`]).
+impl Dialect {
+    pub const ALL: [Dialect; 4] = [Dialect::Sqlite, Dialect::MySql, Dialect::Postgres, Dialect::PostgresMlmd];
+
+    /// The layout named as its migrations folder is (`sqlite`, `postgres-mlmd`, ...).
+    pub fn from_layout(name: &str) -> Option<Dialect> {
+        Dialect::ALL.into_iter().find(|d| d.migrations_dir() == name)
+    }
+
+    /// Opens a read-only transaction whose every read sees one snapshot while writers go on:
+    /// SQLite's WAL reader keeps the database as of its first read, MySQL's consistent snapshot
+    /// and PostgreSQL's REPEATABLE READ as of the first statement. Its reads walk tables in key
+    /// order, a chunk at a time: PostgreSQL is kept from sorting, so that it reads each chunk
+    /// along the key's index; without statistics (before autovacuum has analyzed a table) it
+    /// would scan and sort the whole table for every chunk.
+    pub fn snapshot_begin(self) -> &'static [&'static str] {
+        match self.backend() {
+            Backend::Sqlite => &["BEGIN"],
+            Backend::MySql => {
+                &["SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"]
+            }
+            Backend::Postgres => &["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "SET LOCAL enable_sort = off"],
+        }
+    }
+
+    /// Opens a write transaction; SQLite takes its write lock at once rather than at the first
+    /// write, so that nothing can slip in between a check and the writes.
+    pub fn write_begin(self) -> &'static str {
+        match self.backend() {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::MySql | Backend::Postgres => "BEGIN",
+        }
+    }
+
+    /// An INSERT of rows that bring their own ids: PostgreSQL's identity columns (`GENERATED
+    /// ALWAYS`) take them only with `OVERRIDING SYSTEM VALUE`, which its SERIAL columns and
+    /// tables without an identity accept as well.
+    pub fn insert_keeping_ids(self, table: Table, columns: &str, rows: &str) -> String {
+        let overriding = if self.backend() == Backend::Postgres { " OVERRIDING SYSTEM VALUE" } else { "" };
+        format!("INSERT INTO {} ({columns}){overriding} VALUES {rows}", self.table(table))
+    }
+
+    /// `FROM` and `ORDER BY` reading EventPath event by event, each event's steps in the order
+    /// they were stored, as MLMD's reads by event id return them: the table has no key, so the
+    /// order is the rowid (SQLite), the heap position (PostgreSQL) or InnoDB's hidden row id,
+    /// which entries of `idx_eventpath_event_id` are sorted by within one event (MySQL).
+    pub fn event_path_scan(self) -> (String, &'static str) {
+        let table = self.table(Table::EventPath);
+        match self.backend() {
+            Backend::Sqlite => (table.to_owned(), "event_id, rowid"),
+            Backend::MySql => (format!("{table} FORCE INDEX (idx_eventpath_event_id)"), "event_id"),
+            Backend::Postgres => (table.to_owned(), "event_id, ctid"),
+        }
+    }
+
+    /// A query for the id `table`'s sequence hands out next (no row, or NULL, when it has
+    /// handed out none). MySQL's counter comes from `information_schema`, which MySQL 8 may
+    /// cache (`information_schema_stats_expiry`); ids stored are counted separately.
+    pub fn next_id_query(self, table: Table) -> String {
+        let name = self.catalog_name(table);
+        match self.backend() {
+            Backend::Sqlite => format!("SELECT seq + 1 FROM sqlite_sequence WHERE name = '{name}'"),
+            Backend::MySql => format!(
+                "SELECT CAST(AUTO_INCREMENT AS SIGNED) FROM information_schema.tables \
+                 WHERE table_schema = DATABASE() AND table_name = '{name}'"
+            ),
+            Backend::Postgres => format!(
+                "SELECT CAST(pg_sequence_last_value(pg_get_serial_sequence('{}', 'id')) + 1 AS BIGINT)",
+                self.table(table)
+            ),
+        }
+    }
+
+    /// Statements making `next` (above 1) the id `table`'s sequence hands out next. MySQL's is DDL,
+    /// which commits the transaction it runs in: see [`Dialect::next_id_after_commit`].
+    pub fn set_next_id(self, table: Table, next: i64) -> Vec<String> {
+        let name = self.catalog_name(table);
+        match self.backend() {
+            Backend::Sqlite => vec![
+                format!("DELETE FROM sqlite_sequence WHERE name = '{name}'"),
+                format!("INSERT INTO sqlite_sequence (name, seq) VALUES ('{name}', {})", next - 1),
+            ],
+            Backend::MySql => vec![format!("ALTER TABLE {} AUTO_INCREMENT = {next}", self.table(table))],
+            // Marked as handed out, so that `pg_sequence_last_value` reads it back.
+            Backend::Postgres => {
+                vec![format!("SELECT setval(pg_get_serial_sequence('{}', 'id'), {})", self.table(table), next - 1)]
+            }
+        }
+    }
+
+    /// Whether [`Dialect::set_next_id`] must wait until the rows are committed. MySQL moves
+    /// its counter past every id inserted by itself, so only a gap the source left after its
+    /// last row needs the statement.
+    pub fn next_id_after_commit(self) -> bool {
+        self.backend() == Backend::MySql
+    }
+
+    /// The widest `INT` column value (`int_value`, ids, states): 32 bits on MySQL and
+    /// PostgreSQL, 64 on SQLite.
+    pub fn max_int(self) -> i64 {
+        match self.backend() {
+            Backend::Sqlite => i64::MAX,
+            Backend::MySql | Backend::Postgres => i64::from(i32::MAX),
+        }
+    }
+
+    pub fn min_int(self) -> i64 {
+        match self.backend() {
+            Backend::Sqlite => i64::MIN,
+            Backend::MySql | Backend::Postgres => i64::from(i32::MIN),
+        }
+    }
+
+    /// Characters a `VARCHAR(255)` holds; SQLite does not enforce declared lengths.
+    pub fn max_name_chars(self) -> Option<usize> {
+        match self.backend() {
+            Backend::Sqlite => None,
+            Backend::MySql | Backend::Postgres => Some(255),
+        }
+    }
+
+    /// Whether MLMD keeps a proto value (`proto_value`) as the base64 text of the serialized
+    /// message, as it does on SQLite and MySQL, rather than the message's bytes (PostgreSQL).
+    pub fn proto_as_base64_text(self) -> bool {
+        self.backend() != Backend::Postgres
+    }
+
+    /// Whether `DOUBLE` holds NaN and the infinities (MySQL and MariaDB refuse them).
+    pub fn stores_non_finite_doubles(self) -> bool {
+        self.backend() != Backend::MySql
+    }
+}
+
 /// How a query reaches rows by key without relying on the planner's statistics. A database
 /// that has not been analyzed yet (PostgreSQL before its first autoanalyze, SQLite always) has
 /// no idea how selective a condition is; the fragments below give it one sensible plan whatever
@@ -260,6 +394,25 @@ mod tests {
         assert_eq!(Dialect::Postgres.table(Table::MlmdEnv), "\"MLMDEnv\"");
         assert_eq!(Dialect::PostgresMlmd.table(Table::MlmdEnv), "MLMDEnv");
         assert_eq!(Dialect::MySql.table(Table::EventPath), "EventPath");
+    }
+
+    #[test]
+    fn layouts_are_named_as_their_migrations() {
+        for dialect in Dialect::ALL {
+            assert_eq!(Dialect::from_layout(dialect.migrations_dir()), Some(dialect));
+        }
+        assert_eq!(Dialect::from_layout("oracle"), None);
+    }
+
+    #[test]
+    fn sequences_are_read_and_moved_per_layout() {
+        assert_eq!(
+            Dialect::Postgres.set_next_id(Table::Artifact, 7),
+            ["SELECT setval(pg_get_serial_sequence('\"Artifact\"', 'id'), 6)"]
+        );
+        assert!(Dialect::PostgresMlmd.next_id_query(Table::Event).contains("pg_get_serial_sequence('Event', 'id')"));
+        assert_eq!(Dialect::MySql.set_next_id(Table::Type, 3), ["ALTER TABLE Type AUTO_INCREMENT = 3"]);
+        assert!(Dialect::Sqlite.next_id_query(Table::Artifact).ends_with("name = 'Artifact'"));
     }
 
     #[test]

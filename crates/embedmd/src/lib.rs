@@ -11,6 +11,7 @@ mod error;
 pub mod group;
 pub mod migrate;
 pub mod store;
+pub mod transfer;
 pub mod types;
 
 pub use db::{Pool, PoolConfig, PoolStats, Reader, Tx};

@@ -46,7 +46,7 @@ impl From<NodeKind> for TypeKind {
 }
 
 /// MLMD's own simple types, in MLMD's order; created before the caller's types.
-const MLMD_SIMPLE_TYPES: [(&str, TypeKind); 9] = [
+pub(crate) const MLMD_SIMPLE_TYPES: [(&str, TypeKind); 9] = [
     ("mlmd.Dataset", TypeKind::Artifact),
     ("mlmd.Model", TypeKind::Artifact),
     ("mlmd.Metrics", TypeKind::Artifact),

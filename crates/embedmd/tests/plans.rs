@@ -126,6 +126,7 @@ async fn explain(conn: Conn<'_>, sql: &str, args: &[Arg]) -> Vec<String> {
                     Arg::Double(v) => query.bind(*v),
                     Arg::Text(v) => query.bind(v.clone()),
                     Arg::Bool(v) => query.bind(*v),
+                    Arg::Bytes(v) => query.bind(v.clone()),
                 };
             }
             query
@@ -164,6 +165,9 @@ async fn generic_plan(conn: Conn<'_>, sql: &str, args: &[Arg]) -> Option<Vec<Str
         Arg::Double(v) => v.map_or("NULL".into(), |v| v.to_string()),
         Arg::Text(v) => v.as_ref().map_or("NULL".into(), |v| format!("'{}'", v.replace('\'', "''"))),
         Arg::Bool(v) => v.map_or("NULL".into(), |v| v.to_string()),
+        Arg::Bytes(v) => v
+            .as_ref()
+            .map_or("NULL".into(), |v| format!("'\\x{}'::bytea", v.iter().map(|b| format!("{b:02x}")).collect::<String>())),
     };
     let values: Vec<String> = args.iter().map(literal).collect();
     let script = format!(

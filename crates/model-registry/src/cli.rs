@@ -47,6 +47,35 @@ pub enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
+    /// Write the whole registry (every MLMD table, ids and times as stored) as JSON Lines, from
+    /// one consistent snapshot while servers keep serving.
+    Export(ExportArgs),
+    /// Load an export into an empty database of any type: migrated first, then every row in
+    /// one transaction, ids kept.
+    Import(ImportArgs),
+    /// Copy an SQLite database to a new file while servers keep writing to it.
+    Backup(BackupArgs),
+}
+
+#[derive(Debug, Args, Clone, PartialEq, Eq)]
+pub struct ExportArgs {
+    /// The file to write (replaced once the export is complete), or `-` for stdout.
+    #[arg(short = 'o', long, env = "MR_OUTPUT", value_name = "FILE|-")]
+    pub output: String,
+}
+
+#[derive(Debug, Args, Clone, PartialEq, Eq)]
+pub struct ImportArgs {
+    /// The export to read, or `-` for stdin.
+    #[arg(short = 'i', long, env = "MR_INPUT", value_name = "FILE|-")]
+    pub input: String,
+}
+
+#[derive(Debug, Args, Clone, PartialEq, Eq)]
+pub struct BackupArgs {
+    /// The copy to create; it must not exist yet.
+    #[arg(short = 'o', long, env = "MR_OUTPUT", value_name = "FILE")]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -218,14 +247,16 @@ where
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     let command = Cli::command();
-    let matches = command.clone().try_get_matches_from(&args)?;
+    // A first look only finds the config file and what the command line and environment
+    // give: a required flag may still be missing here, to come from the file.
+    let matches = command.clone().ignore_errors(true).try_get_matches_from(&args)?;
     let explicit = matches.get_one::<PathBuf>("config").cloned();
     let file = match explicit {
         Some(path) => Some(path),
         None => home.map(|h| h.join(".model-registry.yaml")).filter(|p| p.is_file()),
     };
     let Some(path) = file else {
-        return Ok(Cli::from_arg_matches(&matches)?);
+        return Ok(Cli::from_arg_matches(&command.try_get_matches_from(&args)?)?);
     };
     let settings = read_config_file(&path)?;
 
@@ -497,5 +528,21 @@ mod tests {
         .unwrap();
         assert_eq!(cli.database.embedmd_database_type.as_deref(), Some("postgres"));
         assert!(parse_from(["model-registry", "migrate", "down", "2", "--all"], None).is_err());
+    }
+
+    #[test]
+    fn transfer_subcommands_take_the_database_flags_anywhere() {
+        let _guard = ENV.lock().unwrap();
+        let cli = parse_from(["model-registry", "export", "--output", "-", "--embedmd-database-dsn", "a.db"], None).unwrap();
+        assert!(matches!(&cli.command, Command::Export(ExportArgs { output }) if output == "-"));
+        assert_eq!(cli.database.embedmd_database_dsn.as_deref(), Some("a.db"));
+        let cli = parse_from(["model-registry", "--embedmd-database-type", "postgres", "import", "-i", "x.jsonl"], None).unwrap();
+        assert!(matches!(&cli.command, Command::Import(ImportArgs { input }) if input == "x.jsonl"));
+        assert_eq!(cli.database.embedmd_database_type.as_deref(), Some("postgres"));
+        let file = yaml("output: from-file.db\nport: 9000\n");
+        let cli = parse_from(["model-registry", "backup", "-c", file.path().to_str().unwrap()], None).unwrap();
+        assert!(matches!(&cli.command, Command::Backup(BackupArgs { output }) if output == std::path::Path::new("from-file.db")));
+        let err = parse_from(["model-registry", "export"], None).unwrap_err();
+        assert!(err.to_string().contains("--output"), "{err}");
     }
 }

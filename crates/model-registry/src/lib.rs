@@ -1,4 +1,5 @@
-//! The `model-registry` server: CLI -> config -> datastore (embedmd) -> HTTP.
+//! The `model-registry` server: CLI -> config -> datastore (embedmd) -> HTTP; and the commands that
+//! move a whole registry between databases (transfer).
 
 pub mod app;
 pub mod cli;
@@ -6,6 +7,7 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod registry;
+pub mod transfer;
 
 pub use app::App;
 pub use config::ServerConfig;

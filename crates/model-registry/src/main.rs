@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use embedmd::{Connection, MigrateError};
 use model_registry::cli::{self, Command, LogFormat, MigrateAction};
 use model_registry::config::{self, ServerConfig};
-use model_registry::{app, App};
+use model_registry::{app, transfer, App};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::EnvFilter;
 
@@ -22,6 +22,9 @@ async fn main() -> ExitCode {
     let outcome = match &cli.command {
         Command::Proxy(proxy) => serve(proxy, &cli.database).await,
         Command::Migrate { action } => migrate(action, &cli.database).await,
+        Command::Export(args) => transfer::export(args, &cli.database).await,
+        Command::Import(args) => transfer::import(args, &cli.database).await,
+        Command::Backup(args) => transfer::backup(args, &cli.database).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
