@@ -292,7 +292,7 @@ impl Pool {
             ConnectTarget::Postgres(o) => {
                 let statement_timeout = config.statement_timeout;
                 let options = server_pool_options(config, Arc::downgrade(&view)).after_connect(move |conn, _| {
-                    Box::pin(async move { set_postgres_statement_timeout(conn, statement_timeout).await })
+                    Box::pin(async move { prepare_postgres_session(conn, statement_timeout).await })
                 });
                 Driver::Postgres(options.connect_with(o.clone()).await?)
             }
@@ -413,11 +413,22 @@ fn server_pool_options<DB: Database>(config: &PoolConfig, view: Weak<OnceLock<Dr
         })
 }
 
-/// A session setting rather than a startup parameter, which PgBouncer refuses.
-async fn set_postgres_statement_timeout(conn: &mut PgConnection, timeout: Option<Duration>) -> Result<(), sqlx::Error> {
-    let Some(timeout) = timeout else { return Ok(()) };
-    let set = format!("SET statement_timeout = {}", timeout.as_millis());
-    conn.execute(sqlx::raw_sql(&set)).await.map(drop)
+/// The pool's PostgreSQL sessions: the statement timeout, and the planner held to the plans the
+/// store's statements are written for (see `Dialect::unindexed`). Session settings rather than
+/// startup parameters, which PgBouncer refuses.
+///
+/// - `enable_seqscan = off`: every statement reads by key or along an index; a table scan is
+///   only ever the planner's choice for a table it believes small, and a plan made then
+///   outlives the belief (a prepared statement keeps its plan for the session).
+/// - `plan_cache_mode = force_generic_plan`: a prepared statement is planned once per session,
+///   not at every execution (planning was 40 % of PostgreSQL's time in a point read); the plans
+///   do not depend on the values, `crates/embedmd/tests/plans.rs` checks the generic ones.
+async fn prepare_postgres_session(conn: &mut PgConnection, timeout: Option<Duration>) -> Result<(), sqlx::Error> {
+    let mut settings = "SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan;".to_owned();
+    if let Some(timeout) = timeout {
+        settings.push_str(&format!(" SET statement_timeout = {};", timeout.as_millis()));
+    }
+    conn.execute(sqlx::raw_sql(&settings)).await.map(drop)
 }
 
 /// MariaDB calls the session's statement limit `max_statement_time` (seconds), MySQL

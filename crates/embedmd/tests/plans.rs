@@ -172,7 +172,7 @@ async fn generic_plan(conn: Conn<'_>, sql: &str, args: &[Arg]) -> Option<Vec<Str
     let values: Vec<String> = args.iter().map(literal).collect();
     let script = format!(
         "SET plan_cache_mode = force_generic_plan; PREPARE plan_check AS {sql}; \
-         EXPLAIN EXECUTE plan_check({}); DEALLOCATE plan_check; RESET plan_cache_mode",
+         EXPLAIN EXECUTE plan_check({}); DEALLOCATE plan_check",
         values.join(", ")
     );
     let rows = sqlx::raw_sql(&script).fetch_all(c).await.unwrap();
@@ -274,7 +274,10 @@ async fn check_primary_key_plans(ds: &Datastore, backend: Backend, stats: &str) 
     }
 }
 
-async fn check_plans(ds: &Datastore, backend: Backend, stats: &str) {
+/// `empty`: the tables have no rows yet; then only PostgreSQL's generic plans are checked (a
+/// prepared statement keeps the one made at its first executions, and with no rows a table
+/// scan is every database's right custom plan).
+async fn check_plans(ds: &Datastore, backend: Backend, stats: &str, empty: bool) {
     let store = ds.store();
     let model = ds.types().get("kf.RegisteredModel").unwrap();
     let version = ds.types().get("kf.ModelVersion").unwrap();
@@ -313,11 +316,14 @@ async fn check_plans(ds: &Datastore, backend: Backend, stats: &str) {
     for (what, query, children) in pages {
         let kind = if query.type_ids == [artifact] { NodeKind::Artifact } else { NodeKind::Context };
         let (sql, args) = store.list_statement(kind, &query);
-        let plan = explain(reader.conn(), &sql, &args).await;
-        assert_page_plan(backend, &format!("{what} ({stats})"), &plan, children);
         if let Some(plan) = generic_plan(reader.conn(), &sql, &args).await {
             assert_page_plan(backend, &format!("{what} ({stats}, generic plan)"), &plan, children);
         }
+        if empty {
+            continue;
+        }
+        let plan = explain(reader.conn(), &sql, &args).await;
+        assert_page_plan(backend, &format!("{what} ({stats})"), &plan, children);
         let rows = store.list(&mut reader.conn(), kind, &query).await.unwrap();
         assert!(!rows.is_empty(), "{what} ({stats}): no rows");
         if !children {
@@ -328,14 +334,17 @@ async fn check_plans(ds: &Datastore, backend: Backend, stats: &str) {
     (by_name.name, by_name.limit) = (Some("bench-5000".into()), Some(2));
     let (nodes, args) = store.list_statement(NodeKind::Context, &by_name);
     let sql = store.joined_statement(NodeKind::Context, &nodes, "n.id");
+    if let Some(plan) = generic_plan(reader.conn(), &sql, &args).await {
+        assert_keyed_plan(backend, &format!("a node and its properties by name ({stats}, generic plan)"), &plan);
+    }
+    if empty {
+        return;
+    }
     assert_keyed_plan(
         backend,
         &format!("a node and its properties by name ({stats})"),
         &explain(reader.conn(), &sql, &args).await,
     );
-    if let Some(plan) = generic_plan(reader.conn(), &sql, &args).await {
-        assert_keyed_plan(backend, &format!("a node and its properties by name ({stats}, generic plan)"), &plan);
-    }
     let found = store.find(&mut reader.conn(), NodeKind::Context, &[model], Some("bench-5000"), None, 2).await.unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].properties.custom.len(), 2, "{stats}");
@@ -361,8 +370,9 @@ async fn list_plans_are_bounded_by_the_page_without_and_with_statistics(backend:
     let (ds, _) = Datastore::open(&target(&db), &PoolConfig::default(), &mlmd_types()).await.unwrap();
     // A plan cached while the tables are small serves the session for as long as it lives.
     check_primary_key_plans(&ds, backend, "empty database").await;
+    check_plans(&ds, backend, "empty database", true).await;
     seed(&ds, backend).await;
-    check_plans(&ds, backend, "no statistics").await;
+    check_plans(&ds, backend, "no statistics", false).await;
     let analyze = match backend {
         Backend::MySql => "ANALYZE TABLE Context, ContextProperty, ParentContext, Artifact, ArtifactProperty, Attribution",
         _ => "ANALYZE",
@@ -371,6 +381,6 @@ async fn list_plans_are_bounded_by_the_page_without_and_with_statistics(backend:
     // Sessions load SQLite's statistics when they open.
     ds.close().await;
     let (ds, _) = Datastore::open(&target(&db), &PoolConfig::default(), &mlmd_types()).await.unwrap();
-    check_plans(&ds, backend, "analyzed").await;
+    check_plans(&ds, backend, "analyzed", false).await;
     ds.close().await;
 }
