@@ -276,6 +276,9 @@ impl Pool {
             ConnectTarget::Sqlite(o) => Driver::Sqlite(
                 SqlitePoolOptions::new()
                     .max_connections(SQLITE_MAX_CONNECTIONS)
+                    // A local file has no server that could drop the connection; a ping is a
+                    // thread hand-off per request for nothing.
+                    .test_before_acquire(false)
                     .acquire_timeout(SQLITE_ACQUIRE_TIMEOUT)
                     .connect_with(o.clone())
                     .await?,

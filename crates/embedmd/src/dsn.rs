@@ -160,6 +160,11 @@ pub const DEFAULT_SQLITE_FILE: &str = "model-registry.db";
 /// SQLite waits this long for a lock held by another connection or process.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Rows SQLite's worker thread may read ahead of the task taking them: with sqlx's 50 the two
+/// threads hand off every few rows (a list page of 100 nodes is some 400 rows; the export went
+/// from 9.6 s to 5.2 s for 1.2 M rows).
+const SQLITE_ROW_BUFFER: usize = 1024;
+
 /// Resolves the configured type and DSN into connect options.
 ///
 /// With neither, the embedded default is an SQLite file in the working directory. With only a
@@ -212,6 +217,7 @@ fn sqlite_options(path: PathBuf) -> SqliteConnectOptions {
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
         // MLMD's SQLite schema declares no foreign keys and MLMD never enables them.
         .foreign_keys(false)
+        .row_buffer_size(SQLITE_ROW_BUFFER)
 }
 
 fn parse_sqlite(dsn: &str) -> Result<SqliteConnectOptions, DsnError> {

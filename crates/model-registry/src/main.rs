@@ -7,6 +7,9 @@ use model_registry::{app, transfer, App};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let home = std::env::var_os("HOME").map(Into::into);

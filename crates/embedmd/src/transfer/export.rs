@@ -17,10 +17,6 @@ use crate::migrate::{MigrationSet, MLMD_SCHEMA_VERSION};
 use crate::store::Arg;
 use crate::{Connection, PoolConfig};
 
-/// Rows SQLite's worker thread may read ahead of the writer (sqlx's default, 50, costs the export
-/// two thread hand-offs every few rows).
-const SQLITE_ROW_BUFFER: usize = 1024;
-
 pub(super) async fn run(target: &ConnectTarget, out: impl Write, observer: &mut dyn Observer) -> Result<Summary, TransferError> {
     let connection = Connection::open(target, &PoolConfig::default()).await?;
     let dialect = connection.dialect;
@@ -28,10 +24,6 @@ pub(super) async fn run(target: &ConnectTarget, out: impl Write, observer: &mut 
     connection.pool.close().await;
     let source = Source { layout: dialect, migration_version: exportable_version(dialect, version?)? };
 
-    let target = match target {
-        ConnectTarget::Sqlite(o) => &ConnectTarget::Sqlite(o.clone().row_buffer_size(SQLITE_ROW_BUFFER)),
-        other => other,
-    };
     let mut conn = Conn::open(target).await.map_err(TransferError::db(format!("cannot connect to {}", target.describe())))?;
     let exported = in_snapshot(&mut conn, dialect, &source, out, observer).await;
     // A read-only transaction: ending it either way keeps nothing.
