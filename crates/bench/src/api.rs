@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use reqwest::{Method, StatusCode};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Deserialize;
@@ -86,13 +87,15 @@ impl std::error::Error for ApiError {}
 pub struct Api {
     http: reqwest::Client,
     base: String,
+    /// `http://127.0.0.1:PORT/metrics`.
+    metrics: String,
 }
 
 impl Api {
     /// `server` is the server's root URL (`http://127.0.0.1:PORT`).
     pub fn new(server: &str) -> anyhow::Result<Api> {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-        Ok(Api { http, base: format!("{server}{API_PREFIX}") })
+        Ok(Api { http, base: format!("{server}{API_PREFIX}"), metrics: format!("{server}/metrics") })
     }
 
     pub async fn create_model(&self, name: &str, props: Props) -> Result<Model, ApiError> {
@@ -152,6 +155,17 @@ impl Api {
     pub async fn search_models(&self, filter: &str) -> Result<FilteredPage, ApiError> {
         let query = [("filterQuery", filter), ("pageSize", "100")];
         self.call(Method::GET, "/registered_models", &query, None).await
+    }
+
+    /// The server's write transactions committed and the writes in them, from `/metrics`.
+    pub async fn commit_totals(&self) -> anyhow::Result<(u64, u64)> {
+        let text = self.http.get(&self.metrics).send().await?.error_for_status()?.text().await?;
+        let total = |name: &str| -> anyhow::Result<u64> {
+            let series = format!("model_registry_{name}_total ");
+            let line = text.lines().find(|l| l.starts_with(&series)).with_context(|| format!("no {series}in /metrics"))?;
+            Ok(line[series.len()..].trim().parse()?)
+        };
+        Ok((total("db_commits")?, total("db_committed_writes")?))
     }
 
     async fn call<T: DeserializeOwned>(

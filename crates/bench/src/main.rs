@@ -254,6 +254,12 @@ struct Settings {
     workloads: Vec<Workload>,
 }
 
+/// What the server's commit counters say of a run.
+fn writes_per_commit((commits_before, writes_before): (u64, u64), (commits, writes): (u64, u64)) -> String {
+    let (commits, writes) = (commits - commits_before, writes - writes_before);
+    format!("{writes} writes in {commits} commits, {:.1} per commit", writes as f64 / commits.max(1) as f64)
+}
+
 /// One backend in one statistics mode, from start to end.
 struct Run<'a> {
     backend: Backend,
@@ -304,7 +310,9 @@ impl Run<'_> {
         let mut models = Vec::new();
         for &clients in self.clients(Workload::Register) {
             self.announce(Workload::Register, clients, settings.duration);
-            let (result, created) = workload::register(api, clients, settings.duration).await;
+            let before = api.commit_totals().await?;
+            let (mut result, created) = workload::register(api, clients, settings.duration).await;
+            result.note = Some(writes_per_commit(before, api.commit_totals().await?));
             rows.push(self.row(models.len(), result));
             models.extend(created);
         }
@@ -344,8 +352,11 @@ impl Run<'_> {
         let mut peak_rss: f64 = 0.0;
         for &clients in self.clients(Workload::Mixed) {
             self.announce(Workload::Mixed, clients, settings.mixed);
-            let (result, created) =
+            let before = api.commit_totals().await?;
+            let (mut result, created) =
                 server.sampling_rss(workload::mixed(api, &models, clients, settings.mixed), &mut peak_rss).await?;
+            let commits = writes_per_commit(before, api.commit_totals().await?);
+            result.note = Some(format!("{}; {commits}", result.note.unwrap_or_default()));
             rows.push(self.row(models.len(), result));
             models.extend(created);
         }

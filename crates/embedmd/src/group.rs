@@ -105,7 +105,7 @@ async fn commit_loop(pool: Pool, mut queue: mpsc::Receiver<Job>) {
                 let mut job = Some(first);
                 let mut broken = None;
                 while let Some(work) = job.take() {
-                    match run_in_savepoint(&mut tx.conn(), work).await {
+                    match run_in_savepoint(&mut tx.conn(), work, answers.is_empty()).await {
                         Ok((answer, ok)) => {
                             answers.push(answer);
                             succeeded += usize::from(ok);
@@ -136,20 +136,21 @@ async fn commit_loop(pool: Pool, mut queue: mpsc::Receiver<Job>) {
     }
 }
 
-/// One write between `SAVEPOINT` and `RELEASE`, rolled back to the savepoint when its work
-/// fails. An error here (the savepoint statements themselves, or a panic) leaves the shared
-/// transaction in doubt: the whole group fails.
-async fn run_in_savepoint(conn: &mut Conn<'_>, job: Job) -> Result<(Answer, bool), (Error, Option<Answer>)> {
-    conn.execute("SAVEPOINT write", &[]).await.map_err(|e| (e, None))?;
+/// One write in a savepoint of its own, rolled back to it when its work fails. The previous
+/// write's savepoint is released by the same statement that opens this one (the commit
+/// releases the last), one hand-off to SQLite's thread fewer per write. An error here (the
+/// savepoint statements themselves, or a panic) leaves the shared transaction in doubt: the
+/// whole group fails.
+async fn run_in_savepoint(conn: &mut Conn<'_>, job: Job, first: bool) -> Result<(Answer, bool), (Error, Option<Answer>)> {
+    let open = if first { "SAVEPOINT write" } else { "RELEASE write; SAVEPOINT write" };
+    conn.execute(open, &[]).await.map_err(|e| (e, None))?;
     let Ok((succeeded, answer)) = futures_util::FutureExt::catch_unwind(AssertUnwindSafe(job(conn))).await else {
         return Err((Error::Db(sqlx::Error::Protocol("a write panicked".into())), None));
     };
-    let rolled_back = match succeeded {
-        true => Ok(0),
-        false => conn.execute("ROLLBACK TO write", &[]).await,
-    };
-    match rolled_back.and(conn.execute("RELEASE write", &[]).await) {
-        Ok(_) => Ok((answer, succeeded)),
-        Err(e) => Err((e, Some(answer))),
+    if !succeeded {
+        if let Err(e) = conn.execute("ROLLBACK TO write", &[]).await {
+            return Err((e, Some(answer)));
+        }
     }
+    Ok((answer, succeeded))
 }
