@@ -3,7 +3,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use reqwest::{Method, StatusCode};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Deserialize;
@@ -157,15 +156,16 @@ impl Api {
         self.call(Method::GET, "/registered_models", &query, None).await
     }
 
-    /// The server's write transactions committed and the writes in them, from `/metrics`.
-    pub async fn commit_totals(&self) -> anyhow::Result<(u64, u64)> {
+    /// The server's write transactions committed and the writes in them, from `/metrics`; `None`
+    /// from a build older than these counters (a `--bin` to compare with).
+    pub async fn commit_totals(&self) -> anyhow::Result<Option<(u64, u64)>> {
         let text = self.http.get(&self.metrics).send().await?.error_for_status()?.text().await?;
-        let total = |name: &str| -> anyhow::Result<u64> {
+        let total = |name: &str| -> anyhow::Result<Option<u64>> {
             let series = format!("model_registry_{name}_total ");
-            let line = text.lines().find(|l| l.starts_with(&series)).with_context(|| format!("no {series}in /metrics"))?;
-            Ok(line[series.len()..].trim().parse()?)
+            let Some(line) = text.lines().find(|l| l.starts_with(&series)) else { return Ok(None) };
+            Ok(Some(line[series.len()..].trim().parse()?))
         };
-        Ok((total("db_commits")?, total("db_committed_writes")?))
+        Ok(total("db_commits")?.zip(total("db_committed_writes")?))
     }
 
     async fn call<T: DeserializeOwned>(

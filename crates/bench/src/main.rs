@@ -255,7 +255,10 @@ struct Settings {
 }
 
 /// What the server's commit counters say of a run.
-fn writes_per_commit((commits_before, writes_before): (u64, u64), (commits, writes): (u64, u64)) -> String {
+fn writes_per_commit(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> String {
+    let Some(((commits_before, writes_before), (commits, writes))) = before.zip(after) else {
+        return "writes per commit not reported by this build".to_string();
+    };
     let (commits, writes) = (commits - commits_before, writes - writes_before);
     format!("{writes} writes in {commits} commits, {:.1} per commit", writes as f64 / commits.max(1) as f64)
 }
