@@ -165,6 +165,11 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// from 9.6 s to 5.2 s for 1.2 M rows).
 const SQLITE_ROW_BUFFER: usize = 1024;
 
+/// Each SQLite connection's page cache, KiB (SQLite's default is 2000). The pool's connections
+/// fill their caches on list pages and keep them: at 16 connections the default came to 60 MiB of
+/// the server's RSS under the bench's W5; the file's pages stay in the OS cache either way.
+const SQLITE_PAGE_CACHE_KIB: u32 = 1024;
+
 /// Resolves the configured type and DSN into connect options.
 ///
 /// With neither, the embedded default is an SQLite file in the working directory. With only a
@@ -218,6 +223,7 @@ fn sqlite_options(path: PathBuf) -> SqliteConnectOptions {
         // MLMD's SQLite schema declares no foreign keys and MLMD never enables them.
         .foreign_keys(false)
         .row_buffer_size(SQLITE_ROW_BUFFER)
+        .pragma("cache_size", format!("-{SQLITE_PAGE_CACHE_KIB}"))
 }
 
 fn parse_sqlite(dsn: &str) -> Result<SqliteConnectOptions, DsnError> {
