@@ -216,17 +216,27 @@ struct NodeRow {
     update_time: i64,
 }
 
+impl NodeRow {
+    fn into_node(self, properties: Properties) -> Node {
+        Node {
+            id: self.id,
+            type_id: self.type_id,
+            name: self.name,
+            external_id: self.external_id,
+            uri: self.uri,
+            state: self.state,
+            create_time: self.create_time,
+            update_time: self.update_time,
+            properties,
+        }
+    }
+}
+
 /// A node's columns and one of its properties (all `None` for a node without any).
 #[derive(FromRow)]
 struct JoinedRow {
-    id: i64,
-    type_id: i64,
-    name: Option<String>,
-    external_id: Option<String>,
-    uri: Option<String>,
-    state: Option<i64>,
-    create_time: i64,
-    update_time: i64,
+    #[sqlx(flatten)]
+    node: NodeRow,
     property: Option<String>,
     is_custom: Option<bool>,
     #[sqlx(flatten)]
@@ -312,16 +322,9 @@ impl Store {
         }
         Ok(rows
             .into_iter()
-            .map(|r| Node {
-                properties: properties.remove(&r.id).unwrap_or_default(),
-                id: r.id,
-                type_id: r.type_id,
-                name: r.name,
-                external_id: r.external_id,
-                uri: r.uri,
-                state: r.state,
-                create_time: r.create_time,
-                update_time: r.update_time,
+            .map(|r| {
+                let props = properties.remove(&r.id).unwrap_or_default();
+                r.into_node(props)
             })
             .collect())
     }
@@ -389,23 +392,13 @@ impl Store {
     ) -> Result<Vec<Node>> {
         let sql = self.joined_statement(kind, nodes, order);
         let mut out: Vec<Node> = Vec::new();
-        for row in conn.fetch_all::<JoinedRow>(&sql, args).await? {
-            if out.last().is_none_or(|n| n.id != row.id) {
-                out.push(Node {
-                    id: row.id,
-                    type_id: row.type_id,
-                    name: row.name.clone(),
-                    external_id: row.external_id.clone(),
-                    uri: row.uri.clone(),
-                    state: row.state,
-                    create_time: row.create_time,
-                    update_time: row.update_time,
-                    properties: Properties::default(),
-                });
+        for JoinedRow { node, property, is_custom, value } in conn.fetch_all::<JoinedRow>(&sql, args).await? {
+            if out.last().is_none_or(|n| n.id != node.id) {
+                out.push(node.into_node(Properties::default()));
             }
             let node = out.last_mut().expect("pushed above");
-            if let (Some(name), Some(custom)) = (row.property, row.is_custom) {
-                if let Some(value) = row.value.value() {
+            if let (Some(name), Some(custom)) = (property, is_custom) {
+                if let Some(value) = value.value() {
                     let map = if custom { &mut node.properties.custom } else { &mut node.properties.typed };
                     map.insert(name, value);
                 }
