@@ -166,8 +166,9 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 const SQLITE_ROW_BUFFER: usize = 1024;
 
 /// Each SQLite connection's page cache, KiB (SQLite's default is 2000). The pool's connections
-/// fill their caches on list pages and keep them: at 16 connections the default came to 60 MiB of
-/// the server's RSS under the bench's W5; the file's pages stay in the OS cache either way.
+/// fill their caches on list pages and keep them (16 x 2000 KiB at most): with 1 MiB the bench's
+/// W5 peak RSS after its list workloads went from 105-124 MiB to 89-98 MiB; the file's pages stay
+/// in the OS cache either way.
 const SQLITE_PAGE_CACHE_KIB: u32 = 1024;
 
 /// Resolves the configured type and DSN into connect options.

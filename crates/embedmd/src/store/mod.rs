@@ -77,6 +77,14 @@ pub struct Properties {
     pub custom: BTreeMap<String, Value>,
 }
 
+impl Properties {
+    /// Adds a property read back from its table (`is_custom_property` picks the map).
+    fn insert(&mut self, custom: bool, name: String, value: Value) {
+        let map = if custom { &mut self.custom } else { &mut self.typed };
+        map.insert(name, value);
+    }
+}
+
 /// A row of Context, Artifact or Execution with its properties.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -312,11 +320,8 @@ impl Store {
             let ids: Vec<i64> = chunk.iter().map(|r| r.id).collect();
             let (sql, args) = self.properties_statement(kind, &ids);
             for row in conn.fetch_all::<PropertyRow>(&sql, &args).await? {
-                let (owner, name, custom) = (row.owner, row.name, row.is_custom);
                 if let Some(value) = row.value.value() {
-                    let entry = properties.entry(owner).or_default();
-                    let map = if custom { &mut entry.custom } else { &mut entry.typed };
-                    map.insert(name, value);
+                    properties.entry(row.owner).or_default().insert(row.is_custom, row.name, value);
                 }
             }
         }
@@ -399,8 +404,7 @@ impl Store {
             let node = out.last_mut().expect("pushed above");
             if let (Some(name), Some(custom)) = (property, is_custom) {
                 if let Some(value) = value.value() {
-                    let map = if custom { &mut node.properties.custom } else { &mut node.properties.typed };
-                    map.insert(name, value);
+                    node.properties.insert(custom, name, value);
                 }
             }
         }
