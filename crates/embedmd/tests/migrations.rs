@@ -416,7 +416,7 @@ async fn adopts_an_mlmd_database_and_mlmd_still_reads_it(backend: Backend) {
     }
 
     // MLMD also opens a database that we created from scratch (on PostgreSQL, upstream's
-    // quoted layout is invisible to MLMD; see README).
+    // quoted layout is invisible to MLMD; see docs/migrations.md).
     if backend != Backend::Postgres {
         let ours = TestDb::new(backend).await;
         Datastore::open(&target(&ours), &PoolConfig::default(), &mlmd_types()).await.unwrap().0.close().await;

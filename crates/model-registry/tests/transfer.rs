@@ -442,7 +442,7 @@ async fn check_moves(source: &Api, mlmd_layout: bool, mlmd_dump: &str) {
     }
 }
 
-/// `model-registry export --output - | model-registry import --input -`, the README's line,
+/// `model-registry export --output - | model-registry import --input -`, the line in docs/moving-and-backups.md,
 /// while the SQLite registry's server keeps serving; a second run is refused by the now
 /// non-empty target and changes nothing.
 #[tokio::test(flavor = "multi_thread")]
