@@ -1,11 +1,13 @@
-"""The installed model-registry-server wheel: its binary and local mode, with the official client.
+"""The installed model-registry-server package: its binary and local mode, with the official client.
 
-Run by python/test.sh in a fresh venv holding only the wheel and e2e/requirements-v1.txt, never
-against the source tree (the test checks that the import comes from site-packages).
+Run by python/test.sh in a fresh venv holding only the package, installed from the checkout by
+`pip install ./python` as the README says, and e2e/requirements-v1.txt; never against the source
+tree (the tests check where the package came from and that the import comes from site-packages).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -15,6 +17,7 @@ import sys
 import sysconfig
 import textwrap
 import time
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -62,7 +65,11 @@ def run_child(code: str, data_dir: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, text=True)
 
 
-def test_installed_from_the_wheel():
+def test_installed_from_the_checkout_not_imported_from_it():
+    # pip records where a package came from (PEP 610): the README's `pip install ./python`.
+    origin = json.loads(metadata.distribution("model-registry-server").read_text("direct_url.json"))
+    assert origin["url"].startswith("file://") and origin["url"].endswith("/python"), origin
+    assert "dir_info" in origin and not origin["dir_info"].get("editable"), origin
     assert "site-packages" in model_registry_server.__file__
     exe = Path(binary())
     assert exe.parent == Path(sysconfig.get_path("scripts")), "the binary is in the venv's bin/"
