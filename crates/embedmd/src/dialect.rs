@@ -305,6 +305,12 @@ impl Dialect {
         self.backend() != Backend::Postgres
     }
 
+    /// Whether property names compare ignoring case: MySQL's and MariaDB's default collations
+    /// fold it, so `a` and `A` are one key of a node's properties; SQLite and PostgreSQL keep both.
+    pub fn property_names_fold_case(self) -> bool {
+        self.backend() == Backend::MySql
+    }
+
     /// Whether `DOUBLE` holds NaN and the infinities (MySQL and MariaDB refuse them).
     pub fn stores_non_finite_doubles(self) -> bool {
         self.backend() != Backend::MySql

@@ -27,6 +27,7 @@ testkit::on_every_backend!(
     filter_queries,
     both_versions_share_one_database,
     upstream_conformance,
+    custom_property_names_differing_by_case,
 );
 
 fn id(value: &Value) -> &str {
@@ -733,16 +734,23 @@ async fn upstream_conformance(backend: Backend) {
     assert_eq!((status, answer["message"].as_str()), (422, Some("required field 'modelVersionId' is zero value.")));
     api.created(&serves, json!({"modelVersionId": v})).await;
 
-    // licenseLink is `format: uri`.
-    for link in ["", "not a link", "/relative"] {
-        let (status, answer) = api.post("/registered_models", json!({"name": "bad-link", "licenseLink": link})).await;
-        assert_eq!(status, 400, "{link:?}: {answer}");
-        assert!(answer["message"].as_str().unwrap().contains("licenseLink"), "{answer}");
+    // Every `format: uri` field (upstream marks logo and licenseLink) is refused the same way
+    // on create and on update, so that nothing stored breaks the served document.
+    for field in ["licenseLink", "logo"] {
+        for link in ["", "not a link", "/relative"] {
+            let (status, answer) = api.post("/registered_models", json!({"name": "bad-link", field: link})).await;
+            assert_eq!(status, 400, "{field} {link:?}: {answer}");
+            let message = answer["message"].as_str().unwrap();
+            assert_eq!(message.split(" must be ").next(), Some(format!("json: field {field:?}").as_str()), "{answer}");
+            assert!(message.contains("an absolute URI"), "{answer}");
+            let (status, answer) = api.patch(&format!("/registered_models/{m}"), json!({field: link})).await;
+            assert_eq!(status, 400, "{field} {link:?}: {answer}");
+        }
+        assert_eq!(api.get(&format!("/registered_models/{m}")).await.1.get(field), None, "nothing stored");
     }
-    let (status, _) = api.patch(&format!("/registered_models/{m}"), json!({"licenseLink": ""})).await;
-    assert_eq!(status, 400);
-    let linked = api.created("/registered_models", json!({"name": "good", "licenseLink": "https://example.org/LICENSE"})).await;
-    assert_eq!(linked["licenseLink"], "https://example.org/LICENSE");
+    let (license, logo) = ("https://example.org/LICENSE", "data:image/svg+xml;base64,PHN2Zy8+");
+    let linked = api.created("/registered_models", json!({"name": "good", "licenseLink": license, "logo": logo})).await;
+    assert_eq!((linked["licenseLink"].as_str(), linked["logo"].as_str()), (Some(license), Some(logo)));
 
     // Ids: a positive decimal within MLMD's INT range, else 400 naming what was wrong.
     for bad in ["0", "-1", "+1", "1.5", "abc", "2147483648", "99999999999999999999", "%20"] {
@@ -762,4 +770,44 @@ async fn upstream_conformance(backend: Backend) {
     // Nothing was half-written by the refused requests.
     assert_eq!(api.get("/registered_models").await.1["size"], 2);
     assert_eq!(api.get("/inference_services").await.1["size"], 1);
+}
+
+/// `"a"` and `"A"` in one body: SQLite and PostgreSQL keep both; MySQL's collation folds case in
+/// property names, so there the body is a 400 that says so, and nothing is written.
+async fn custom_property_names_differing_by_case(backend: Backend) {
+    let api = Api::start(backend).await;
+    let string = |v: &str| json!({"metadataType": "MetadataStringValue", "string_value": v});
+    let both = json!({"a": string("lower"), "A": string("upper")});
+    let model = api.created("/registered_models", json!({"name": "m"})).await;
+    let m = id(&model).to_owned();
+    let version = api.created("/model_versions", json!({"name": "v", "registeredModelId": m})).await;
+    let artifacts = format!("/model_versions/{}/artifacts", id(&version));
+    let writes = [
+        ("POST", "/registered_models".to_owned(), json!({"name": "cased", "customProperties": both})),
+        ("PATCH", format!("/registered_models/{m}"), json!({"customProperties": both})),
+        ("POST", artifacts.clone(), json!({"artifactType": "doc-artifact", "name": "d", "customProperties": both})),
+    ];
+    for (method, path, body) in writes {
+        let (status, answer) = match method {
+            "POST" => api.post(&path, body).await,
+            _ => api.patch(&path, body).await,
+        };
+        if backend == Backend::MySql {
+            assert_eq!(status, 400, "{method} {path}: {answer}");
+            assert_eq!(answer["code"], "Bad Request");
+            let message = answer["message"].as_str().unwrap();
+            assert!(message.contains(r#""A" and "a" differ only by case"#), "{answer}");
+        } else {
+            assert!(status == 200 || status == 201, "{method} {path}: {answer}");
+            assert_eq!(answer["customProperties"], both, "{method} {path}");
+        }
+    }
+    let kept = usize::from(backend != Backend::MySql);
+    let (_, models) = api.get("/registered_models").await;
+    assert_eq!(models["size"], 1 + kept, "{models}");
+    let (_, read) = api.get(&format!("/registered_models/{m}")).await;
+    let expected = if kept == 1 { both.clone() } else { json!({}) };
+    assert_eq!(read["customProperties"], expected);
+    let (_, listed) = api.get(&artifacts).await;
+    assert_eq!(listed["size"], kept, "{listed}");
 }

@@ -1,6 +1,7 @@
 //! The registry's operations, each one transaction for writes and a fixed number of queries
 //! for reads, on top of the MLMD store.
 
+use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use embedmd::store::{
@@ -466,6 +467,7 @@ impl Registry {
             apply(&mut fields, &mut properties, field, value);
         }
         check_run_times(spec, &properties)?;
+        self.check_custom_names(&properties)?;
         // The parent named by the path wins over the body's parent field.
         if let (Some(parent), Some(id)) = (spec.parent, parent_id) {
             if let Some(Place::Property(p)) = parent.field.and_then(|f| spec.field(f)).map(|f| f.place) {
@@ -531,6 +533,7 @@ impl Registry {
             }
         }
         check_run_times(spec, &properties)?;
+        self.check_custom_names(&properties)?;
         // Update times only move forward, even for two saves within one millisecond.
         let now = now_ms().max(node.update_time + 1);
         let name = codec::bare_name(&fields.name).to_owned();
@@ -544,6 +547,23 @@ impl Registry {
             let is_parent = spec.parent.and_then(|p| p.field) == Some(json);
             if let (false, Some(Stored::Property(Value::Int(id)))) = (is_parent, draft.get(json)) {
                 self.must_exist(conn, kind, *id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Where property names fold case, two custom properties differing only by case would be
+    /// one row: refused before anything is written, rather than as a unique-key conflict.
+    fn check_custom_names(&self, properties: &Properties) -> Result<()> {
+        if !self.datastore.dialect().property_names_fold_case() {
+            return Ok(());
+        }
+        let mut folded = HashMap::new();
+        for name in properties.custom.keys() {
+            if let Some(other) = folded.insert(name.to_lowercase(), name) {
+                return Err(Error::bad_request(format!(
+                    "custom properties {other:?} and {name:?} differ only by case, which this database does not tell apart"
+                )));
             }
         }
         Ok(())

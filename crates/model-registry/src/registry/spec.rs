@@ -108,6 +108,11 @@ const fn text(json: &'static str, property: &'static str) -> Field {
     Field { json, place: Place::Property(property), codec: Codec::Text, access: Access::Mutable, default: None, required: false }
 }
 
+/// A text field the documents mark `format: uri`: every one is validated the same way.
+const fn link(json: &'static str, property: &'static str) -> Field {
+    Field { json, place: Place::Property(property), codec: Codec::Link, access: Access::Mutable, default: None, required: false }
+}
+
 const fn parent_id(json: &'static str, property: &'static str) -> Field {
     Field { json, place: Place::Property(property), codec: Codec::Id, access: Access::CreateOnly, default: None, required: true }
 }
@@ -217,16 +222,9 @@ static REGISTERED_MODEL: Spec = Spec {
         text("readme", "readme"),
         text("maturity", "maturity"),
         text("provider", "provider"),
-        text("logo", "logo"),
+        link("logo", "logo"),
         text("license", "license"),
-        Field {
-            json: "licenseLink",
-            place: Place::Property("license_link"),
-            codec: Codec::Link,
-            access: Access::Mutable,
-            default: None,
-            required: false,
-        },
+        link("licenseLink", "license_link"),
         text("libraryName", "library_name"),
         Field {
             json: "language",
@@ -662,5 +660,17 @@ mod tests {
         .map(str::to_owned)
         .collect();
         assert_eq!(added, expected);
+    }
+
+    /// Upstream's documents mark exactly these fields `format: uri`; each is decoded as a link.
+    #[test]
+    fn the_uri_fields_are_upstreams() {
+        let links: BTreeSet<String> = EntityKind::ALL
+            .iter()
+            .flat_map(|k| {
+                k.spec().fields.iter().filter(|f| f.codec == Codec::Link).map(|f| format!("{}.{}", k.schema_name(), f.json))
+            })
+            .collect();
+        assert_eq!(links, BTreeSet::from(["RegisteredModel.licenseLink".to_owned(), "RegisteredModel.logo".to_owned()]));
     }
 }
