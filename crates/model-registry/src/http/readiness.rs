@@ -9,8 +9,9 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::resources::{collections, Collection};
 use crate::app::{AppState, StoreState};
-use crate::registry::{public_reason, EntityKind, ListParams, Listing, ARTIFACT_KINDS};
+use crate::registry::{public_reason, EntityKind, ListParams, Listing};
 
 #[derive(Debug, Clone, Copy)]
 pub enum Probe {
@@ -77,19 +78,13 @@ async fn registry_check(state: &AppState) -> Check {
         return Check::fail("model-registry", "model registry service is not initialized".into(), json!({}));
     };
     let one = ListParams { page_size: Some("1".into()), ..ListParams::default() };
-    let resources: [(&str, &[EntityKind]); 7] = [
-        ("registered_models", &[EntityKind::RegisteredModel]),
-        ("artifacts", &ARTIFACT_KINDS),
-        ("model_versions", &[EntityKind::ModelVersion]),
-        ("serving_environments", &[EntityKind::ServingEnvironment]),
-        ("inference_services", &[EntityKind::InferenceService]),
-        ("experiments", &[EntityKind::Experiment]),
-        ("experiment_runs", &[EntityKind::ExperimentRun]),
-    ];
+    // The collections upstream's check lists: every one but model artifacts.
+    let resources: Vec<Collection> = collections(&EntityKind::ALL).into_iter().filter(|c| c.health_checked).collect();
     let mut details = serde_json::Map::new();
     let mut failure = None;
-    for (name, kinds) in resources {
-        match registry.list(kinds, None, &one).await {
+    for Collection { nouns, subject, .. } in &resources {
+        let name = nouns.plural;
+        match registry.list(subject, None, &one).await {
             Ok(Listing::Stream(_)) => unreachable!("a page of one row is read in one chunk"),
             Ok(Listing::Page(page)) => {
                 details.insert(format!("{name}_accessible"), json!(true));

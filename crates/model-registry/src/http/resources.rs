@@ -1,12 +1,11 @@
 //! Every operation of the REST API in one table, per API version: the router and the OpenAPI
 //! documents are both built from it, so what is served and what is documented cannot drift.
 
-use crate::registry::{ApiVersion, EntityKind, Link, Schema, ARTIFACT_KINDS};
-
-use EntityKind::{
-    Experiment, ExperimentRun, InferenceService, MetricHistory, ModelArtifact, ModelVersion, RegisteredModel, ServeModel,
-    ServingEnvironment,
+use crate::registry::{
+    ApiVersion, EntityKind, History, Link, Nested, Nouns, ParentSpec, Schema, Spec, ARTIFACT_KINDS, ARTIFACT_NOUNS,
 };
+
+use EntityKind::{InferenceService, ModelVersion, RegisteredModel};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Method {
@@ -79,7 +78,8 @@ impl Operation {
             Action::ListChildren { parent, .. } | Action::CreateChild { parent, .. } | Action::UpsertArtifact { parent } => {
                 Some(parent)
             }
-            Action::MetricHistory => Some(ExperimentRun),
+            // The history rows' parent.
+            Action::MetricHistory => self.subject[0].spec().parent.map(|p| p.kind),
             Action::ServiceModel | Action::ServiceVersion => Some(InferenceService),
             Action::Get | Action::Update if self.subject.len() == 1 => Some(self.subject[0]),
             _ => None,
@@ -87,8 +87,28 @@ impl Operation {
     }
 }
 
+/// A top-level collection: one entity's, or every artifact kind's (`/artifacts`).
+#[derive(Debug, Clone, Copy)]
+pub struct Collection {
+    pub nouns: Nouns,
+    pub subject: &'static [EntityKind],
+    /// Whether `/readyz/health` lists it.
+    pub health_checked: bool,
+}
+
+/// The collections of the entities `kinds` (whatever the version), from their table entries.
+pub fn collections(kinds: &[EntityKind]) -> Vec<Collection> {
+    let own = kinds.iter().filter_map(|k| {
+        let spec = k.spec();
+        let nouns = spec.rest.collection?;
+        Some(Collection { nouns, subject: std::slice::from_ref(&spec.kind), health_checked: spec.rest.health_checked })
+    });
+    let artifacts = Collection { nouns: ARTIFACT_NOUNS, subject: ARTIFACTS, health_checked: true };
+    own.chain([artifacts]).collect()
+}
+
 /// The five operations of a top-level collection: list, create, get, update and find.
-fn collection(ops: &mut Vec<Operation>, plural: &str, singular: &str, subject: &'static [EntityKind]) {
+fn collection(ops: &mut Vec<Operation>, Nouns { plural, singular }: Nouns, subject: &'static [EntityKind]) {
     ops.push(Operation::new(format!("get_{plural}"), Method::Get, format!("/{plural}"), subject, Action::List));
     ops.push(Operation::new(format!("create_{singular}"), Method::Post, format!("/{plural}"), subject, Action::Create));
     ops.push(Operation::new(format!("get_{singular}"), Method::Get, format!("/{plural}/{{id}}"), subject, Action::Get));
@@ -96,73 +116,70 @@ fn collection(ops: &mut Vec<Operation>, plural: &str, singular: &str, subject: &
     ops.push(Operation::new(format!("find_{singular}"), Method::Get, format!("/{singular}"), subject, Action::Find));
 }
 
-/// Listing and creating the children of a parent (`/registered_models/{id}/versions`).
-fn nested(
-    ops: &mut Vec<Operation>,
-    path: &str,
-    (list, create): (&str, &str),
-    parent: EntityKind,
-    subject: &'static [EntityKind],
-    schema: Schema,
-) {
-    // The child's own entry says how it hangs under its parent.
-    let link = subject[0].spec().parent.map_or(Link::ParentContext, |p| p.link);
-    ops.push(Operation::new(list, Method::Get, path, subject, Action::ListChildren { parent, link }));
-    ops.push(Operation::new(create, Method::Post, path, subject, Action::CreateChild { parent, schema }));
+/// Listing and creating an entity's children under its parent, from the child's entry
+/// (`/registered_models/{id}/versions`).
+fn nested(ops: &mut Vec<Operation>, child: &'static Spec) {
+    let (Some(Nested { owner, nouns, body }), Some(ParentSpec { kind: parent, link, .. })) = (child.rest.nested, child.parent)
+    else {
+        return;
+    };
+    let path = format!("/{}/{{id}}/{}", nouns_of(parent).plural, nouns.plural);
+    let subject = std::slice::from_ref(&child.kind);
+    let list = format!("get_{owner}_{}", nouns.plural);
+    ops.push(Operation::new(list, Method::Get, path.clone(), subject, Action::ListChildren { parent, link }));
+    let create = format!("create_{owner}_{}", nouns.singular);
+    ops.push(Operation::new(create, Method::Post, path, subject, Action::CreateChild { parent, schema: body }));
+}
+
+/// The nouns of an entity with routes under it.
+fn nouns_of(kind: EntityKind) -> Nouns {
+    kind.spec().rest.collection.expect("an entity with routes under it has a collection")
 }
 
 /// A parent's artifacts: listed (optionally by `artifactType`) and upserted.
-fn artifacts_of(ops: &mut Vec<Operation>, path: &str, name: &str, parent: EntityKind) {
+fn artifacts_of(ops: &mut Vec<Operation>, Nouns { plural, singular }: Nouns, parent: EntityKind) {
+    let path = format!("/{plural}/{{id}}/artifacts");
     let link = Link::Attribution;
-    ops.push(Operation::new(
-        format!("get_{name}_artifacts"),
-        Method::Get,
-        path,
-        ARTIFACTS,
-        Action::ListChildren { parent, link },
-    ));
-    ops.push(Operation::new(format!("upsert_{name}_artifact"), Method::Post, path, ARTIFACTS, Action::UpsertArtifact { parent }));
+    let list = format!("get_{singular}_artifacts");
+    ops.push(Operation::new(list, Method::Get, path.clone(), ARTIFACTS, Action::ListChildren { parent, link }));
+    let upsert = format!("upsert_{singular}_artifact");
+    ops.push(Operation::new(upsert, Method::Post, path, ARTIFACTS, Action::UpsertArtifact { parent }));
+}
+
+/// The history rows of every parent and of one (`/experiment_runs[/{id}]/metric_history`).
+fn history_of(ops: &mut Vec<Operation>, Nouns { plural, singular }: Nouns, history: &History) {
+    let subject = std::slice::from_ref(&history.row.spec().kind);
+    let segment = history.segment;
+    let all = format!("get_{plural}_{segment}");
+    ops.push(Operation::new(all, Method::Get, format!("/{plural}/{segment}"), subject, Action::MetricHistory));
+    let one = format!("get_{singular}_{segment}");
+    ops.push(Operation::new(one, Method::Get, format!("/{plural}/{{id}}/{segment}"), subject, Action::MetricHistory));
 }
 
 /// Every operation `api` serves.
 pub fn operations(api: ApiVersion) -> Vec<Operation> {
+    operations_of(api, &EntityKind::ALL)
+}
+
+/// The operations `api` serves for the entities `kinds`: each entity's own routes come from
+/// its table entry; the inference service lookups are the one pair of routes of their own.
+fn operations_of(api: ApiVersion, kinds: &[EntityKind]) -> Vec<Operation> {
     let mut ops = Vec::new();
-    let collections: [(&str, &str, &'static [EntityKind]); 8] = [
-        ("registered_models", "registered_model", &[RegisteredModel]),
-        ("model_versions", "model_version", &[ModelVersion]),
-        ("model_artifacts", "model_artifact", &[ModelArtifact]),
-        ("artifacts", "artifact", ARTIFACTS),
-        ("serving_environments", "serving_environment", &[ServingEnvironment]),
-        ("inference_services", "inference_service", &[InferenceService]),
-        ("experiments", "experiment", &[Experiment]),
-        ("experiment_runs", "experiment_run", &[ExperimentRun]),
-    ];
-    for (plural, singular, subject) in collections {
-        if subject.iter().all(|k| api.serves(*k)) {
-            collection(&mut ops, plural, singular, subject);
+    for c in collections(kinds).into_iter().filter(|c| c.subject.iter().all(|k| api.serves(*k))) {
+        collection(&mut ops, c.nouns, c.subject);
+    }
+    for spec in kinds.iter().map(|k| k.spec()).filter(|s| api.serves(s.kind)) {
+        nested(&mut ops, spec);
+        if spec.rest.holds_artifacts {
+            artifacts_of(&mut ops, nouns_of(spec.kind), spec.kind);
+        }
+        if let Some(history) = spec.log.as_ref().and_then(|l| l.history.as_ref()).filter(|h| api.serves(h.row)) {
+            history_of(&mut ops, nouns_of(spec.kind), history);
         }
     }
-    let versions = ("get_registered_model_versions", "create_registered_model_version");
-    nested(&mut ops, "/registered_models/{id}/versions", versions, RegisteredModel, &[ModelVersion], Schema::Full);
-    artifacts_of(&mut ops, "/model_versions/{id}/artifacts", "model_version", ModelVersion);
-    let services = ("get_environment_inference_services", "create_environment_inference_service");
-    let path = "/serving_environments/{id}/inference_services";
-    nested(&mut ops, path, services, ServingEnvironment, &[InferenceService], Schema::Create);
-    let serves = ("get_inference_service_serves", "create_inference_service_serve");
-    nested(&mut ops, "/inference_services/{id}/serves", serves, InferenceService, &[ServeModel], Schema::Create);
     let (model, version) = ("get_inference_service_model", "get_inference_service_version");
     ops.push(Operation::new(model, Method::Get, "/inference_services/{id}/model", &[RegisteredModel], Action::ServiceModel));
     ops.push(Operation::new(version, Method::Get, "/inference_services/{id}/version", &[ModelVersion], Action::ServiceVersion));
-    if api.has_experiments() {
-        let runs = ("get_experiment_experiment_runs", "create_experiment_experiment_run");
-        nested(&mut ops, "/experiments/{id}/experiment_runs", runs, Experiment, &[ExperimentRun], Schema::Full);
-        artifacts_of(&mut ops, "/experiment_runs/{id}/artifacts", "experiment_run", ExperimentRun);
-        let history: &[EntityKind] = &[MetricHistory];
-        let all_runs = "get_experiment_runs_metric_history";
-        ops.push(Operation::new(all_runs, Method::Get, "/experiment_runs/metric_history", history, Action::MetricHistory));
-        let one_run = "get_experiment_run_metric_history";
-        ops.push(Operation::new(one_run, Method::Get, "/experiment_runs/{id}/metric_history", history, Action::MetricHistory));
-    }
     ops
 }
 
@@ -171,6 +188,7 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
+    use crate::registry::with_gadget;
 
     #[test]
     fn each_version_has_upstreams_operation_count_with_unique_names_and_routes() {
@@ -180,6 +198,35 @@ mod tests {
             assert_eq!(ops.iter().map(|o| &o.name).collect::<HashSet<_>>().len(), count);
             assert_eq!(ops.iter().map(|o| (o.method, &o.path)).collect::<HashSet<_>>().len(), count);
         }
+    }
+
+    /// An entity registered in the table gets its collection's five routes, named from its
+    /// nouns, and a place in the health check.
+    #[test]
+    fn an_entity_is_one_table_entry() {
+        for api in ApiVersion::ALL {
+            let before: HashSet<(String, String)> = operations(api).into_iter().map(|o| (o.name, o.path)).collect();
+            let after: HashSet<(String, String)> =
+                operations_of(api, &with_gadget()).into_iter().map(|o| (o.name, o.path)).collect();
+            let added: HashSet<(&str, &str)> = after.difference(&before).map(|(n, p)| (n.as_str(), p.as_str())).collect();
+            let expected = HashSet::from([
+                ("get_gadgets", "/gadgets"),
+                ("create_gadget", "/gadgets"),
+                ("get_gadget", "/gadgets/{id}"),
+                ("update_gadget", "/gadgets/{id}"),
+                ("find_gadget", "/gadget"),
+            ]);
+            assert_eq!(added, expected, "{api:?}");
+            assert!(before.is_subset(&after));
+        }
+        let checked = |kinds: &[EntityKind]| {
+            collections(kinds).into_iter().filter(|c| c.health_checked).map(|c| c.nouns.plural).collect::<Vec<_>>()
+        };
+        let mut expected = checked(&EntityKind::ALL);
+        assert_eq!(expected.len(), 7, "upstream's health check lists seven collections: {expected:?}");
+        assert!(!expected.contains(&"model_artifacts"));
+        expected.insert(expected.len() - 1, "gadgets");
+        assert_eq!(checked(&with_gadget()), expected);
     }
 
     #[test]

@@ -32,7 +32,7 @@ impl ApiVersion {
     }
 
     pub fn serves(self, kind: EntityKind) -> bool {
-        self.has_experiments() || !matches!(kind, EntityKind::Experiment | EntityKind::ExperimentRun | EntityKind::MetricHistory)
+        kind.spec().rest.apis.contains(&self)
     }
 
     /// v1 writes integer fields (`Metric.step`) as int64 decimal text, v1alpha3 as JSON numbers.

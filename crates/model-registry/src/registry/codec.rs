@@ -133,7 +133,7 @@ pub fn decode_field(api: ApiVersion, field: &Field, value: &Json) -> Result<Stor
     let wrong = |expected: &str| Error::bad_request(format!("json: field {key:?} must be {expected}"));
     let stored = match field.codec {
         Codec::Text => Value::String(text(key, value)?),
-        Codec::Id => Value::Int(parse_id(&text(key, value)?, key)?),
+        Codec::Id(_) => Value::Int(parse_id(&text(key, value)?, key)?),
         Codec::Enum(values) => {
             let given = text(key, value)?;
             let index = values
@@ -248,7 +248,7 @@ fn encode_field(api: ApiVersion, field: &Field, node: &Node) -> Option<Json> {
     };
     match (field.codec, value) {
         (Codec::Text | Codec::Enum(_) | Codec::Millis | Codec::Link, Value::String(s)) => Some(Json::String(s.clone())),
-        (Codec::Id, Value::Int(v)) => Some(Json::String(v.to_string())),
+        (Codec::Id(_), Value::Int(v)) => Some(Json::String(v.to_string())),
         (Codec::TextList(key), Value::String(s)) => decode_struct(s)?.remove(key),
         (Codec::Number, Value::Double(v)) => serde_json::Number::from_f64(*v).map(Json::Number),
         (Codec::Number, Value::Int(v)) => Some(Json::from(*v)),

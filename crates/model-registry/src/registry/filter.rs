@@ -203,7 +203,7 @@ fn resolve_comparison(kinds: &[EntityKind], comparison: &Comparison) -> Result<F
                     let states = if spec.artifact_type.is_some() { ARTIFACT_STATES } else { EXECUTION_STATES };
                     column(Column::State, op, typed(comparison, Kind::State(states))?)
                 }
-                (Place::Property(p), Codec::Id | Codec::Integer) => {
+                (Place::Property(p), Codec::Id(_) | Codec::Integer) => {
                     property(p, false, vec![ValueColumn::Int], op, typed(comparison, Kind::Int)?)
                 }
                 (Place::Property(p), Codec::Number) => {

@@ -15,4 +15,6 @@ pub use codec::{parse_id, Schema};
 pub use error::{public_reason, Error, Result};
 pub use paging::ListParams;
 pub use service::{Listing, Registry, Written};
-pub use spec::{mlmd_types, EntityKind, Link, ARTIFACT_KINDS};
+#[cfg(test)]
+pub(crate) use spec::tests::with_gadget;
+pub use spec::{mlmd_types, EntityKind, History, Link, Nested, Nouns, ParentSpec, Spec, ARTIFACT_KINDS, ARTIFACT_NOUNS};

@@ -2,6 +2,8 @@
 //! full object, its `Create` and `Update` bodies and its list page, plus the artifact unions,
 //! `MetadataValue` and `Error`. What the codec accepts and writes is what these describe.
 
+use std::collections::BTreeSet;
+
 use utoipa::openapi::schema::{
     AdditionalProperties, ArrayBuilder, Discriminator, ObjectBuilder, OneOfBuilder, Ref, Schema, SchemaFormat, Type,
 };
@@ -45,7 +47,7 @@ pub fn body_schema_name(kinds: &[EntityKind], body: Body) -> String {
 fn field_schema(api: ApiVersion, field: &Field) -> RefOr<Schema> {
     let schema = match field.codec {
         Codec::Text => string(),
-        Codec::Id => id_string(),
+        Codec::Id(_) => id_string(),
         Codec::Enum(values) => string().enum_values(Some(values.iter().copied())),
         Codec::TextList(_) => return ArrayBuilder::new().items(string()).into(),
         Codec::Number => ObjectBuilder::new().schema_type(Type::Number),
@@ -171,10 +173,26 @@ fn error_schema() -> Schema {
         .into()
 }
 
+/// Whether an entity has a list document of its own: it has a collection, is listed under
+/// its parent, or is the history row of another entity in `kinds`.
+fn listed(kinds: &[EntityKind], kind: EntityKind) -> bool {
+    let rest = kind.spec().rest;
+    let history_row = kinds.iter().any(|k| k.spec().log.as_ref().and_then(|l| l.history.as_ref()).is_some_and(|h| h.row == kind));
+    rest.collection.is_some() || rest.nested.is_some() || history_row
+}
+
 /// Every component schema of `api`'s document.
 pub fn components(api: ApiVersion) -> Vec<(String, Schema)> {
+    components_of(api, &EntityKind::ALL)
+}
+
+/// The component schemas of the entities `kinds`, as served by `api`. Entities shown under
+/// one schema (history rows as metrics) give it once.
+fn components_of(api: ApiVersion, kinds: &[EntityKind]) -> Vec<(String, Schema)> {
+    let served: Vec<EntityKind> = kinds.iter().copied().filter(|k| api.serves(*k)).collect();
+    let mut shown = BTreeSet::new();
     let mut schemas = Vec::new();
-    for kind in EntityKind::ALL.into_iter().filter(|k| api.serves(*k) && *k != EntityKind::MetricHistory) {
+    for kind in served.iter().copied().filter(|k| shown.insert(k.schema_name())) {
         for body in [Body::Full, Body::Create, Body::Update] {
             schemas.push((body_schema_name(&[kind], body), entity_schema(api, kind.spec(), body)));
         }
@@ -182,22 +200,56 @@ pub fn components(api: ApiVersion) -> Vec<(String, Schema)> {
     for body in [Body::Full, Body::Create, Body::Update] {
         schemas.push((body_schema_name(&ARTIFACT_KINDS, body), artifact_union(body)));
     }
-    let listed = [
-        EntityKind::RegisteredModel,
-        EntityKind::ModelVersion,
-        EntityKind::ModelArtifact,
-        EntityKind::ServingEnvironment,
-        EntityKind::InferenceService,
-        EntityKind::ServeModel,
-        EntityKind::Experiment,
-        EntityKind::ExperimentRun,
-        EntityKind::MetricHistory,
-    ];
-    for kind in listed.into_iter().filter(|k| api.serves(*k)) {
-        schemas.push((list_schema_name(kind.schema_name()), list_schema(kind.schema_name())));
+    let lists: BTreeSet<&str> = served.iter().filter(|k| listed(kinds, **k)).map(|k| k.schema_name()).collect();
+    for item in lists.into_iter().chain(["Artifact"]) {
+        schemas.push((list_schema_name(item), list_schema(item)));
     }
-    schemas.push((list_schema_name("Artifact"), list_schema("Artifact")));
     schemas.extend(metadata_values());
     schemas.push(("Error".into(), error_schema()));
     schemas
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::with_gadget;
+
+    fn names(schemas: &[(String, Schema)]) -> BTreeSet<String> {
+        schemas.iter().map(|(name, _)| name.clone()).collect()
+    }
+
+    /// Only what differs between the API versions: experiment tracking's schemas.
+    #[test]
+    fn v1_leaves_out_experiment_tracking() {
+        let (old, new) = (names(&components(ApiVersion::V1Alpha3)), names(&components(ApiVersion::V1)));
+        let dropped: Vec<&String> = old.difference(&new).collect();
+        let expected = [
+            "Experiment",
+            "ExperimentCreate",
+            "ExperimentList",
+            "ExperimentRun",
+            "ExperimentRunCreate",
+            "ExperimentRunList",
+            "ExperimentRunUpdate",
+            "ExperimentUpdate",
+            "MetricList",
+        ];
+        assert_eq!(dropped, expected);
+        assert!(new.is_subset(&old));
+    }
+
+    /// An entity registered in the table gets its object, bodies and list page, with its fields.
+    #[test]
+    fn an_entity_is_one_table_entry() {
+        for api in ApiVersion::ALL {
+            let schemas = components_of(api, &with_gadget());
+            let added: BTreeSet<String> = names(&schemas).difference(&names(&components(api))).cloned().collect();
+            let expected = ["Gadget", "GadgetCreate", "GadgetList", "GadgetUpdate"].map(String::from);
+            assert_eq!(added, BTreeSet::from(expected), "{api:?}");
+            let gadget = schemas.iter().find(|(name, _)| name == "Gadget").map(|(_, s)| serde_json::to_value(s).unwrap());
+            let properties = &gadget.unwrap()["properties"];
+            assert_eq!(properties["colour"]["type"], "string");
+            assert_eq!(properties["modelVersionId"]["pattern"], ID_PATTERN);
+        }
+    }
 }

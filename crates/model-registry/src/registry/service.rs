@@ -543,9 +543,8 @@ impl Registry {
 
     /// Ids a body points at (beyond its parent) must exist: upstream stores them unchecked.
     async fn check_references(&self, conn: &mut Conn<'_>, spec: &Spec, draft: &Draft) -> Result<()> {
-        for (json, kind) in [("registeredModelId", EntityKind::RegisteredModel), ("modelVersionId", EntityKind::ModelVersion)] {
-            let is_parent = spec.parent.and_then(|p| p.field) == Some(json);
-            if let (false, Some(Stored::Property(Value::Int(id)))) = (is_parent, draft.get(json)) {
+        for (field, kind) in spec.references() {
+            if let Some(Stored::Property(Value::Int(id))) = draft.get(field.json) {
                 self.must_exist(conn, kind, *id).await?;
             }
         }

@@ -1,8 +1,13 @@
-//! One table: each REST entity, the MLMD type it is stored as, and where each of its fields
-//! lives (a main-table column or a typed property, and how its JSON is encoded).
+//! One table: each REST entity, the MLMD type it is stored as, where each of its fields lives
+//! (a main-table column or a typed property, and how its JSON is encoded), which ids it
+//! references, and how the REST API serves it (nouns, lists, API versions). Routes, documents,
+//! readiness and reference checks are derived from it: an entity is one entry here.
 
 use embedmd::store::NodeKind;
 use embedmd::types::{DataType, TypeSpec};
+
+use super::api::ApiVersion;
+use super::codec::Schema;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EntityKind {
@@ -20,6 +25,9 @@ pub enum EntityKind {
     ExperimentRun,
     /// One row per metric upsert under a run; listed as `metric`.
     MetricHistory,
+    /// An entity only the unit tests register, to show that one entry is all an entity takes.
+    #[cfg(test)]
+    Gadget,
 }
 
 /// How a child names and links its parent.
@@ -56,8 +64,8 @@ pub enum Place {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
     Text,
-    /// An id: a JSON string of an int32, stored as an int.
-    Id,
+    /// The id of an entity of this kind: a JSON string of an int32, stored as an int.
+    Id(EntityKind),
     /// One of these strings.
     Enum(&'static [&'static str]),
     /// A JSON array of strings, stored as a struct `{<field>: [..]}`.
@@ -78,7 +86,7 @@ impl Codec {
     pub fn declared_type(self) -> DataType {
         match self {
             Codec::Text | Codec::Enum(_) | Codec::Link => DataType::String,
-            Codec::Id | Codec::Integer | Codec::Millis => DataType::Int,
+            Codec::Id(_) | Codec::Integer | Codec::Millis => DataType::Int,
             Codec::TextList(_) => DataType::Struct,
             Codec::Number => DataType::Proto,
         }
@@ -113,8 +121,16 @@ const fn link(json: &'static str, property: &'static str) -> Field {
     Field { json, place: Place::Property(property), codec: Codec::Link, access: Access::Mutable, default: None, required: false }
 }
 
-const fn parent_id(json: &'static str, property: &'static str) -> Field {
-    Field { json, place: Place::Property(property), codec: Codec::Id, access: Access::CreateOnly, default: None, required: true }
+/// The required, create-only id of the entity a new one hangs under (or is made for).
+const fn parent_id(json: &'static str, property: &'static str, kind: EntityKind) -> Field {
+    Field {
+        json,
+        place: Place::Property(property),
+        codec: Codec::Id(kind),
+        access: Access::CreateOnly,
+        default: None,
+        required: true,
+    }
 }
 
 const fn context_state(
@@ -169,6 +185,65 @@ pub struct Spec {
     pub declared_only: &'static [(&'static str, DataType)],
     /// What logging an artifact under this entity means, if it has rules of its own.
     pub log: Option<LogRules>,
+    /// How the REST API serves it.
+    pub rest: Rest,
+}
+
+/// A collection's nouns: `/{plural}` lists and creates, `/{plural}/{id}` reads and updates,
+/// `/{singular}` finds by name or external id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nouns {
+    pub plural: &'static str,
+    pub singular: &'static str,
+}
+
+/// Every artifact kind together, told apart by `artifactType`.
+pub const ARTIFACT_NOUNS: Nouns = Nouns { plural: "artifacts", singular: "artifact" };
+
+/// Listed and created under the parent, at `/{parent plural}/{id}/{plural}`, by the operations
+/// `get_{owner}_{plural}` and `create_{owner}_{singular}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nested {
+    /// The parent's name in the operation names (upstream's: `environment`, not
+    /// `serving_environment`).
+    pub owner: &'static str,
+    pub nouns: Nouns,
+    /// The body the create takes.
+    pub body: Schema,
+}
+
+/// How the REST API serves an entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rest {
+    /// The name of its schema in the API documents (history rows are shown as metrics).
+    pub schema: &'static str,
+    /// The API versions serving it.
+    pub apis: &'static [ApiVersion],
+    /// Its own top-level collection, if it has one.
+    pub collection: Option<Nouns>,
+    /// Whether `/readyz/health` lists its collection (upstream's checks).
+    pub health_checked: bool,
+    pub nested: Option<Nested>,
+    /// Whether artifacts are listed and upserted under it (`/{plural}/{id}/artifacts`).
+    pub holds_artifacts: bool,
+}
+
+const EVERY_API: &[ApiVersion] = &ApiVersion::ALL;
+/// Experiment tracking is served by v1alpha3 only.
+const EXPERIMENT_APIS: &[ApiVersion] = &[ApiVersion::V1Alpha3];
+
+/// An entity without routes of its own: reached through its parent's or `/artifacts`.
+const fn unlisted(schema: &'static str, apis: &'static [ApiVersion]) -> Rest {
+    Rest { schema, apis, collection: None, health_checked: false, nested: None, holds_artifacts: false }
+}
+
+/// An entity with a top-level collection that `/readyz/health` checks.
+const fn collection(schema: &'static str, apis: &'static [ApiVersion], plural: &'static str, singular: &'static str) -> Rest {
+    Rest { collection: Some(Nouns { plural, singular }), health_checked: true, ..unlisted(schema, apis) }
+}
+
+const fn nested(owner: &'static str, plural: &'static str, singular: &'static str, body: Schema) -> Option<Nested> {
+    Some(Nested { owner, nouns: Nouns { plural, singular }, body })
 }
 
 /// A custom property the server writes on artifacts logged under an experiment run: hidden
@@ -203,6 +278,9 @@ pub struct History {
     pub row: EntityKind,
     /// The field a logged artifact of this kind must carry.
     pub required: &'static str,
+    /// The rows are listed at `/{parent plural}/{segment}` (every parent's) and
+    /// `/{parent plural}/{id}/{segment}`.
+    pub segment: &'static str,
 }
 
 pub const ARTIFACT_KINDS: [EntityKind; 5] =
@@ -245,6 +323,7 @@ static REGISTERED_MODEL: Spec = Spec {
     ],
     declared_only: &[],
     log: None,
+    rest: collection("RegisteredModel", EVERY_API, "registered_models", "registered_model"),
 };
 
 static MODEL_VERSION: Spec = Spec {
@@ -256,12 +335,17 @@ static MODEL_VERSION: Spec = Spec {
     name_required: true,
     parent: Some(ParentSpec { kind: EntityKind::RegisteredModel, link: Link::ParentContext, field: Some("registeredModelId") }),
     fields: &[
-        parent_id("registeredModelId", "registered_model_id"),
+        parent_id("registeredModelId", "registered_model_id", EntityKind::RegisteredModel),
         context_state("state", "state", LIVE_ARCHIVED, "LIVE"),
         text("author", "author"),
     ],
     declared_only: &[("model_name", DataType::String), ("version", DataType::String)],
     log: None,
+    rest: Rest {
+        nested: nested("registered_model", "versions", "version", Schema::Full),
+        holds_artifacts: true,
+        ..collection("ModelVersion", EVERY_API, "model_versions", "model_version")
+    },
 };
 
 static SERVING_ENVIRONMENT: Spec = Spec {
@@ -275,6 +359,7 @@ static SERVING_ENVIRONMENT: Spec = Spec {
     fields: &[],
     declared_only: &[],
     log: None,
+    rest: collection("ServingEnvironment", EVERY_API, "serving_environments", "serving_environment"),
 };
 
 static INFERENCE_SERVICE: Spec = Spec {
@@ -290,12 +375,12 @@ static INFERENCE_SERVICE: Spec = Spec {
         field: Some("servingEnvironmentId"),
     }),
     fields: &[
-        parent_id("servingEnvironmentId", "serving_environment_id"),
-        parent_id("registeredModelId", "registered_model_id"),
+        parent_id("servingEnvironmentId", "serving_environment_id", EntityKind::ServingEnvironment),
+        parent_id("registeredModelId", "registered_model_id", EntityKind::RegisteredModel),
         Field {
             json: "modelVersionId",
             place: Place::Property("model_version_id"),
-            codec: Codec::Id,
+            codec: Codec::Id(EntityKind::ModelVersion),
             access: Access::Mutable,
             default: None,
             required: false,
@@ -305,6 +390,10 @@ static INFERENCE_SERVICE: Spec = Spec {
     ],
     declared_only: &[],
     log: None,
+    rest: Rest {
+        nested: nested("environment", "inference_services", "inference_service", Schema::Create),
+        ..collection("InferenceService", EVERY_API, "inference_services", "inference_service")
+    },
 };
 
 static SERVE_MODEL: Spec = Spec {
@@ -316,7 +405,7 @@ static SERVE_MODEL: Spec = Spec {
     name_required: false,
     parent: Some(ParentSpec { kind: EntityKind::InferenceService, link: Link::Association, field: None }),
     fields: &[
-        parent_id("modelVersionId", "model_version_id"),
+        parent_id("modelVersionId", "model_version_id", EntityKind::ModelVersion),
         Field {
             json: "lastKnownState",
             place: Place::StateColumn,
@@ -328,6 +417,7 @@ static SERVE_MODEL: Spec = Spec {
     ],
     declared_only: &[],
     log: None,
+    rest: Rest { nested: nested("inference_service", "serves", "serve", Schema::Create), ..unlisted("ServeModel", EVERY_API) },
 };
 
 /// Artifacts hang under a model version or an experiment run (the caller names which).
@@ -358,6 +448,7 @@ static MODEL_ARTIFACT: Spec = Spec {
     ],
     declared_only: &[],
     log: None,
+    rest: Rest { health_checked: false, ..collection("ModelArtifact", EVERY_API, "model_artifacts", "model_artifact") },
 };
 
 static DOC_ARTIFACT: Spec = Spec {
@@ -371,6 +462,7 @@ static DOC_ARTIFACT: Spec = Spec {
     fields: &[URI, ARTIFACT_STATE],
     declared_only: &[],
     log: None,
+    rest: unlisted("DocArtifact", EVERY_API),
 };
 
 static DATA_SET: Spec = Spec {
@@ -392,6 +484,7 @@ static DATA_SET: Spec = Spec {
     ],
     declared_only: &[],
     log: None,
+    rest: unlisted("DataSet", EVERY_API),
 };
 
 const METRIC_FIELDS: &[Field] = &[
@@ -427,6 +520,7 @@ static METRIC_HISTORY: Spec = Spec {
     fields: METRIC_FIELDS,
     declared_only: &[],
     log: None,
+    rest: unlisted("Metric", EXPERIMENT_APIS),
 };
 
 static METRIC: Spec = Spec {
@@ -440,6 +534,7 @@ static METRIC: Spec = Spec {
     fields: METRIC_FIELDS,
     declared_only: &[],
     log: None,
+    rest: unlisted("Metric", EVERY_API),
 };
 
 static PARAMETER: Spec = Spec {
@@ -464,6 +559,7 @@ static PARAMETER: Spec = Spec {
     ],
     declared_only: &[],
     log: None,
+    rest: unlisted("Parameter", EVERY_API),
 };
 
 static EXPERIMENT: Spec = Spec {
@@ -477,6 +573,7 @@ static EXPERIMENT: Spec = Spec {
     fields: &[text("owner", "owner"), context_state("state", "state", LIVE_ARCHIVED, "LIVE")],
     declared_only: &[],
     log: None,
+    rest: collection("Experiment", EXPERIMENT_APIS, "experiments", "experiment"),
 };
 
 static EXPERIMENT_RUN: Spec = Spec {
@@ -488,7 +585,7 @@ static EXPERIMENT_RUN: Spec = Spec {
     name_required: false,
     parent: Some(ParentSpec { kind: EntityKind::Experiment, link: Link::ParentContext, field: Some("experimentId") }),
     fields: &[
-        parent_id("experimentId", "experiment_id"),
+        parent_id("experimentId", "experiment_id", EntityKind::Experiment),
         text("owner", "owner"),
         context_state("state", "state", LIVE_ARCHIVED, "LIVE"),
         context_state("status", "status", RUN_STATUSES, "RUNNING"),
@@ -515,8 +612,18 @@ static EXPERIMENT_RUN: Spec = Spec {
         parent_link: RUN_LINK,
         grandparent_link: EXPERIMENT_LINK,
         upserted_by_name: &[EntityKind::Metric, EntityKind::Parameter],
-        history: Some(History { of: EntityKind::Metric, row: EntityKind::MetricHistory, required: "value" }),
+        history: Some(History {
+            of: EntityKind::Metric,
+            row: EntityKind::MetricHistory,
+            required: "value",
+            segment: "metric_history",
+        }),
     }),
+    rest: Rest {
+        nested: nested("experiment", "experiment_runs", "experiment_run", Schema::Full),
+        holds_artifacts: true,
+        ..collection("ExperimentRun", EXPERIMENT_APIS, "experiment_runs", "experiment_run")
+    },
 };
 
 impl EntityKind {
@@ -552,25 +659,14 @@ impl EntityKind {
             EntityKind::Experiment => &EXPERIMENT,
             EntityKind::ExperimentRun => &EXPERIMENT_RUN,
             EntityKind::MetricHistory => &METRIC_HISTORY,
+            #[cfg(test)]
+            EntityKind::Gadget => &tests::GADGET,
         }
     }
 
-    /// The name of the entity's schema in the API documents (history rows are shown as metrics).
+    /// The name of the entity's schema in the API documents.
     pub fn schema_name(self) -> &'static str {
-        match self {
-            EntityKind::RegisteredModel => "RegisteredModel",
-            EntityKind::ModelVersion => "ModelVersion",
-            EntityKind::ServingEnvironment => "ServingEnvironment",
-            EntityKind::InferenceService => "InferenceService",
-            EntityKind::ServeModel => "ServeModel",
-            EntityKind::ModelArtifact => "ModelArtifact",
-            EntityKind::DocArtifact => "DocArtifact",
-            EntityKind::DataSet => "DataSet",
-            EntityKind::Metric | EntityKind::MetricHistory => "Metric",
-            EntityKind::Parameter => "Parameter",
-            EntityKind::Experiment => "Experiment",
-            EntityKind::ExperimentRun => "ExperimentRun",
-        }
+        self.spec().rest.schema
     }
 
     /// The artifact kind named by an `artifactType` value.
@@ -582,6 +678,16 @@ impl EntityKind {
 impl Spec {
     pub fn field(&self, json: &str) -> Option<&'static Field> {
         self.fields.iter().find(|f| f.json == json)
+    }
+
+    /// The fields naming another entity by id, besides the parent: upstream stores them
+    /// unchecked, the registry checks that they exist.
+    pub fn references(&self) -> impl Iterator<Item = (&'static Field, EntityKind)> {
+        let parent = self.parent.and_then(|p| p.field);
+        self.fields.iter().filter_map(move |f| match f.codec {
+            Codec::Id(kind) if Some(f.json) != parent => Some((f, kind)),
+            _ => None,
+        })
     }
 
     /// The typed property holding the id of a ParentContext parent, if the entity has one.
@@ -612,10 +718,58 @@ pub fn mlmd_types() -> Vec<TypeSpec> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+
+    /// A top-level entity of both versions referencing a model version: its one entry below
+    /// is all that routes, documents and checks need (see the tests of `http::resources` and
+    /// `registry::schema`).
+    pub(crate) static GADGET: Spec = Spec {
+        kind: EntityKind::Gadget,
+        label: "gadget",
+        type_name: "test.Gadget",
+        node: NodeKind::Context,
+        artifact_type: None,
+        name_required: true,
+        parent: None,
+        fields: &[
+            text("colour", "colour"),
+            Field {
+                json: "modelVersionId",
+                place: Place::Property("model_version_id"),
+                codec: Codec::Id(EntityKind::ModelVersion),
+                access: Access::Mutable,
+                default: None,
+                required: false,
+            },
+        ],
+        declared_only: &[],
+        log: None,
+        rest: collection("Gadget", EVERY_API, "gadgets", "gadget"),
+    };
+
+    /// The table with the test-only entity added.
+    pub(crate) fn with_gadget() -> Vec<EntityKind> {
+        let mut kinds = EntityKind::ALL.to_vec();
+        kinds.push(EntityKind::Gadget);
+        kinds
+    }
+
+    #[test]
+    fn references_are_the_id_fields_besides_the_parent() {
+        let names = |kind: EntityKind| kind.spec().references().map(|(f, k)| (f.json, k)).collect::<Vec<_>>();
+        use EntityKind::{ModelVersion, RegisteredModel};
+        assert_eq!(
+            names(EntityKind::InferenceService),
+            [("registeredModelId", RegisteredModel), ("modelVersionId", ModelVersion)]
+        );
+        assert_eq!(names(EntityKind::ServeModel), [("modelVersionId", ModelVersion)]);
+        assert_eq!(names(EntityKind::ModelVersion), []);
+        assert_eq!(names(EntityKind::ExperimentRun), []);
+        assert_eq!(names(EntityKind::Gadget), [("modelVersionId", ModelVersion)]);
+    }
 
     /// Upstream's declarations (its Go spec), as `name:data_type` per type.
     const UPSTREAM: &[(&str, &str)] = &[
