@@ -121,6 +121,18 @@ const fn link(json: &'static str, property: &'static str) -> Field {
     Field { json, place: Place::Property(property), codec: Codec::Link, access: Access::Mutable, default: None, required: false }
 }
 
+/// An optional id of another entity, checked to exist when written.
+const fn reference(json: &'static str, property: &'static str, kind: EntityKind) -> Field {
+    Field {
+        json,
+        place: Place::Property(property),
+        codec: Codec::Id(kind),
+        access: Access::Mutable,
+        default: None,
+        required: false,
+    }
+}
+
 /// The required, create-only id of the entity a new one hangs under (or is made for).
 const fn parent_id(json: &'static str, property: &'static str, kind: EntityKind) -> Field {
     Field {
@@ -377,14 +389,7 @@ static INFERENCE_SERVICE: Spec = Spec {
     fields: &[
         parent_id("servingEnvironmentId", "serving_environment_id", EntityKind::ServingEnvironment),
         parent_id("registeredModelId", "registered_model_id", EntityKind::RegisteredModel),
-        Field {
-            json: "modelVersionId",
-            place: Place::Property("model_version_id"),
-            codec: Codec::Id(EntityKind::ModelVersion),
-            access: Access::Mutable,
-            default: None,
-            required: false,
-        },
+        reference("modelVersionId", "model_version_id", EntityKind::ModelVersion),
         text("runtime", "runtime"),
         context_state("desiredState", "desired_state", DESIRED_STATES, "DEPLOYED"),
     ],
@@ -734,17 +739,7 @@ pub(crate) mod tests {
         artifact_type: None,
         name_required: true,
         parent: None,
-        fields: &[
-            text("colour", "colour"),
-            Field {
-                json: "modelVersionId",
-                place: Place::Property("model_version_id"),
-                codec: Codec::Id(EntityKind::ModelVersion),
-                access: Access::Mutable,
-                default: None,
-                required: false,
-            },
-        ],
+        fields: &[text("colour", "colour"), reference("modelVersionId", "model_version_id", EntityKind::ModelVersion)],
         declared_only: &[],
         log: None,
         rest: collection("Gadget", EVERY_API, "gadgets", "gadget"),
