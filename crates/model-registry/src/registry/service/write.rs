@@ -1,0 +1,274 @@
+//! Creates and updates: each one transaction that checks everything before it writes.
+
+use std::collections::HashMap;
+
+use embedmd::store::{Conn, Node, NodeFields, Properties, Under, Value};
+use serde_json::Value as Json;
+
+use super::{label_of, now_ms, parent_link, Registry};
+use crate::registry::codec::{self, parse_id, Draft, Schema, Stored};
+use crate::registry::error::{Error, Result};
+use crate::registry::spec::{Access, EntityKind, Field, Place, Spec, HIDDEN_LINKS};
+
+/// How a create was answered: upstream's nested artifact upsert says 200 for most kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Created,
+    Updated,
+}
+
+impl Registry {
+    /// Creates an entity. `parent` is the parent id taken from the path, which wins over the
+    /// body's parent field.
+    pub async fn create(&self, kind: EntityKind, schema: Schema, body: &Json, parent: Option<i64>) -> Result<Json> {
+        let spec = kind.spec();
+        let draft = codec::decode(self.api, spec, schema, body)?;
+        let parent = parent.zip(spec.parent).map(|(id, p)| (p.kind, id));
+        let defaults = schema != Schema::Full || spec.artifact_type.is_none();
+        let this = self.clone();
+        let node = self
+            .datastore
+            .write(move |conn| Box::pin(async move { this.insert(conn, spec, draft, parent, defaults).await }))
+            .await?;
+        Ok(codec::encode(self.api, spec, &node))
+    }
+
+    /// Applies a PATCH: only the fields the body carries change.
+    pub async fn update(&self, kinds: &[EntityKind], id: &str, body: &Json) -> Result<Json> {
+        let label = label_of(kinds);
+        let id = parse_id(id, &format!("{label} ID"))?;
+        let (this, kinds, body) = (self.clone(), kinds.to_vec(), body.clone());
+        let (spec, node) = self
+            .datastore
+            .write(move |conn| {
+                Box::pin(async move {
+                    // Locked before it is read: a concurrent PATCH of another field is then not undone.
+                    this.store.lock(conn, kinds[0].spec().node, id).await?;
+                    let (kind, node) = this.load(conn, &kinds, id, label).await?;
+                    let spec = kind.spec();
+                    if spec.artifact_type.is_some() && kinds.len() > 1 {
+                        // The oneOf body must name its kind; the codec refuses a different one.
+                        artifact_kind(&body)?;
+                    }
+                    let draft = codec::decode(this.api, spec, Schema::Update, &body)?;
+                    Ok::<_, Error>((spec, this.rewrite(conn, spec, node, draft).await?))
+                })
+            })
+            .await?;
+        Ok(codec::encode(self.api, spec, &node))
+    }
+
+    /// `POST /artifacts`: the Artifact oneOf, created without a parent.
+    pub async fn create_artifact(&self, body: &Json) -> Result<Json> {
+        self.create(artifact_kind(body)?, Schema::Full, body, None).await
+    }
+
+    pub(super) async fn insert(
+        &self,
+        conn: &mut Conn<'_>,
+        spec: &Spec,
+        draft: Draft,
+        path_parent: Option<(EntityKind, i64)>,
+        defaults: bool,
+    ) -> Result<Node> {
+        let from_body = spec.parent.and_then(|p| p.field.map(|f| (p.kind, f))).and_then(|(kind, f)| match draft.get(f) {
+            Some(Stored::Property(Value::Int(id))) => Some((kind, *id)),
+            _ => None,
+        });
+        let parent = spec.parent.and(path_parent.or(from_body));
+        let parent_id = parent.map(|(_, id)| id);
+        let parent_field = spec.parent.and_then(|p| p.field);
+        let missing = spec.fields.iter().find(|f| {
+            let given = draft.get(f.json).is_some() || (parent_field == Some(f.json) && parent_id.is_some());
+            f.required && !given
+        });
+        if let Some(field) = missing {
+            return Err(Error::Unprocessable(format!("required field '{}' is zero value.", field.json)));
+        }
+        let name = match draft.name.clone() {
+            Some(name) if !name.is_empty() => name,
+            _ if spec.name_required => {
+                return Err(Error::Unprocessable("required field 'name' is zero value.".into()));
+            }
+            _ => uuid::Uuid::new_v4().to_string(),
+        };
+        self.check_references(conn, spec, &draft).await?;
+        // Children are stored as "<parent id>:<name>"; parentless artifacts get a random prefix
+        // so that the same name can be created twice, as upstream does.
+        let stored_name = match (parent_id, spec.artifact_type) {
+            (Some(p), _) => format!("{p}:{name}"),
+            (None, Some(_)) => format!("{}:{name}", uuid::Uuid::new_v4()),
+            (None, None) => name.clone(),
+        };
+        // The prefix counts against the column's length too.
+        let room = codec::MAX_NAME_CHARS - (stored_name.chars().count() - name.chars().count());
+        codec::bounded("name", name.clone(), room)?;
+        let mut fields = NodeFields {
+            type_id: self.type_id(spec.kind),
+            name: stored_name,
+            external_id: draft.external_id.clone(),
+            uri: None,
+            state: None,
+        };
+        let mut properties = Properties { custom: draft.custom.clone().unwrap_or_default(), ..Properties::default() };
+        if let Some(description) = &draft.description {
+            properties.typed.insert("description".into(), Value::String(description.clone()));
+        }
+        for field in spec.fields {
+            let value = match draft.get(field.json) {
+                Some(v) => v.clone(),
+                None => match field.default.filter(|_| defaults) {
+                    Some(default) => codec::decode_field(self.api, field, &Json::String(default.into()))?,
+                    None => continue,
+                },
+            };
+            apply(&mut fields, &mut properties, field, value);
+        }
+        check_run_times(spec, &properties)?;
+        self.check_custom_names(&properties)?;
+        // The parent named by the path wins over the body's parent field.
+        if let (Some(parent), Some(id)) = (spec.parent, parent_id) {
+            if let Some(Place::Property(p)) = parent.field.and_then(|f| spec.field(f)).map(|f| f.place) {
+                properties.typed.insert(p.into(), Value::Int(id));
+            }
+        }
+        let now = now_ms();
+        // The insert itself finds the parent, or writes nothing.
+        let under = spec
+            .parent
+            .zip(parent)
+            .map(|(p, (kind, id))| Under { parent: parent_link(p.link, id), parent_types: vec![self.type_id(kind)] });
+        let id = self
+            .store
+            .insert(conn, spec.node, &fields, &properties, now, under.as_ref())
+            .await
+            .map_err(|e| conflict(spec, &name, e))?;
+        let Some(id) = id else {
+            let (kind, id) = parent.expect("only a parent can be missing");
+            return Err(Error::not_found(format!("no {} found for id {id}", kind.spec().label)));
+        };
+        Ok(Node {
+            id,
+            type_id: fields.type_id,
+            name: Some(fields.name),
+            external_id: fields.external_id,
+            uri: fields.uri,
+            state: fields.state,
+            create_time: now,
+            update_time: now,
+            properties,
+        })
+    }
+
+    /// Merges a draft onto a stored node and writes it back.
+    pub(super) async fn rewrite(&self, conn: &mut Conn<'_>, spec: &Spec, node: Node, draft: Draft) -> Result<Node> {
+        self.check_references(conn, spec, &draft).await?;
+        let mut fields = NodeFields {
+            type_id: node.type_id,
+            name: node.name.clone().unwrap_or_default(),
+            external_id: draft.external_id.clone().or(node.external_id.clone()),
+            uri: node.uri.clone(),
+            state: node.state,
+        };
+        let mut properties = node.properties.clone();
+        if let Some(custom) = draft.custom.clone() {
+            // Hidden experiment links survive a replacement of the visible map.
+            let hidden: Vec<(String, Value)> = properties
+                .custom
+                .iter()
+                .filter(|(k, _)| HIDDEN_LINKS.iter().any(|link| link.property == k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            properties.custom = custom;
+            properties.custom.extend(hidden);
+        }
+        if let Some(description) = &draft.description {
+            properties.typed.insert("description".into(), Value::String(description.clone()));
+        }
+        for (field, value) in &draft.fields {
+            if field.access == Access::Mutable {
+                apply(&mut fields, &mut properties, field, value.clone());
+            }
+        }
+        check_run_times(spec, &properties)?;
+        self.check_custom_names(&properties)?;
+        // Update times only move forward, even for two saves within one millisecond.
+        let now = now_ms().max(node.update_time + 1);
+        let name = codec::bare_name(&fields.name).to_owned();
+        self.store.update(conn, spec.node, node.id, &fields, &properties, now).await.map_err(|e| conflict(spec, &name, e))?;
+        Ok(Node { external_id: fields.external_id, uri: fields.uri, state: fields.state, update_time: now, properties, ..node })
+    }
+
+    /// Ids a body points at (beyond its parent) must exist: upstream stores them unchecked.
+    async fn check_references(&self, conn: &mut Conn<'_>, spec: &Spec, draft: &Draft) -> Result<()> {
+        for (field, kind) in spec.references() {
+            if let Some(Stored::Property(Value::Int(id))) = draft.get(field.json) {
+                self.must_exist(conn, kind, *id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Where property names fold case, two custom properties differing only by case would be
+    /// one row: refused before anything is written, rather than as a unique-key conflict.
+    fn check_custom_names(&self, properties: &Properties) -> Result<()> {
+        if !self.datastore.dialect().property_names_fold_case() {
+            return Ok(());
+        }
+        let mut folded = HashMap::new();
+        for name in properties.custom.keys() {
+            if let Some(other) = folded.insert(name.to_lowercase(), name) {
+                return Err(Error::bad_request(format!(
+                    "custom properties {other:?} and {name:?} differ only by case, which this database does not tell apart"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A run cannot end before it starts.
+fn check_run_times(spec: &Spec, properties: &Properties) -> Result<()> {
+    let millis = |name: &str| match properties.typed.get(name) {
+        Some(Value::String(s)) => s.parse::<u64>().ok(),
+        _ => None,
+    };
+    if spec.kind == EntityKind::ExperimentRun {
+        if let (Some(start), Some(end)) = (millis("start_time_since_epoch"), millis("end_time_since_epoch")) {
+            if end < start {
+                return Err(Error::bad_request(format!("endTimeSinceEpoch {end} is before startTimeSinceEpoch {start}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn apply(fields: &mut NodeFields, properties: &mut Properties, field: &Field, value: Stored) {
+    match (field.place, value) {
+        (Place::Uri, Stored::Uri(uri)) => fields.uri = Some(uri),
+        (Place::StateColumn, Stored::State(state)) => fields.state = Some(state),
+        (Place::Property(name), Stored::Property(v)) => {
+            properties.typed.insert(name.into(), v);
+        }
+        _ => unreachable!("codec decodes each place to its own variant"),
+    }
+}
+
+/// A unique-key violation on write is a duplicate name or external id.
+fn conflict(spec: &Spec, name: &str, e: embedmd::Error) -> Error {
+    match e {
+        embedmd::Error::UniqueViolation(_) => {
+            Error::Conflict(format!("{} with name {name:?} or the same externalId already exists: conflict", spec.label))
+        }
+        other => other.into(),
+    }
+}
+
+/// The kind named by an Artifact oneOf body's `artifactType`.
+pub(super) fn artifact_kind(body: &Json) -> Result<EntityKind> {
+    body.get("artifactType").and_then(Json::as_str).and_then(EntityKind::from_artifact_type).ok_or_else(|| {
+        Error::bad_request(
+            "invalid artifact type, must be either model-artifact, doc-artifact, dataset-artifact, metric or parameter",
+        )
+    })
+}
