@@ -1,3 +1,4 @@
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use embedmd::{Connection, MigrateError};
@@ -40,10 +41,13 @@ async fn main() -> ExitCode {
 }
 
 /// `--log-level` for everything; RUST_LOG's directives, when set, come after it and so win.
+/// Colours only on a terminal (and without NO_COLOR): a file or a pipe gets plain text, which
+/// log collectors would otherwise store with the escape codes.
 fn init_logging(format: LogFormat, level: tracing::Level) {
     let refinements = std::env::var("RUST_LOG").unwrap_or_default();
     let filter = EnvFilter::builder().parse_lossy(format!("{},{refinements}", LevelFilter::from_level(level)));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
     match format {
         LogFormat::Text => logs.init(),
         // The request's span (with its id) on every line of it, the event's fields at the top.
