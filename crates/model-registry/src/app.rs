@@ -72,10 +72,10 @@ pub struct App {
 
 impl App {
     /// Binds the listener before anything else, so the port is known (and answering) at once.
-    pub async fn build(config: ServerConfig) -> std::io::Result<App> {
-        let listener = TcpListener::bind((config.hostname.as_str(), config.port)).await?;
+    pub async fn build(config: ServerConfig) -> Result<App, BindError> {
+        let listener = bind(&config.hostname, config.port, Endpoint::Api).await?;
         let metrics_listener = match config.metrics_port {
-            Some(port) => Some(TcpListener::bind((config.hostname.as_str(), port)).await?),
+            Some(port) => Some(bind(&config.hostname, port, Endpoint::Metrics).await?),
             None => None,
         };
         let ServerConfig { datastore, pool, timeouts, max_concurrent_requests, .. } = config;
@@ -129,6 +129,39 @@ impl App {
         }
         Ok(())
     }
+}
+
+/// Which of the server's listeners could not be bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Api,
+    Metrics,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Endpoint::Api => "the API",
+            Endpoint::Metrics => "/metrics",
+        })
+    }
+}
+
+/// A listener that could not be bound, with the address as given (host name and port).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {address} for {endpoint}: {source}")]
+pub struct BindError {
+    pub endpoint: Endpoint,
+    pub address: String,
+    pub source: std::io::Error,
+}
+
+async fn bind(hostname: &str, port: u16, endpoint: Endpoint) -> Result<TcpListener, BindError> {
+    TcpListener::bind((hostname, port)).await.map_err(|source| BindError {
+        endpoint,
+        address: format!("{hostname}:{port}"),
+        source,
+    })
 }
 
 /// HTTP/1.1 (as upstream serves it) with a header-read timeout, which hyper also applies to a

@@ -232,8 +232,8 @@ fn parse_positive_duration(value: &str) -> Result<Duration, String> {
 pub enum CliError {
     #[error(transparent)]
     Clap(#[from] clap::Error),
-    #[error("cannot read config file {path}: {source}")]
-    ConfigRead { path: PathBuf, source: std::io::Error },
+    #[error("cannot read config file {path}: {source}; {advice}")]
+    ConfigRead { path: PathBuf, source: std::io::Error, advice: &'static str },
     #[error("config file {path}: {message}")]
     ConfigInvalid { path: PathBuf, message: String },
 }
@@ -252,13 +252,16 @@ where
     let matches = command.clone().ignore_errors(true).try_get_matches_from(&args)?;
     let explicit = matches.get_one::<PathBuf>("config").cloned();
     let file = match explicit {
-        Some(path) => Some(path),
-        None => home.map(|h| h.join(".model-registry.yaml")).filter(|p| p.is_file()),
+        Some(path) => Some((path, "name a readable file with --config/-c (MR_CONFIG)")),
+        None => home
+            .map(|h| h.join(".model-registry.yaml"))
+            .filter(|p| p.is_file())
+            .map(|path| (path, "it is read whenever it exists: make it readable or remove it")),
     };
-    let Some(path) = file else {
+    let Some((path, advice)) = file else {
         return Ok(Cli::from_arg_matches(&command.try_get_matches_from(&args)?)?);
     };
-    let settings = read_config_file(&path)?;
+    let settings = read_config_file(&path, advice)?;
 
     let leaf = leaf_matches(&matches);
     let invoked = invoked_command(&command, &matches);
@@ -310,8 +313,8 @@ fn flag_id(command: &clap::Command, long: &str) -> Option<String> {
 }
 
 /// A flat YAML mapping of flag names to scalars.
-fn read_config_file(path: &PathBuf) -> Result<BTreeMap<String, String>, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CliError::ConfigRead { path: path.clone(), source })?;
+fn read_config_file(path: &PathBuf, advice: &'static str) -> Result<BTreeMap<String, String>, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::ConfigRead { path: path.clone(), source, advice })?;
     let invalid = |message: String| CliError::ConfigInvalid { path: path.clone(), message };
     let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).map_err(|e| invalid(e.to_string()))?;
     let mapping = match value {

@@ -2,6 +2,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use embedmd::{Connection, MigrateError};
+use model_registry::app::{BindError, Endpoint};
 use model_registry::cli::{self, Command, LogFormat, MigrateAction};
 use model_registry::config::{self, ServerConfig};
 use model_registry::{app, transfer, App};
@@ -57,9 +58,24 @@ fn init_logging(format: LogFormat, level: tracing::Level) {
 
 async fn serve(proxy: &cli::ProxyArgs, database: &cli::DatabaseArgs) -> anyhow::Result<()> {
     let config = ServerConfig::from_args(proxy, database)?;
-    let app = App::build(config).await?;
+    let app = App::build(config).await.map_err(|e| anyhow::anyhow!("{e}; {}", bind_advice(&e)))?;
     app.run_until(app::shutdown_signal()).await?;
     Ok(())
+}
+
+/// What to do about a port that could not be bound, naming the flags and variables that move it.
+fn bind_advice(error: &BindError) -> String {
+    let cause = match error.source.kind() {
+        std::io::ErrorKind::AddrInUse => "another process is listening there: stop it or ",
+        std::io::ErrorKind::PermissionDenied => "ports below 1024 need privileges: ",
+        std::io::ErrorKind::AddrNotAvailable => "the address is not one of this machine's: ",
+        _ => "",
+    };
+    let port = match error.endpoint {
+        Endpoint::Api => "--port/-p (MR_PORT)",
+        Endpoint::Metrics => "--metrics-port (MR_METRICS_PORT)",
+    };
+    format!("{cause}choose another port with {port} or another address with --hostname/-n (MR_HOSTNAME)")
 }
 
 async fn migrate(action: &MigrateAction, database: &cli::DatabaseArgs) -> anyhow::Result<()> {
