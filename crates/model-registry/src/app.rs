@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::serve::Listener;
 use embedmd::{ConnectTarget, Datastore, MigrateError, PoolConfig};
@@ -21,6 +21,11 @@ use crate::registry::{mlmd_types, public_reason, Registry};
 
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const LONGEST_RETRY: Duration = Duration::from_secs(15);
+/// The first failed attempts to reach the datastore are logged one by one...
+pub const LOGGED_RETRIES: u32 = 3;
+/// ...and then one line per this interval (or when the error changes), so that the log shows a
+/// server that keeps retrying without a line per retry.
+pub const RETRY_LOG_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Where the datastore stands; read by every request.
 #[derive(Debug)]
@@ -207,7 +212,7 @@ async fn serve(
 /// database may come up later, and a dirty schema may be forced by an operator meanwhile.
 async fn connect_until_ready(target: ConnectTarget, pool: PoolConfig, state: AppState) {
     let mut delay = FIRST_RETRY;
-    let mut last_error = String::new();
+    let mut retries = RetryLog::default();
     loop {
         match Datastore::open(&target, &pool, &mlmd_types()).await {
             Ok((store, report)) => {
@@ -218,7 +223,7 @@ async fn connect_until_ready(target: ConnectTarget, pool: PoolConfig, state: App
                 }
                 state.metrics.set_schema(report.to, false);
                 state.set(StoreState::Ready(Registry::new(store)));
-                tracing::info!("ready");
+                tracing::info!(failed_attempts = retries.failed, "ready");
                 return;
             }
             Err(e) => {
@@ -232,15 +237,67 @@ async fn connect_until_ready(target: ConnectTarget, pool: PoolConfig, state: App
                     _ => {}
                 }
                 let message = e.to_string();
-                if message != last_error {
-                    tracing::error!(error = %message, retry_in = ?delay, "datastore not ready");
-                    last_error.clone_from(&message);
+                let failed = retries.failed + 1;
+                match retries.failed_now(Instant::now(), &message) {
+                    RetryLine::Quiet => {}
+                    RetryLine::Attempt if failed == LOGGED_RETRIES => tracing::error!(
+                        attempt = failed,
+                        error = %message,
+                        retry_in = ?delay,
+                        later_retries = %format_args!("logged every {RETRY_LOG_INTERVAL:?}, or when the error changes"),
+                        "datastore not ready"
+                    ),
+                    RetryLine::Attempt => {
+                        tracing::error!(attempt = failed, error = %message, retry_in = ?delay, "datastore not ready")
+                    }
+                    RetryLine::Summary { failing_for } => tracing::error!(
+                        failed_attempts = failed,
+                        failing_for = %humantime::format_duration(failing_for),
+                        last_error = %message,
+                        retry_in = ?delay,
+                        "datastore still not ready"
+                    ),
                 }
-                state.set(StoreState::Starting(public_reason(&e)));
+                state.set(StoreState::Starting(format!("{}; retrying (failed attempts: {failed})", public_reason(&e))));
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(LONGEST_RETRY);
             }
         }
+    }
+}
+
+/// Which failed attempts to reach the datastore get a log line: the first [`LOGGED_RETRIES`] and
+/// any whose error differs from the last one logged, else one summary per
+/// [`RETRY_LOG_INTERVAL`]. Retries themselves are at least [`FIRST_RETRY`] apart.
+#[derive(Debug, Default)]
+struct RetryLog {
+    failed: u32,
+    first_failure: Option<Instant>,
+    last_logged: Option<(Instant, String)>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum RetryLine {
+    Attempt,
+    /// Attempts have failed since `failing_for` ago (whole seconds).
+    Summary {
+        failing_for: Duration,
+    },
+    Quiet,
+}
+
+impl RetryLog {
+    fn failed_now(&mut self, now: Instant, error: &str) -> RetryLine {
+        self.failed += 1;
+        let since = *self.first_failure.get_or_insert(now);
+        let line = match &self.last_logged {
+            _ if self.failed <= LOGGED_RETRIES => RetryLine::Attempt,
+            Some((_, logged)) if logged != error => RetryLine::Attempt,
+            Some((at, _)) if now.duration_since(*at) < RETRY_LOG_INTERVAL => return RetryLine::Quiet,
+            _ => RetryLine::Summary { failing_for: Duration::from_secs(now.duration_since(since).as_secs()) },
+        };
+        self.last_logged = Some((now, error.to_owned()));
+        line
     }
 }
 
@@ -265,4 +322,37 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_are_logged_one_by_one_then_once_per_interval_or_when_the_error_changes() {
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut log = RetryLog::default();
+        let mut lines: Vec<RetryLine> = (0..LOGGED_RETRIES).map(|i| log.failed_now(at(u64::from(i)), "refused")).collect();
+        assert!(lines.iter().all(|l| *l == RetryLine::Attempt), "{lines:?}");
+        lines.clear();
+        let last_loud = u64::from(LOGGED_RETRIES - 1);
+        // Every second for two intervals: quiet but for one summary per interval.
+        for s in last_loud + 1..=last_loud + 2 * RETRY_LOG_INTERVAL.as_secs() {
+            lines.push(log.failed_now(at(s), "refused"));
+        }
+        let summaries: Vec<(usize, &RetryLine)> = lines.iter().enumerate().filter(|(_, l)| **l != RetryLine::Quiet).collect();
+        let interval = RETRY_LOG_INTERVAL.as_secs();
+        assert_eq!(
+            summaries,
+            [
+                (interval as usize - 1, &RetryLine::Summary { failing_for: Duration::from_secs(last_loud + interval) }),
+                (2 * interval as usize - 1, &RetryLine::Summary { failing_for: Duration::from_secs(last_loud + 2 * interval) }),
+            ]
+        );
+        let now = last_loud + 2 * interval + 1;
+        assert_eq!(log.failed_now(at(now), "dirty"), RetryLine::Attempt, "a new error is logged at once");
+        assert_eq!(log.failed_now(at(now + 1), "dirty"), RetryLine::Quiet);
+        assert_eq!(log.failed, LOGGED_RETRIES + 2 * interval as u32 + 2);
+    }
 }

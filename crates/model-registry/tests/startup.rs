@@ -1,8 +1,13 @@
 //! What the real binary tells the person who starts it: a port it cannot bind and a config file
-//! it cannot read, each named with what to do; plain-text logs off a terminal.
+//! it cannot read, each named with what to do; retries while the database is down, logged at a
+//! bounded rate; plain-text logs off a terminal.
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use model_registry::app::LOGGED_RETRIES;
+use testkit::{Backend, TestDb};
+use tokio::net::{TcpSocket, TcpStream};
 
 mod support;
 use support::server::{Server, BIN};
@@ -62,6 +67,67 @@ fn an_unreadable_config_file_is_named_with_its_path() {
     let out = run_to_exit(&["proxy", "--config", dir.path().to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains(&format!("cannot read config file {}:", dir.path().display())), "{}", stderr(&out));
+}
+
+/// Forwards every connection to `target` (the real database), from the moment it is called.
+fn forward(socket: TcpSocket, target: String) {
+    let listener = socket.listen(64).unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let target = target.clone();
+            tokio::spawn(async move {
+                if let Ok(mut server) = TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+}
+
+/// The database is down (its port bound, refusing connections) for at least 5 s and more
+/// failed attempts than are logged one by one; then it comes up behind that port.
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_are_logged_at_a_bounded_rate_while_the_database_is_down() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut url = url::Url::parse(db.url()).unwrap();
+    let real = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    // Bound and not listening: connections are refused, and no one else can take the port.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    url.set_port(Some(socket.local_addr().unwrap().port())).unwrap();
+    url.set_password(Some("hunter2-pw")).unwrap(); // trust authentication ignores it
+    let flags = ["--embedmd-database-dsn".to_owned(), url.to_string()];
+    let server = Server::start(&flags);
+    server.wait_listening().await;
+
+    let started = Instant::now();
+    let mut failed = 0;
+    while started.elapsed() < Duration::from_secs(5) || failed <= LOGGED_RETRIES {
+        assert!(started.elapsed() < Duration::from_secs(60), "too few retries:\n{}", server.log());
+        let (status, body) = server.get_text("/readyz/health").await;
+        assert_eq!(status, 503, "{body}");
+        if let Some(attempts) = body.strip_prefix("database is not ready: database unreachable; retrying (failed attempts: ") {
+            failed = attempts.trim_end_matches(')').parse().unwrap();
+        } else {
+            assert_eq!(body, "database is not ready: connecting to the database", "before the first attempt fails");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    forward(socket, real);
+    server.wait_ready(Duration::from_secs(30)).await;
+    let log = server.stop();
+
+    let logged: Vec<&str> = log.lines().filter(|l| l.contains("datastore not ready")).collect();
+    assert_eq!(logged.len(), LOGGED_RETRIES as usize, "only the first few attempts have a line each:\n{log}");
+    for (i, line) in logged.iter().enumerate() {
+        assert!(line.contains(&format!("attempt={}", i + 1)) && line.contains("retry_in="), "{line}");
+        assert!(line.contains("error=database unavailable"), "{line}");
+    }
+    assert!(logged[logged.len() - 1].contains("later_retries=logged every 30s, or when the error changes"), "{log}");
+    let ready = log.lines().find(|l| l.contains("app: ready ")).unwrap_or_else(|| panic!("no ready line:\n{log}"));
+    let failed_total: u32 = ready.split("failed_attempts=").nth(1).unwrap().trim().parse().unwrap();
+    assert!(failed_total >= failed && failed_total > LOGGED_RETRIES, "{ready}");
+    assert!(!log.contains("hunter2-pw"), "{log}");
 }
 
 #[tokio::test]
