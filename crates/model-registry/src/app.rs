@@ -14,7 +14,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::config::{HttpTimeouts, ServerConfig};
+use crate::config::{self, HttpTimeouts, ServerConfig};
 use crate::http;
 use crate::metrics::Metrics;
 use crate::registry::{mlmd_types, public_reason, Registry};
@@ -236,7 +236,10 @@ async fn connect_until_ready(target: ConnectTarget, pool: PoolConfig, state: App
                     }
                     _ => {}
                 }
-                let message = e.to_string();
+                let message = match config::datastore_problem(&target) {
+                    Some(problem) => format!("{e}; {problem}"),
+                    None => e.to_string(),
+                };
                 let failed = retries.failed + 1;
                 match retries.failed_now(Instant::now(), &message) {
                     RetryLine::Quiet => {}

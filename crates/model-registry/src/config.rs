@@ -1,5 +1,6 @@
 //! From parsed flags to validated settings; DSN problems surface here, before anything starts.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -104,4 +105,44 @@ pub fn datastore_target(args: &DatabaseArgs) -> Result<ConnectTarget, embedmd::d
         );
     }
     embedmd::dsn::resolve(backend, args.embedmd_database_dsn.as_deref(), &tls)
+}
+
+/// What on the file system keeps the datastore from opening, naming the path and the fix; looked
+/// at after a failure so the log says more than the driver's "unable to open database file".
+/// Only SQLite has such problems; `None` when nothing is found.
+pub fn datastore_problem(target: &ConnectTarget) -> Option<String> {
+    match target {
+        ConnectTarget::Sqlite(options) => sqlite_problem(options.get_filename()),
+        ConnectTarget::MySql(_) | ConnectTarget::Postgres(_) => None,
+    }
+}
+
+/// SQLite creates the file, and in WAL mode its `-wal` and `-shm` files, in the file's
+/// directory: that directory must exist and be writable, and so must the file if it exists.
+fn sqlite_problem(file: &Path) -> Option<String> {
+    let file = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
+    let dir = file.parent().unwrap_or(Path::new("/"));
+    let elsewhere = "or choose another file with --embedmd-database-dsn (MR_EMBEDMD_DATABASE_DSN)";
+    match std::fs::metadata(dir) {
+        Err(e) => return Some(format!("the SQLite directory {} cannot be used ({e}): create it {elsewhere}", dir.display())),
+        Ok(meta) if !meta.is_dir() => {
+            return Some(format!("{} is not a directory: the SQLite file needs one {elsewhere}", dir.display()))
+        }
+        Ok(_) => {}
+    }
+    // An unnamed temporary file: what creating the database's files needs, and nothing is left.
+    if let Err(e) = tempfile::tempfile_in(dir) {
+        return Some(format!(
+            "the SQLite directory {} is not writable ({e}): SQLite creates the database and its -wal and -shm files \
+             there; make it writable for the server's user {elsewhere}",
+            dir.display()
+        ));
+    }
+    match std::fs::OpenOptions::new().read(true).write(true).open(&file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Some(format!(
+            "the SQLite file {} is not writable ({e}): make it writable for the server's user {elsewhere}",
+            file.display()
+        )),
+        _ => None,
+    }
 }

@@ -1,7 +1,8 @@
-//! What the real binary tells the person who starts it: a port it cannot bind and a config file
-//! it cannot read, each named with what to do; retries while the database is down, logged at a
-//! bounded rate; plain-text logs off a terminal.
+//! What the real binary tells the person who starts it: a port it cannot bind, a config file
+//! it cannot read and an SQLite directory it cannot use, each named with what to do; retries
+//! while the database is down, logged at a bounded rate; plain-text logs off a terminal.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -67,6 +68,69 @@ fn an_unreadable_config_file_is_named_with_its_path() {
     let out = run_to_exit(&["proxy", "--config", dir.path().to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains(&format!("cannot read config file {}:", dir.path().display())), "{}", stderr(&out));
+}
+
+/// Polls the log until it has `wanted`, within 15 s; the log then.
+async fn log_with(log: impl Fn() -> String, wanted: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = log();
+        if text.contains(wanted) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "no {wanted:?} in the log:\n{text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_missing_sqlite_directory_is_named_in_the_log_but_not_in_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("not-there");
+    let server = Server::with_dsn(&missing.join("registry.db").display().to_string(), &[]);
+    server.wait_listening().await;
+    let wanted = format!("the SQLite directory {} cannot be used (No such file or directory", missing.display());
+    let log = log_with(|| server.log(), &wanted).await;
+    assert!(log.contains("create it or choose another file with --embedmd-database-dsn (MR_EMBEDMD_DATABASE_DSN)"), "{log}");
+    let (status, body) = server.get_text("/readyz/health").await;
+    assert_eq!(status, 503);
+    assert!(body.starts_with("database is not ready: database error: see the server log; retrying"), "{body}");
+    assert!(!body.contains("not-there"), "{body}");
+
+    // Once the directory exists the same server becomes ready.
+    std::fs::create_dir(&missing).unwrap();
+    server.wait_ready(Duration::from_secs(30)).await;
+}
+
+#[tokio::test]
+async fn an_unwritable_sqlite_directory_is_named_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let locked = dir.path().join("read-only");
+    std::fs::create_dir(&locked).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut command = Command::new(BIN);
+    command
+        .args(["proxy", "--hostname", "127.0.0.1", "--port", "0", "--embedmd-database-dsn"])
+        .arg(locked.join("registry.db"))
+        .current_dir(dir.path())
+        .env("HOME", "/nonexistent")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log.reopen().unwrap());
+    // A privileged user writes anywhere: the server then runs as nobody.
+    if tempfile::tempfile_in(&locked).is_ok() {
+        command.uid(65534).gid(65534);
+    }
+    let mut child = command.spawn().unwrap();
+    let text = log_with(|| std::fs::read_to_string(log.path()).unwrap(), "is not writable").await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(text.contains(&format!("the SQLite directory {} is not writable (Permission denied", locked.display())), "{text}");
+    assert!(text.contains("make it writable for the server's user or choose another file with --embedmd-database-dsn"), "{text}");
+    assert_eq!(std::fs::read_dir(&locked).unwrap().count(), 0, "the probe leaves nothing behind");
 }
 
 /// Forwards every connection to `target` (the real database), from the moment it is called.
