@@ -236,10 +236,7 @@ async fn connect_until_ready(target: ConnectTarget, pool: PoolConfig, state: App
                     }
                     _ => {}
                 }
-                let message = match config::datastore_problem(&target) {
-                    Some(problem) => format!("{e}; {problem}"),
-                    None => e.to_string(),
-                };
+                let message = config::open_error(&e, &target);
                 let failed = retries.failed + 1;
                 match retries.failed_now(Instant::now(), &message) {
                     RetryLine::Quiet => {}

@@ -107,13 +107,17 @@ pub fn datastore_target(args: &DatabaseArgs) -> Result<ConnectTarget, embedmd::d
     embedmd::dsn::resolve(backend, args.embedmd_database_dsn.as_deref(), &tls)
 }
 
-/// What on the file system keeps the datastore from opening, naming the path and the fix; looked
-/// at after a failure so the log says more than the driver's "unable to open database file".
-/// Only SQLite has such problems; `None` when nothing is found.
-pub fn datastore_problem(target: &ConnectTarget) -> Option<String> {
-    match target {
+/// A failure to open the datastore, with what the file system shows when that names the path
+/// and the fix: more than the driver's "unable to open database file". Only SQLite has such
+/// problems.
+pub fn open_error(error: &embedmd::Error, target: &ConnectTarget) -> String {
+    let problem = match target {
         ConnectTarget::Sqlite(options) => sqlite_problem(options.get_filename()),
         ConnectTarget::MySql(_) | ConnectTarget::Postgres(_) => None,
+    };
+    match problem {
+        Some(problem) => format!("{error}; {problem}"),
+        None => error.to_string(),
     }
 }
 

@@ -86,7 +86,9 @@ async fn migrate(action: &MigrateAction, database: &cli::DatabaseArgs) -> anyhow
         anyhow::bail!("say how many migrations to revert (`migrate down N`) or `migrate down --all --yes`");
     }
     let target = config::datastore_target(database)?;
-    let connection = Connection::open(&target, &config::pool_config(database)).await?;
+    let connection = Connection::open(&target, &config::pool_config(database))
+        .await
+        .map_err(|e| anyhow::anyhow!(config::open_error(&e, &target)))?;
     let migrator = &connection.migrator;
     let result: Result<(), MigrateError> = async {
         match action {

@@ -133,6 +133,18 @@ async fn an_unwritable_sqlite_directory_is_named_in_the_log() {
     assert_eq!(std::fs::read_dir(&locked).unwrap().count(), 0, "the probe leaves nothing behind");
 }
 
+#[test]
+fn migrate_names_a_missing_sqlite_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("not-there");
+    let dsn = missing.join("registry.db").display().to_string();
+    let out = run_to_exit(&["migrate", "up", "--embedmd-database-dsn", &dsn]);
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(text.contains(&format!("the SQLite directory {} cannot be used", missing.display())), "{text}");
+    assert!(text.contains("create it or choose another file with --embedmd-database-dsn"), "{text}");
+}
+
 /// Forwards every connection to `target` (the real database), from the moment it is called.
 fn forward(socket: TcpSocket, target: String) {
     let listener = socket.listen(64).unwrap();
