@@ -39,6 +39,21 @@ const PG_UNAVAILABLE: [&str; 5] = ["53300", "57P01", "57P02", "57P03", "57014"];
 const MYSQL_UNAVAILABLE: [u16; 7] = [1040, 1053, 1203, 1226, 1927, 1969, 3024];
 
 impl Error {
+    /// A unique violation on a table's primary key. Node ids are assigned by the database, so
+    /// on a write this is a property row: two names in one body that the property table's
+    /// collation holds as one (MySQL/MariaDB's default collations ignore case, accents and
+    /// trailing spaces).
+    pub fn is_primary_key_violation(&self) -> bool {
+        let Error::UniqueViolation(sqlx::Error::Database(d)) = self else { return false };
+        if let Some(mysql) = d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+            // MariaDB names the key 'PRIMARY', MySQL 8 'Table.PRIMARY'.
+            mysql.number() == MYSQL_DUPLICATE_ENTRY
+                && (mysql.message().ends_with("'PRIMARY'") || mysql.message().ends_with(".PRIMARY'"))
+        } else {
+            d.constraint().is_some_and(|c| c.ends_with("_pkey"))
+        }
+    }
+
     /// An error of the same kind with the same text, for each of several callers that one
     /// failure concerns (a group commit).
     pub(crate) fn same_kind(&self) -> Error {
@@ -50,6 +65,9 @@ impl Error {
         }
     }
 }
+
+/// MySQL/MariaDB's "Duplicate entry ... for key ...".
+const MYSQL_DUPLICATE_ENTRY: u16 = 1062;
 
 pub(crate) fn is_unavailable(e: &sqlx::Error) -> bool {
     match e {

@@ -158,6 +158,7 @@ impl std::fmt::Display for Endpoint {
 pub struct BindError {
     pub endpoint: Endpoint,
     pub address: String,
+    pub port: u16,
     pub source: std::io::Error,
 }
 
@@ -165,6 +166,7 @@ async fn bind(hostname: &str, port: u16, endpoint: Endpoint) -> Result<TcpListen
     TcpListener::bind((hostname, port)).await.map_err(|source| BindError {
         endpoint,
         address: format!("{hostname}:{port}"),
+        port,
         source,
     })
 }

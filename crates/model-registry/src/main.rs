@@ -67,7 +67,7 @@ async fn serve(proxy: &cli::ProxyArgs, database: &cli::DatabaseArgs) -> anyhow::
 fn bind_advice(error: &BindError) -> String {
     let cause = match error.source.kind() {
         std::io::ErrorKind::AddrInUse => "another process is listening there: stop it or ",
-        std::io::ErrorKind::PermissionDenied => "ports below 1024 need privileges: ",
+        std::io::ErrorKind::PermissionDenied if error.port < 1024 => "ports below 1024 need privileges: ",
         std::io::ErrorKind::AddrNotAvailable => "the address is not one of this machine's: ",
         _ => "",
     };

@@ -177,9 +177,16 @@ fn operations_of(api: ApiVersion, kinds: &[EntityKind]) -> Vec<Operation> {
             history_of(&mut ops, nouns_of(spec.kind), history);
         }
     }
+    let services = nouns_of(InferenceService).plural;
     let (model, version) = ("get_inference_service_model", "get_inference_service_version");
-    ops.push(Operation::new(model, Method::Get, "/inference_services/{id}/model", &[RegisteredModel], Action::ServiceModel));
-    ops.push(Operation::new(version, Method::Get, "/inference_services/{id}/version", &[ModelVersion], Action::ServiceVersion));
+    ops.push(Operation::new(model, Method::Get, format!("/{services}/{{id}}/model"), &[RegisteredModel], Action::ServiceModel));
+    ops.push(Operation::new(
+        version,
+        Method::Get,
+        format!("/{services}/{{id}}/version"),
+        &[ModelVersion],
+        Action::ServiceVersion,
+    ));
     ops
 }
 

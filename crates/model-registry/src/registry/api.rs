@@ -26,9 +26,9 @@ impl ApiVersion {
     }
 
     /// Experiment tracking (experiments, runs, metric history, the artifacts' experiment
-    /// links) exists in v1alpha3 only.
+    /// links) exists where the entity table serves runs.
     pub fn has_experiments(self) -> bool {
-        self == ApiVersion::V1Alpha3
+        self.serves(EntityKind::ExperimentRun)
     }
 
     pub fn serves(self, kind: EntityKind) -> bool {

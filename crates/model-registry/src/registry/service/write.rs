@@ -1,7 +1,5 @@
 //! Creates and updates: each one transaction that checks everything before it writes.
 
-use std::collections::HashMap;
-
 use embedmd::store::{Conn, Node, NodeFields, Properties, Under, Value};
 use serde_json::Value as Json;
 
@@ -125,7 +123,6 @@ impl Registry {
             apply(&mut fields, &mut properties, field, value);
         }
         check_run_times(spec, &properties)?;
-        self.check_custom_names(&properties)?;
         // The parent named by the path wins over the body's parent field.
         if let (Some(parent), Some(id)) = (spec.parent, parent_id) {
             if let Some(Place::Property(p)) = parent.field.and_then(|f| spec.field(f)).map(|f| f.place) {
@@ -142,7 +139,7 @@ impl Registry {
             .store
             .insert(conn, spec.node, &fields, &properties, now, under.as_ref())
             .await
-            .map_err(|e| conflict(spec, &name, e))?;
+            .map_err(|e| self.conflict(spec, &name, &properties, e))?;
         let Some(id) = id else {
             let (kind, id) = parent.expect("only a parent can be missing");
             return Err(Error::not_found(format!("no {} found for id {id}", kind.spec().label)));
@@ -191,11 +188,13 @@ impl Registry {
             }
         }
         check_run_times(spec, &properties)?;
-        self.check_custom_names(&properties)?;
         // Update times only move forward, even for two saves within one millisecond.
         let now = now_ms().max(node.update_time + 1);
         let name = codec::bare_name(&fields.name).to_owned();
-        self.store.update(conn, spec.node, node.id, &fields, &properties, now).await.map_err(|e| conflict(spec, &name, e))?;
+        self.store
+            .update(conn, spec.node, node.id, &fields, &properties, now)
+            .await
+            .map_err(|e| self.conflict(spec, &name, &properties, e))?;
         Ok(Node { external_id: fields.external_id, uri: fields.uri, state: fields.state, update_time: now, properties, ..node })
     }
 
@@ -209,21 +208,25 @@ impl Registry {
         Ok(())
     }
 
-    /// Where property names fold case, two custom properties differing only by case would be
-    /// one row: refused before anything is written, rather than as a unique-key conflict.
-    fn check_custom_names(&self, properties: &Properties) -> Result<()> {
-        if !self.datastore.dialect().property_names_fold_case() {
-            return Ok(());
-        }
-        let mut folded = HashMap::new();
-        for name in properties.custom.keys() {
-            if let Some(other) = folded.insert(name.to_lowercase(), name) {
-                return Err(Error::bad_request(format!(
-                    "custom properties {other:?} and {name:?} differ only by case, which this database does not tell apart"
-                )));
+    /// A unique-key violation on write is a duplicate name or external id, or, where the property
+    /// table's collation folds names, two custom properties of the body that it holds as one.
+    fn conflict(&self, spec: &Spec, name: &str, properties: &Properties, e: embedmd::Error) -> Error {
+        match e {
+            e @ embedmd::Error::UniqueViolation(_)
+                if self.datastore.dialect().property_names_fold_case() && e.is_primary_key_violation() =>
+            {
+                let names: Vec<&String> = properties.custom.keys().take(MAX_NAMES_SHOWN).collect();
+                Error::bad_request(format!(
+                    "two custom property names are one name to this database, whose collation ignores case, accents and \
+                     trailing spaces; custom properties: {names:?}{}",
+                    if properties.custom.len() > MAX_NAMES_SHOWN { " ..." } else { "" }
+                ))
             }
+            embedmd::Error::UniqueViolation(_) => {
+                Error::Conflict(format!("{} with name {name:?} or the same externalId already exists: conflict", spec.label))
+            }
+            other => other.into(),
         }
-        Ok(())
     }
 }
 
@@ -254,15 +257,8 @@ fn apply(fields: &mut NodeFields, properties: &mut Properties, field: &Field, va
     }
 }
 
-/// A unique-key violation on write is a duplicate name or external id.
-fn conflict(spec: &Spec, name: &str, e: embedmd::Error) -> Error {
-    match e {
-        embedmd::Error::UniqueViolation(_) => {
-            Error::Conflict(format!("{} with name {name:?} or the same externalId already exists: conflict", spec.label))
-        }
-        other => other.into(),
-    }
-}
+/// How many custom property names an error message lists.
+const MAX_NAMES_SHOWN: usize = 20;
 
 /// The kind named by an Artifact oneOf body's `artifactType`.
 pub(super) fn artifact_kind(body: &Json) -> Result<EntityKind> {
