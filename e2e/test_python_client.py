@@ -316,9 +316,11 @@ def test_register_versions_and_duplicate_version(client):
 def test_absent_lookups(client, mr_server):
     name = uniq("absent")
     assert client.get_registered_model(name) is None
-    with pytest.raises(StoreError):
+    # The client's own "no such model" (the server answered 404), not any other StoreError.
+    absent = f"^Model {re.escape(name)} does not exist$"
+    with pytest.raises(StoreError, match=absent):
         client.get_model_version(name, "v1")
-    with pytest.raises(StoreError):
+    with pytest.raises(StoreError, match=absent):
         client.get_model_versions(name)
     # a model without versions lists none
     bare = uniq("bare")

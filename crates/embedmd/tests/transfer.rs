@@ -168,14 +168,20 @@ async fn values_the_target_cannot_hold_are_refused_by_line_and_column(backend: B
     ];
     for (table, when, column, value, message) in cases {
         let (line, bad) = with_value(&file, table, when, column, Some(value.clone()));
+        // A started target, so that what a refusal must leave untouched holds the schema and types.
         let db = TestDb::new(backend).await;
+        started(&db).await;
+        let before = contents(&db).await;
         let refused = match backend {
             Backend::Sqlite => false,
             Backend::Postgres => !message.contains("MySQL"),
             Backend::MySql => true,
         };
         match import(&db, &bad).await {
-            Err(e) if refused => assert_eq!(e.to_string(), format!("line {line}: {table}.{column}: {message}")),
+            Err(e) if refused => {
+                assert_eq!(e.to_string(), format!("line {line}: {table}.{column}: {message}"));
+                assert_eq!(contents(&db).await, before, "{value}: the refused import changed the target");
+            }
             Ok(_) if !refused => assert_eq!(parsed_rows(&export(&db).await), parsed_rows(&bad), "{value} is kept as it is"),
             other => panic!("{backend}: {value}: {other:?}"),
         }
@@ -326,14 +332,16 @@ async fn a_target_that_holds_data_is_refused_untouched(backend: Backend) {
         error.to_string(),
         "the target database is not empty: Artifact holds rows; import writes only into an empty database"
     );
+    assert_eq!(contents(&full).await, before);
     // ParentType alone (types linked, no node) counts as well.
     let linked = TestDb::new(backend).await;
     started(&linked).await;
     let parent_type = if backend == Backend::Postgres { "\"ParentType\"" } else { "ParentType" };
     linked.execute(&format!("INSERT INTO {parent_type} (type_id, parent_type_id) VALUES (10, 1)")).await;
+    let before = contents(&linked).await;
     let error = import(&linked, &file).await.unwrap_err();
     assert!(error.to_string().contains("ParentType holds rows"), "{error}");
-    assert_eq!(contents(&full).await, before);
+    assert_eq!(contents(&linked).await, before);
 }
 
 async fn an_unusable_source_is_not_exported(backend: Backend) {

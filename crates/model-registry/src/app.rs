@@ -240,6 +240,8 @@ async fn connect_until_ready(target: ConnectTarget, pool: PoolConfig, state: App
                 }
                 let message = config::open_error(&e, &target);
                 let failed = retries.failed + 1;
+                // The state first: what the log reports, readiness already answers.
+                state.set(StoreState::Starting(format!("{}; retrying (failed attempts: {failed})", public_reason(&e))));
                 match retries.failed_now(Instant::now(), &message) {
                     RetryLine::Quiet => {}
                     RetryLine::Attempt if failed == LOGGED_RETRIES => tracing::error!(
@@ -260,7 +262,6 @@ async fn connect_until_ready(target: ConnectTarget, pool: PoolConfig, state: App
                         "datastore still not ready"
                     ),
                 }
-                state.set(StoreState::Starting(format!("{}; retrying (failed attempts: {failed})", public_reason(&e))));
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(LONGEST_RETRY);
             }

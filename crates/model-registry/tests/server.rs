@@ -126,7 +126,8 @@ async fn dirty_database_blocks_start_until_forced(backend: Backend) {
 
     let server = Server::start_in(&database_flags(&db), None);
     server.wait_listening().await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The connector has found the dirty schema once it logged what to do.
+    server.wait_log("migrate force", Duration::from_secs(30)).await;
     let (status, body) = server.get_text("/readyz/isDirty").await;
     assert_eq!(status, 503);
     assert!(body.contains(&format!("dirty at version {}", latest(backend))), "{body}");
@@ -214,7 +215,8 @@ async fn passwords_never_reach_the_log() {
     let flags = ["--embedmd-database-dsn".to_owned(), "postgres://mr:hunter2@127.0.0.1:1/db".to_owned()];
     let server = Server::start_in(&flags, None);
     server.wait_listening().await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The failed connection attempt, DSN and error included, is in the log before it is checked.
+    server.wait_log("datastore not ready", Duration::from_secs(30)).await;
     let (status, body) = server.get_text(&format!("{API}/registered_models")).await;
     assert_eq!(status, 503);
     let log = server.log();

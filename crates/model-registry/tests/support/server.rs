@@ -11,8 +11,37 @@ use testkit::{Backend, TestDb};
 pub const BIN: &str = env!("CARGO_BIN_EXE_model-registry");
 pub const API: &str = "/api/model_registry/v1alpha3";
 
+/// A port free right now; another process may take it before it is bound, so a server started
+/// on it is checked to listen there itself ([`Server::spawn_listening`]).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Ports tried before a test gives up on starting its server.
+const PORT_ATTEMPTS: usize = 5;
+
+/// The inodes of the sockets listening on `port` on 127.0.0.1 or any address (`/proc/net/tcp`).
+fn listening_inodes(port: u16) -> Vec<String> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            // sl, local address:port (hex), remote, state (0A: LISTEN), ..., inode (10th).
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = u16::from_str_radix(fields.get(1)?.rsplit_once(':')?.1, 16).ok()?;
+            let listening = local_port == port && *fields.get(3)? == "0A";
+            listening.then(|| fields.get(9).map(|inode| inode.to_string()))?
+        })
+        .collect()
+}
+
+/// Whether process `pid` itself holds a socket listening on `port`.
+fn listens_on(pid: u32, port: u16) -> bool {
+    let inodes = listening_inodes(port);
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+    fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .any(|target| inodes.iter().any(|inode| target.to_string_lossy() == format!("socket:[{inode}]")))
 }
 
 /// The flags an operator would pass; MySQL in the Go driver's DSN form, as upstream documents.
@@ -42,22 +71,49 @@ impl Server {
 
     /// Started in `cwd` (where the default SQLite file goes).
     pub fn start_in(args: &[String], cwd: Option<&Path>) -> Server {
-        let port = free_port();
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let mut command = Command::new(BIN);
-        command
-            .arg("proxy")
-            .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
-            .args(args)
-            .env("HOME", "/nonexistent")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log.reopen().unwrap());
-        if let Some(cwd) = cwd {
-            command.current_dir(cwd);
+        Server::spawn_listening(None, |port, log| {
+            let mut command = Command::new(BIN);
+            command
+                .arg("proxy")
+                .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
+                .args(args)
+                .env("HOME", "/nonexistent")
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(log.reopen().unwrap());
+            if let Some(cwd) = cwd {
+                command.current_dir(cwd);
+            }
+            command
+        })
+    }
+
+    /// Spawns the command `make` builds for a free port until the child itself listens there:
+    /// a port another process took between [`free_port`] and the child's bind makes the child
+    /// exit, and the next port is tried, so a test never talks to another test's server.
+    fn spawn_listening(dir: Option<tempfile::TempDir>, make: impl Fn(u16, &tempfile::NamedTempFile) -> Command) -> Server {
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port();
+            let log = tempfile::NamedTempFile::new().unwrap();
+            let child = make(port, &log).spawn().expect("the binary starts");
+            let mut server =
+                Server { child, port, base: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new(), log, _dir: None };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if listens_on(server.child.id(), port) {
+                    server._dir = dir;
+                    return server;
+                }
+                if !server.running() {
+                    let log = server.log();
+                    assert!(log.contains("in use"), "the server exited before listening:\n{log}");
+                    break;
+                }
+                assert!(Instant::now() < deadline, "server never listened on {port}:\n{}", server.log());
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
-        let child = command.spawn().expect("the binary starts");
-        Server { child, port, base: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new(), log, _dir: None }
+        panic!("no free port in {PORT_ATTEMPTS} tries")
     }
 
     /// Started in a fresh directory of its own (an SQLite file there unless `args` name another
@@ -65,27 +121,20 @@ impl Server {
     /// log; returns once it accepts connections, without sending it a request.
     pub async fn start_logging(args: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let child = Command::new(BIN)
-            .arg("proxy")
-            .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
-            .args(args)
-            .current_dir(dir.path())
-            .env("HOME", "/nonexistent")
-            .env_remove("RUST_LOG")
-            .stdout(log.reopen().unwrap())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .expect("the binary starts");
-        let base = format!("http://127.0.0.1:{port}");
-        let server = Server { child, port, base, http: reqwest::Client::new(), log, _dir: Some(dir) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            assert!(Instant::now() < deadline, "server never listened:\n{}", server.log());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        server
+        let cwd = dir.path().to_owned();
+        Server::spawn_listening(Some(dir), |port, log| {
+            let mut command = Command::new(BIN);
+            command
+                .arg("proxy")
+                .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
+                .args(args)
+                .current_dir(&cwd)
+                .env("HOME", "/nonexistent")
+                .env_remove("RUST_LOG")
+                .stdout(log.reopen().unwrap())
+                .stderr(log.reopen().unwrap());
+            command
+        })
     }
 
     /// The URL of `path` on this server.
@@ -118,6 +167,20 @@ impl Server {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// Polls the log until it contains `needle` (an event the test waits for, rather than a
+    /// sleep that a loaded machine outlasts); the log.
+    pub async fn wait_log(&self, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "{needle:?} not logged within {within:?}:\n{log}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Polls until the server answers at all (it binds before touching the database).
