@@ -279,6 +279,10 @@ impl Pool {
                     // A local file has no server that could drop the connection; a ping is a
                     // thread hand-off per request for nothing.
                     .test_before_acquire(false)
+                    // A failed commit (disk full, I/O error) may have rolled SQLite back on its
+                    // own: sqlx's ROLLBACK then fails and it still counts a transaction open, so
+                    // every later BEGIN on that connection would fail. Such a connection is closed.
+                    .before_acquire(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
                     .acquire_timeout(SQLITE_ACQUIRE_TIMEOUT)
                     .connect_with(o.clone())
                     .await?,

@@ -135,3 +135,28 @@ async fn refused_connections_are_retried_then_unavailable(backend: Backend) {
     };
     db.execute(&drop_user).await;
 }
+
+/// SQLite connections the pool holds at most (`SQLITE_MAX_CONNECTIONS` in `db.rs`).
+const SQLITE_POOL: usize = 16;
+
+/// Every connection of an SQLite pool commits with `synchronous=FULL` (2): each commit waits
+/// for its fsync, whatever SQLite's compile-time default is. All of them are held at once, so
+/// each one the pool opens is asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_sqlite_connection_is_synchronous_full() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let pool = Pool::connect(&target(db.url()), &PoolConfig::default()).await.unwrap();
+    let mut readers = Vec::new();
+    for _ in 0..SQLITE_POOL {
+        readers.push(pool.reader().await.unwrap());
+    }
+    for (n, reader) in readers.iter_mut().enumerate() {
+        let Conn::Sqlite(c) = reader.conn() else { unreachable!("an SQLite pool") };
+        let (synchronous,): (i64,) = sqlx::query_as("PRAGMA synchronous").fetch_one(&mut *c).await.unwrap();
+        assert_eq!(synchronous, 2, "connection {n} has synchronous={synchronous}, not FULL");
+        let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(&mut *c).await.unwrap();
+        assert_eq!(mode, "wal", "connection {n}");
+    }
+    drop(readers);
+    pool.close().await;
+}

@@ -3,7 +3,10 @@
 //! database stopped and restarted under load.
 //!
 //! Tests named `exclusive_*` stop the local database services or take most of their
-//! connections: `.config/nextest.toml` runs each of them with nothing else running.
+//! connections: `.config/nextest.toml` runs each of them with nothing else running, and under
+//! plain `cargo test` they take [`EXCLUSIVE`] so that they run one at a time. The outage tests
+//! stop the services of this machine, so they refuse to run when `MR_TEST_*_DSN` names another
+//! server.
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,9 +28,18 @@ const CONCURRENT_CREATES: usize = 320;
 const MAX_OPEN_PER_REPLICA: usize = embedmd::PoolConfig::DEFAULT_MAX_OPEN as usize;
 /// How long the database stays down.
 const OUTAGE: Duration = Duration::from_secs(5);
+/// Clients writing without pause while the database goes down and comes back.
+const OUTAGE_WRITERS: usize = 16;
+/// What the server adds to the pool's acquire timeout before a 503 is on the wire, on a loaded
+/// 2-core test machine (measured: at most 0.05 s over 6 runs at load 9).
+const SCHEDULING_SLACK: Duration = Duration::from_millis(300);
 /// The longest any answer may take while the database is down: the pool's acquire timeout
-/// plus scheduling slack on a loaded test machine.
-const OUTAGE_ANSWER_BOUND: Duration = Duration::from_secs(4);
+/// (README: "a 503 within 2 s"), plus the slack.
+const OUTAGE_ANSWER_BOUND: Duration =
+    Duration::from_millis(embedmd::PoolConfig::DEFAULT_ACQUIRE_TIMEOUT.as_millis() as u64 + SCHEDULING_SLACK.as_millis() as u64);
+
+/// Held by every `exclusive_*` test: one at a time under plain `cargo test` too.
+static EXCLUSIVE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
     let mut received = Vec::new();
@@ -114,32 +126,42 @@ async fn a_request_past_its_deadline_answers_503_with_retry_after() {
     assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "answered after {took:?}");
 }
 
-/// Connections the database server has open to `db` right now (not counting this query's
-/// own); `None` when the server has no connection to spare for the question (other test runs
-/// may share it).
-async fn connections_to(db: &TestDb) -> Option<usize> {
-    use sqlx::Connection;
-    let count: i64 = match db.backend() {
-        Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(db.url()).await.ok()?;
-            sqlx::query_scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()")
-                .fetch_one(&mut c)
-                .await
-                .ok()?
+/// Counts the connections the database server has open to one database, on a connection of
+/// its own opened before the load: a sample never needs a connection slot the load may have
+/// taken, so a saturated server is measured, not skipped.
+enum Sampler {
+    MySql(sqlx::MySqlConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl Sampler {
+    async fn open(db: &TestDb) -> Sampler {
+        use sqlx::Connection;
+        match db.backend() {
+            Backend::Postgres => Sampler::Postgres(sqlx::PgConnection::connect(db.url()).await.unwrap()),
+            _ => Sampler::MySql(sqlx::MySqlConnection::connect(db.url()).await.unwrap()),
         }
-        _ => {
-            let mut c = sqlx::MySqlConnection::connect(db.url()).await.ok()?;
-            sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE()")
-                .fetch_one(&mut c)
-                .await
-                .ok()?
+    }
+
+    /// Connections to the database right now, not counting the sampler's own.
+    async fn connections(&mut self) -> usize {
+        let count: i64 = match self {
+            Sampler::Postgres(c) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()").fetch_one(c).await
+            }
+            Sampler::MySql(c) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE()").fetch_one(c).await
+            }
         }
-    };
-    usize::try_from(count - 1).ok()
+        .expect("the sampler's own connection answers");
+        usize::try_from(count - 1).unwrap()
+    }
 }
 
 async fn sixteen_replicas_share_one_database(backend: Backend) {
+    let _exclusive = EXCLUSIVE.lock().await;
     let db = TestDb::new(backend).await;
+    let mut sampler = Sampler::open(&db).await;
     let servers: Vec<Server> = (0..REPLICAS).map(|_| Server::start(&database_flags(&db))).collect();
     for server in &servers {
         server.wait_ready(Duration::from_secs(120)).await;
@@ -160,12 +182,13 @@ async fn sixteen_replicas_share_one_database(backend: Backend) {
     // The server-side connection count, sampled while the creates run.
     let done = AtomicBool::new(false);
     let sample = async {
-        let mut peak = 0;
+        let (mut peak, mut samples) = (0, 0);
         while !done.load(Ordering::Relaxed) {
-            peak = peak.max(connections_to(&db).await.unwrap_or_default());
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            peak = peak.max(sampler.connections().await);
+            samples += 1;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        peak
+        (peak, samples)
     };
     let collect = async {
         let mut outcomes = Vec::new();
@@ -175,7 +198,7 @@ async fn sixteen_replicas_share_one_database(backend: Backend) {
         done.store(true, Ordering::Relaxed);
         outcomes
     };
-    let (peak, outcomes) = tokio::join!(sample, collect);
+    let ((peak, samples), outcomes) = tokio::join!(sample, collect);
 
     let mut created = Vec::new();
     let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
@@ -190,12 +213,15 @@ async fn sixteen_replicas_share_one_database(backend: Backend) {
             other => panic!("create {i} answered {other}: {body}"),
         }
     }
-    eprintln!("{backend}: {CONCURRENT_CREATES} creates answered {statuses:?}; peak {peak} connections from {REPLICAS} replicas");
+    eprintln!(
+        "{backend}: {CONCURRENT_CREATES} creates answered {statuses:?}; peak {peak} connections from {REPLICAS} replicas \
+         ({samples} samples)"
+    );
+    assert!(samples >= 3, "only {samples} samples of the connection count while the creates ran");
+    assert!(peak > MAX_OPEN_PER_REPLICA, "the sampler saw at most {peak} connections: it did not measure the load");
     assert!(peak <= REPLICAS * MAX_OPEN_PER_REPLICA, "{peak} connections exceed the budget");
-    // The budget leaves the database room: alone on the machine every create fits (measured:
-    // all 201); a 503 is allowed (a loaded machine may keep a request waiting past the acquire
-    // timeout), but not for many of them.
-    assert!(created.len() >= CONCURRENT_CREATES * 9 / 10, "too many creates refused: {statuses:?}");
+    // The budget leaves the database room: every create fits, as the README says.
+    assert_eq!(created.len(), CONCURRENT_CREATES, "creates refused: {statuses:?}");
 
     // Every acknowledged create is visible through another replica.
     for (i, id) in &created {
@@ -234,6 +260,25 @@ async fn exclusive_sixteen_replicas_share_one_postgres() {
 /// Stops a local database service and starts it again when dropped, also when the test panics:
 /// nothing else can run without it.
 struct Outage(Backend);
+
+/// The server the outage tests stop: this machine's service, at its default address.
+const LOCAL_SERVICE: [(Backend, &str, u16); 2] = [(Backend::MySql, "127.0.0.1", 3306), (Backend::Postgres, "127.0.0.1", 5432)];
+
+/// Refuses (a panic saying why) when the tests' DSN for `backend` names another server than the
+/// local service an outage stops: stopping it would test nothing and disturb whoever uses it.
+fn refuse_unless_local(backend: Backend) {
+    let (_, host, port) = LOCAL_SERVICE.iter().find(|(b, _, _)| *b == backend).expect("a server backend");
+    let dsn = testkit::admin_dsn(backend).expect("a server backend has an admin DSN");
+    let url = reqwest::Url::parse(&dsn).unwrap_or_else(|e| panic!("the {backend} test DSN does not parse: {e}"));
+    let (their_host, their_port) = (url.host_str().unwrap_or_default().to_owned(), url.port().unwrap_or(*port));
+    let local = matches!(their_host.as_str(), "127.0.0.1" | "localhost") && their_port == *port;
+    assert!(
+        local,
+        "this test stops the local {backend} service at {host}:{port}, but the tests' {backend} DSN names \
+         {their_host}:{their_port}: refusing to run; unset MR_TEST_{}_DSN or run it where the service is local",
+        if backend == Backend::MySql { "MYSQL" } else { "POSTGRES" }
+    );
+}
 
 impl Outage {
     fn begin(backend: Backend) -> Outage {
@@ -307,7 +352,7 @@ struct Answer {
     name: String,
 }
 
-/// Creates models one after another until `stop`, a few clients at a time.
+/// Creates models one after another until `stop`.
 async fn light_load(base: String, client: usize, stop: std::sync::Arc<AtomicBool>) -> Vec<Answer> {
     let http = reqwest::Client::new();
     let mut answers = Vec::new();
@@ -322,18 +367,18 @@ async fn light_load(base: String, client: usize, stop: std::sync::Arc<AtomicBool
         let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
         let body = response.json::<Value>().await.unwrap_or(Value::Null);
         answers.push(Answer { sent, took: sent.elapsed(), status, retry_after, body, name });
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     answers
 }
 
 async fn database_stopped_under_load(backend: Backend) {
-    const CLIENTS: usize = 3;
+    let _exclusive = EXCLUSIVE.lock().await;
+    refuse_unless_local(backend);
     let db = TestDb::new(backend).await;
     let mut server = Server::start(&database_flags(&db));
     server.wait_ready(Duration::from_secs(60)).await;
     let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let load: Vec<_> = (0..CLIENTS).map(|c| tokio::spawn(light_load(server.base.clone(), c, stop.clone()))).collect();
+    let load: Vec<_> = (0..OUTAGE_WRITERS).map(|c| tokio::spawn(light_load(server.base.clone(), c, stop.clone()))).collect();
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let outage = tokio::task::spawn_blocking(move || Outage::begin(backend)).await.unwrap();
@@ -368,7 +413,7 @@ async fn database_stopped_under_load(backend: Backend) {
     }
     let during: Vec<&Answer> = answers.iter().filter(|a| a.sent >= down && a.sent + a.took <= restarting).collect();
     // Each client sees about OUTAGE / acquire timeout of them.
-    assert!(during.len() >= CLIENTS, "the outage saw {} requests", during.len());
+    assert!(during.len() >= OUTAGE_WRITERS, "the outage saw {} requests", during.len());
     assert!(during.iter().all(|a| a.status == 503), "every answer during the outage is a 503");
     let slowest = during.iter().map(|a| a.took).max().unwrap();
     let slowest_overall = answers.iter().map(|a| a.took).max().unwrap();
