@@ -636,6 +636,10 @@ async fn an_export_while_writers_run_is_one_snapshot(backend: Backend) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backup_while_16_writers_run_holds_every_acknowledged_write() {
     let api = Api::start(Backend::Sqlite).await;
+    // Some 16 MiB to copy, so that the copy takes long enough for writes to land meanwhile.
+    for i in 0..16 {
+        api.created("/registered_models", json!({"name": format!("big-{i}"), "description": "x".repeat(1 << 20)})).await;
+    }
     let writers = Arc::new(Writers::default());
     let tasks = write_until_stopped(&api, 16, &writers);
     tokio::time::sleep(Duration::from_millis(500)).await;
