@@ -411,19 +411,19 @@ async fn database_stopped_under_load(backend: Backend) {
             assert_eq!(a.body["code"], "Service Unavailable", "{}", a.body);
         }
     }
+    // Every answer, before, during and after the outage, within the bound.
+    let slowest = answers.iter().max_by_key(|a| a.took).unwrap();
+    assert!(slowest.took <= OUTAGE_ANSWER_BOUND, "{} answered {} after {:?}", slowest.name, slowest.status, slowest.took);
     let during: Vec<&Answer> = answers.iter().filter(|a| a.sent >= down && a.sent + a.took <= restarting).collect();
-    // Each client sees about OUTAGE / acquire timeout of them.
+    // Each writer has at least one request wholly inside the outage: OUTAGE > 2 x the bound.
     assert!(during.len() >= OUTAGE_WRITERS, "the outage saw {} requests", during.len());
     assert!(during.iter().all(|a| a.status == 503), "every answer during the outage is a 503");
-    let slowest = during.iter().map(|a| a.took).max().unwrap();
-    let slowest_overall = answers.iter().map(|a| a.took).max().unwrap();
     eprintln!(
-        "{backend}: {} answers during the {OUTAGE:?} outage, all 503, slowest {slowest:?}; slowest answer overall \
-         {slowest_overall:?}; ready again {recovered:?} after the database",
-        during.len()
+        "{backend}: {} answers during the {OUTAGE:?} outage, all 503; slowest answer {:?}; ready again {recovered:?} \
+         after the database",
+        during.len(),
+        slowest.took
     );
-    assert!(slowest <= OUTAGE_ANSWER_BOUND, "a 503 took {slowest:?}");
-    assert!(slowest_overall <= OUTAGE_ANSWER_BOUND, "an answer took {slowest_overall:?}");
     let after = answers.iter().filter(|a| a.sent >= up + recovered && a.status == 201).count();
     assert!(after > 0, "creates succeed after recovery");
 
