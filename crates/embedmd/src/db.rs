@@ -1,39 +1,36 @@
-//! Connections over the three sqlx drivers, and the one place that dispatches on them.
+//! The shared connection pool: its limits, its sessions' settings, and retries while the
+//! database refuses connections for now.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use sqlx::mysql::{MySqlConnection, MySqlPool};
-use sqlx::pool::{PoolConnection, PoolOptions};
-use sqlx::postgres::{PgConnection, PgPool};
-use sqlx::sqlite::{SqliteConnection, SqlitePool, SqlitePoolOptions};
-use sqlx::{Connection, Database, Executor, MySql, Postgres, Row, Sqlite, Transaction};
+use sqlx::mysql::MySqlPool;
+use sqlx::pool::PoolOptions;
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
+use sqlx::{Connection, Database};
 use tokio::time::Instant;
 
+use crate::arg::Arg;
+use crate::conn::{map_driver, on_driver, Conn, Driver, Reader, Tx};
 use crate::dialect::Dialect;
 use crate::dsn::ConnectTarget;
 use crate::error::{is_unavailable, Result};
 use crate::migrate::{SchemaVersion, VERSION_TABLE};
-use crate::store::Conn as StoreConn;
 
-/// A single, unpooled connection: session locks live and die with it.
-pub enum Conn {
-    Sqlite(SqliteConnection),
-    MySql(MySqlConnection),
-    Postgres(PgConnection),
-}
+type Pools = Driver<SqlitePool, MySqlPool, PgPool>;
 
 /// The shared connection pool.
 #[derive(Clone, Debug)]
 pub struct Pool {
-    driver: Driver,
+    driver: Pools,
     /// The whole wait for a connection, over all attempts.
     acquire_timeout: Duration,
     /// The pool as its own release hook sees it (through a weak reference, so the pool does
     /// not keep itself alive); dropped with the last clone of this handle.
-    _release_view: Arc<OnceLock<Driver>>,
+    _release_view: Arc<OnceLock<Pools>>,
     /// Callers waiting for a connection (sqlx counts open and idle ones, not waiters).
     waiting: Arc<AtomicUsize>,
 }
@@ -61,13 +58,6 @@ impl Drop for Waiter {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-#[derive(Clone, Debug)]
-enum Driver {
-    Sqlite(SqlitePool),
-    MySql(MySqlPool),
-    Postgres(PgPool),
 }
 
 /// How many connections a server's pool may hold, and for how long; the defaults let 16
@@ -114,29 +104,6 @@ impl Default for PoolConfig {
     }
 }
 
-/// Runs the same body whatever the driver: `on_conn!(conn, c => sqlx::raw_sql(s).execute(c).await)`.
-macro_rules! on_conn {
-    ($conn:expr, $c:ident => $body:expr) => {
-        match $conn {
-            $crate::db::Conn::Sqlite($c) => $body,
-            $crate::db::Conn::MySql($c) => $body,
-            $crate::db::Conn::Postgres($c) => $body,
-        }
-    };
-}
-pub(crate) use on_conn;
-
-/// As [`on_conn!`], over the pool.
-macro_rules! on_pool {
-    ($pool:expr, $p:ident => $body:expr) => {
-        match &$pool.driver {
-            Driver::Sqlite($p) => $body,
-            Driver::MySql($p) => $body,
-            Driver::Postgres($p) => $body,
-        }
-    };
-}
-
 /// SQLite is a local file with one writer at a time (writers queue in the datastore): its pool
 /// serves concurrent readers, takes no part in a server's connection budget and has no server
 /// to wait for.
@@ -155,92 +122,22 @@ const LONGEST_ACQUIRE_RETRY: Duration = Duration::from_millis(400);
 /// A pooled connection idle at least this long is pinged before use.
 const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
-/// MySQL/MariaDB error numbers for an unknown system variable (`max_statement_time` is
-/// MariaDB's, `max_execution_time` MySQL's).
+/// MySQL/MariaDB's error number for an unknown system variable.
 const ER_UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
 
-impl Conn {
-    pub async fn open(target: &ConnectTarget) -> Result<Self, sqlx::Error> {
-        Ok(match target {
-            ConnectTarget::Sqlite(o) => Conn::Sqlite(SqliteConnection::connect_with(o).await?),
-            ConnectTarget::MySql(o) => Conn::MySql(MySqlConnection::connect_with(o).await?),
-            ConnectTarget::Postgres(o) => Conn::Postgres(PgConnection::connect_with(o).await?),
-        })
-    }
-
-    /// Runs a script of one or more statements (text protocol; several statements on
-    /// PostgreSQL form one implicit transaction).
-    pub async fn execute_script(&mut self, sql: &str) -> Result<(), sqlx::Error> {
-        on_conn!(self, c => c.execute(sqlx::raw_sql(sql)).await.map(drop))
-    }
-
-    pub async fn close(self) {
-        // A failed close only means the server already dropped the session.
-        let _ = on_conn!(self, c => c.close().await);
-    }
-}
-
-/// A write transaction; dropped without [`Tx::commit`] it rolls back.
-pub enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
-    MySql(Transaction<'static, MySql>),
-    Postgres(Transaction<'static, Postgres>),
-}
-
-impl Tx {
-    pub fn conn(&mut self) -> StoreConn<'_> {
-        match self {
-            Tx::Sqlite(t) => StoreConn::Sqlite(t),
-            Tx::MySql(t) => StoreConn::MySql(t),
-            Tx::Postgres(t) => StoreConn::Postgres(t),
-        }
-    }
-
-    pub async fn commit(self) -> Result<()> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::MySql(t) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
-        }
-        Ok(())
-    }
-}
-
-/// A pooled connection for reads outside a transaction.
-pub enum Reader {
-    Sqlite(PoolConnection<Sqlite>),
-    MySql(PoolConnection<MySql>),
-    Postgres(PoolConnection<Postgres>),
-}
-
-impl Reader {
-    pub fn conn(&mut self) -> StoreConn<'_> {
-        match self {
-            Reader::Sqlite(c) => StoreConn::Sqlite(c),
-            Reader::MySql(c) => StoreConn::MySql(c),
-            Reader::Postgres(c) => StoreConn::Postgres(c),
-        }
-    }
-}
-
 impl Pool {
-    /// Starts a write transaction. SQLite takes its write lock up front (`BEGIN IMMEDIATE`):
-    /// a deferred transaction that reads, then writes, can fail at once with "database is
-    /// locked" when another writer got there first.
+    /// Starts a write transaction, as [`Dialect::write_begin`] opens one.
     pub async fn begin(&self) -> Result<Tx> {
-        match &self.driver {
-            Driver::Sqlite(p) => self.retrying(|| async { Ok(Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?)) }).await,
-            Driver::MySql(p) => self.retrying(|| async { Ok(Tx::MySql(p.begin().await?)) }).await,
-            Driver::Postgres(p) => self.retrying(|| async { Ok(Tx::Postgres(p.begin().await?)) }).await,
-        }
+        let begin = self.any_dialect().write_begin();
+        self.retrying(|| async { Ok(map_driver!(&self.driver, p => p.begin_with(begin).await?)) }).await
     }
 
     pub async fn reader(&self) -> Result<Reader> {
-        match &self.driver {
-            Driver::Sqlite(p) => self.retrying(|| async { Ok(Reader::Sqlite(p.acquire().await?)) }).await,
-            Driver::MySql(p) => self.retrying(|| async { Ok(Reader::MySql(p.acquire().await?)) }).await,
-            Driver::Postgres(p) => self.retrying(|| async { Ok(Reader::Postgres(p.acquire().await?)) }).await,
-        }
+        self.retrying(|| self.acquire()).await
+    }
+
+    async fn acquire(&self) -> Result<Reader, sqlx::Error> {
+        Ok(map_driver!(&self.driver, p => p.acquire().await?))
     }
 
     /// Runs `attempt` (an acquire, or an acquire and `BEGIN`: nothing is written yet, so a retry
@@ -292,14 +189,14 @@ impl Pool {
             ConnectTarget::MySql(o) => {
                 let statement_timeout = config.statement_timeout;
                 let options = server_pool_options(config, Arc::downgrade(&view)).after_connect(move |conn, _| {
-                    Box::pin(async move { set_mysql_statement_timeout(conn, statement_timeout).await })
+                    Box::pin(async move { prepare_session(Driver::MySql(conn), statement_timeout).await })
                 });
                 Driver::MySql(options.connect_with(o.clone()).await?)
             }
             ConnectTarget::Postgres(o) => {
                 let statement_timeout = config.statement_timeout;
                 let options = server_pool_options(config, Arc::downgrade(&view)).after_connect(move |conn, _| {
-                    Box::pin(async move { prepare_postgres_session(conn, statement_timeout).await })
+                    Box::pin(async move { prepare_session(Driver::Postgres(conn), statement_timeout).await })
                 });
                 Driver::Postgres(options.connect_with(o.clone()).await?)
             }
@@ -313,28 +210,23 @@ impl Pool {
     }
 
     pub fn stats(&self) -> PoolStats {
-        let (size, idle) = on_pool!(self, p => (p.size(), p.num_idle()));
+        let (size, idle) = on_driver!(&self.driver, p => (p.size(), p.num_idle()));
         PoolStats { size, idle, waiting: self.waiting.load(Ordering::Relaxed) }
     }
 
     pub async fn close(&self) {
-        on_pool!(self, p => p.close().await)
+        on_driver!(&self.driver, p => p.close().await)
     }
 
     /// Whether `table` exists (see [`Dialect::table_exists_query`]).
     pub async fn table_exists(&self, table: &str) -> Result<bool> {
         let sql = self.any_dialect().table_exists_query();
         // Read-only: safe to retry as an acquire is.
-        self.retrying(|| async { Ok(on_pool!(self, p => sqlx::query(sql).bind(table).fetch_optional(p).await?.is_some())) }).await
+        self.retrying(|| async { self.acquire().await?.conn().exists(sql, &[Arg::from(table)]).await }).await
     }
 
-    /// A dialect of this pool's backend, for SQL that is the same in both PostgreSQL layouts.
     fn any_dialect(&self) -> Dialect {
-        match self.driver {
-            Driver::Sqlite(_) => Dialect::Sqlite,
-            Driver::MySql(_) => Dialect::MySql,
-            Driver::Postgres(_) => Dialect::Postgres,
-        }
+        Dialect::any_layout(self.driver.backend())
     }
 
     /// The row upstream's readiness check reads; `None` when the table is empty or missing.
@@ -345,50 +237,34 @@ impl Pool {
         }
         let sql = "SELECT version, dirty FROM schema_migrations ORDER BY version DESC LIMIT 1";
         let row: Option<(i64, bool)> =
-            self.retrying(|| async { on_pool!(self, p => sqlx::query_as(sql).fetch_optional(p).await) }).await?;
+            self.retrying(|| async { self.acquire().await?.conn().fetch_optional(sql, &[]).await }).await?;
         Ok(row.map(|(version, dirty)| SchemaVersion { version: u64::try_from(version).ok(), dirty }))
     }
 
     /// Picks the layout: on PostgreSQL a database MLMD created keeps its lower-case tables;
     /// everything else (including an empty database) gets upstream's layout.
     pub async fn detect_dialect(&self) -> Result<Dialect> {
-        Ok(match self.driver {
-            Driver::Sqlite(_) => Dialect::Sqlite,
-            Driver::MySql(_) => Dialect::MySql,
-            Driver::Postgres(_) => {
-                if !self.table_exists("MLMDEnv").await? && self.table_exists("mlmdenv").await? {
-                    Dialect::PostgresMlmd
-                } else {
-                    Dialect::Postgres
-                }
-            }
-        })
+        let dialect = self.any_dialect();
+        if dialect == Dialect::Postgres && !self.table_exists("MLMDEnv").await? && self.table_exists("mlmdenv").await? {
+            return Ok(Dialect::PostgresMlmd);
+        }
+        Ok(dialect)
     }
 
-    /// Name of the connected database (MySQL, PostgreSQL) and schema (PostgreSQL), which
-    /// golang-migrate folds into its lock ids.
+    /// Name of the connected database and schema (see [`Dialect::database_and_schema_query`]).
     pub async fn database_and_schema(&self) -> Result<(String, String)> {
-        Ok(match &self.driver {
-            Driver::Sqlite(_) => ("main".into(), "main".into()),
-            Driver::MySql(p) => {
-                let row = sqlx::query("SELECT DATABASE()").fetch_one(p).await?;
-                (row.try_get::<Option<String>, _>(0)?.unwrap_or_default(), String::new())
-            }
-            Driver::Postgres(p) => {
-                let row = sqlx::query("SELECT current_database()::text, current_schema()::text").fetch_one(p).await?;
-                (row.try_get(0)?, row.try_get(1)?)
-            }
-        })
+        let Some(sql) = self.any_dialect().database_and_schema_query() else {
+            return Ok(("main".into(), "main".into()));
+        };
+        let row: Option<(Option<String>, Option<String>)> = self.acquire().await?.conn().fetch_optional(sql, &[]).await?;
+        let (database, schema) = row.unwrap_or_default();
+        Ok((database.unwrap_or_default(), schema.unwrap_or_default()))
     }
 }
 
-impl Driver {
+impl Pools {
     fn num_idle(&self) -> usize {
-        match self {
-            Driver::Sqlite(p) => p.num_idle(),
-            Driver::MySql(p) => p.num_idle(),
-            Driver::Postgres(p) => p.num_idle(),
-        }
+        on_driver!(self, p => p.num_idle())
     }
 }
 
@@ -397,7 +273,7 @@ impl Driver {
 /// [`PING_AFTER_IDLE`] or longer is pinged before it is handed out, so a pool whose server
 /// restarted drops its dead connections instead of failing requests with them. A connection in
 /// steady use goes without: a ping per request was a third of a point read's round trips.
-fn server_pool_options<DB: Database>(config: &PoolConfig, view: Weak<OnceLock<Driver>>) -> PoolOptions<DB> {
+fn server_pool_options<DB: Database>(config: &PoolConfig, view: Weak<OnceLock<Pools>>) -> PoolOptions<DB> {
     let max_idle = usize::try_from(config.max_idle).unwrap_or(usize::MAX);
     PoolOptions::new()
         .max_connections(config.max_open)
@@ -420,39 +296,21 @@ fn server_pool_options<DB: Database>(config: &PoolConfig, view: Weak<OnceLock<Dr
         })
 }
 
-/// The pool's PostgreSQL sessions: the statement timeout, and the planner held to the plans the
-/// store's statements are written for (see `Dialect::unindexed`). Session settings rather than
-/// startup parameters, which PgBouncer refuses.
-///
-/// - `enable_seqscan = off`: every statement reads by key or along an index; a table scan is
-///   only ever the planner's choice for a table it believes small, and a plan made then
-///   outlives the belief (a prepared statement keeps its plan for the session).
-/// - `plan_cache_mode = force_generic_plan`: a prepared statement is planned once per session,
-///   not at every execution (planning was 40 % of PostgreSQL's time in a point read); the plans
-///   do not depend on the values, `crates/embedmd/tests/plans.rs` checks the generic ones.
-/// - `jit = off`: a filtered page's cost estimate (every row of the type, before the LIMIT)
-///   passes `jit_above_cost` once statistics exist, and compiling took 19 ms of a 22 ms page.
-async fn prepare_postgres_session(conn: &mut PgConnection, timeout: Option<Duration>) -> Result<(), sqlx::Error> {
-    let mut settings = "SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan; SET jit = off;".to_owned();
-    if let Some(timeout) = timeout {
-        settings.push_str(&format!(" SET statement_timeout = {};", timeout.as_millis()));
-    }
-    conn.execute(sqlx::raw_sql(&settings)).await.map(drop)
-}
-
-/// MariaDB calls the session's statement limit `max_statement_time` (seconds), MySQL
-/// `max_execution_time` (milliseconds, SELECTs only).
-async fn set_mysql_statement_timeout(conn: &mut MySqlConnection, timeout: Option<Duration>) -> Result<(), sqlx::Error> {
-    let Some(timeout) = timeout else { return Ok(()) };
-    let mariadb = format!("SET SESSION max_statement_time = {}", timeout.as_secs_f64());
-    match conn.execute(sqlx::raw_sql(&mariadb)).await {
+/// Applies [`Dialect::session_settings`] to a new pooled session, falling back to
+/// [`Dialect::session_settings_fallback`] where the server does not know a variable.
+async fn prepare_session(mut conn: Conn<'_>, statement_timeout: Option<Duration>) -> Result<(), sqlx::Error> {
+    let dialect = Dialect::any_layout(conn.backend());
+    let Some(settings) = dialect.session_settings(statement_timeout) else { return Ok(()) };
+    match conn.execute_script(&settings).await {
         Err(sqlx::Error::Database(e))
             if e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
                 .is_some_and(|e| e.number() == ER_UNKNOWN_SYSTEM_VARIABLE) =>
         {
-            let mysql = format!("SET SESSION max_execution_time = {}", timeout.as_millis());
-            conn.execute(sqlx::raw_sql(&mysql)).await.map(drop)
+            match dialect.session_settings_fallback(statement_timeout) {
+                Some(fallback) => conn.execute_script(&fallback).await,
+                None => Err(sqlx::Error::Database(e)),
+            }
         }
-        other => other.map(drop),
+        other => other,
     }
 }

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::conn::Conn;
 use crate::db::Pool;
 use crate::error::{Error, Result};
-use crate::store::Conn;
 
 /// A future borrowing the connection it writes on.
 pub type WriteFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
@@ -122,7 +122,7 @@ async fn commit_loop(pool: Pool, mut queue: mpsc::Receiver<Job>) {
                 }
                 match broken {
                     Some(e) => Some(e),
-                    None => tx.commit().await.err(),
+                    None => tx.commit().await.err().map(Error::from),
                 }
             }
         };
@@ -143,13 +143,13 @@ async fn commit_loop(pool: Pool, mut queue: mpsc::Receiver<Job>) {
 /// whole group fails.
 async fn run_in_savepoint(conn: &mut Conn<'_>, job: Job, first: bool) -> Result<(Answer, bool), (Error, Option<Answer>)> {
     let open = if first { "SAVEPOINT write" } else { "RELEASE write; SAVEPOINT write" };
-    conn.execute(open, &[]).await.map_err(|e| (e, None))?;
+    conn.execute(open, &[]).await.map_err(|e| (e.into(), None))?;
     let Ok((succeeded, answer)) = futures_util::FutureExt::catch_unwind(AssertUnwindSafe(job(conn))).await else {
         return Err((Error::Db(sqlx::Error::Protocol("a write panicked".into())), None));
     };
     if !succeeded {
         if let Err(e) = conn.execute("ROLLBACK TO write", &[]).await {
-            return Err((e, Some(answer)));
+            return Err((e.into(), Some(answer)));
         }
     }
     Ok((answer, succeeded))

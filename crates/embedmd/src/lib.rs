@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+mod arg;
+pub mod conn;
 mod db;
 pub mod dialect;
 pub mod dsn;
@@ -14,7 +16,9 @@ pub mod store;
 pub mod transfer;
 pub mod types;
 
-pub use db::{Pool, PoolConfig, PoolStats, Reader, Tx};
+pub use arg::{Arg, ArgKind};
+pub use conn::{Conn, Reader, Tx, Unpooled};
+pub use db::{Pool, PoolConfig, PoolStats};
 pub use dialect::{Dialect, Table};
 pub use dsn::{Backend, ConnectTarget, TlsConfig};
 pub use error::{Error, Result};
@@ -91,7 +95,7 @@ impl Datastore {
         let Connection { pool, dialect, migrator } = Connection::open(target, pool).await?;
         match prepare(&migrator, types).await {
             Ok((report, types)) => {
-                let sqlite_writes = (dialect == Dialect::Sqlite).then(|| GroupCommit::start(pool.clone()));
+                let sqlite_writes = dialect.one_writer_at_a_time().then(|| GroupCommit::start(pool.clone()));
                 Ok((Datastore { pool, dialect, types: Arc::new(types), sqlite_writes }, report))
             }
             Err(e) => {
@@ -131,7 +135,7 @@ impl Datastore {
         }
         let mut tx = self.pool.begin().await?;
         let done = work(&mut tx.conn()).await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(Error::from)?;
         group::count_commit(1);
         Ok(done)
     }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::db::on_conn;
+use crate::arg::Arg;
 use crate::dialect::Table;
 use crate::migrate::Session;
 use crate::store::NodeKind;
@@ -106,21 +106,16 @@ async fn sync_in_unit(session: &mut Session, types: &[TypeSpec]) -> Result<TypeI
         }
         map
     };
-    let mut existing = read(on_conn!(session.conn(), c => sqlx::query_as(&select).fetch_all(c).await?));
+    let mut existing = read(session.conn().fetch_all(&select, &[]).await?);
 
     let missing: Vec<&TypeSpec> = types.iter().filter(|t| !existing.contains_key(&(t.name.to_owned(), t.kind as i64))).collect();
     if !missing.is_empty() {
         let values =
             (0..missing.len()).map(|i| format!("({})", dialect.placeholders(2 * i + 1, 2))).collect::<Vec<_>>().join(", ");
         let insert = format!("INSERT INTO {type_table} (name, type_kind) VALUES {values}");
-        on_conn!(session.conn(), c => {
-            let mut query = sqlx::query(&insert);
-            for t in &missing {
-                query = query.bind(t.name).bind(t.kind as i16);
-            }
-            query.execute(c).await.map(drop)?;
-        });
-        existing = read(on_conn!(session.conn(), c => sqlx::query_as(&select).fetch_all(c).await?));
+        let args: Vec<Arg> = missing.iter().flat_map(|t| [Arg::from(t.name), Arg::from(t.kind as i64)]).collect();
+        session.conn().execute(&insert, &args).await?;
+        existing = read(session.conn().fetch_all(&select, &[]).await?);
     }
 
     let properties: Vec<(i64, &str, i32)> = types
@@ -139,13 +134,11 @@ async fn sync_in_unit(session: &mut Session, types: &[TypeSpec]) -> Result<TypeI
         &format!("INTO {} (type_id, name, data_type)", dialect.table(Table::TypeProperty)),
         &format!("VALUES {values}"),
     );
-    on_conn!(session.conn(), c => {
-        let mut query = sqlx::query(&insert);
-        for (type_id, name, data_type) in &properties {
-            query = query.bind(*type_id as i32).bind(*name).bind(*data_type);
-        }
-        query.execute(c).await?;
-    });
+    let args: Vec<Arg> = properties
+        .iter()
+        .flat_map(|(type_id, name, data_type)| [Arg::from(*type_id), Arg::from(*name), Arg::from(i64::from(*data_type))])
+        .collect();
+    session.conn().execute(&insert, &args).await?;
 
     Ok(type_ids(types, &existing))
 }

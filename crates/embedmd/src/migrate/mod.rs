@@ -8,7 +8,9 @@
 mod session;
 mod source;
 
-pub use session::{advisory_lock_id, LockKey, SchemaVersion, Session, VERSION_TABLE};
+pub use session::{SchemaVersion, Session};
+
+pub use crate::dialect::{advisory_lock_id, LockKey, VERSION_TABLE};
 pub use source::{Migration, MigrationSet};
 
 use crate::dialect::Dialect;

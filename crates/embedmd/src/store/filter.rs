@@ -1,10 +1,9 @@
 //! A resolved filter (what `filterQuery` becomes once names are mapped to columns and
 //! properties) rendered to SQL: every value a bind parameter, identifiers from this file only.
 
-use super::exec::Arg;
 use super::NodeKind;
+use crate::arg::Arg;
 use crate::dialect::Dialect;
-use crate::dsn::Backend;
 
 /// A main-table column a filter may test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,16 +147,8 @@ fn compare(dialect: Dialect, column: &str, op: CmpOp, value: &FilterValue, next:
             format!("{column} IN ({})", placeholders.join(", "))
         }
         (CmpOp::In, single) => format!("{column} = {}", next(arg(single))),
-        // SQLite has no default LIKE escape; MySQL and PostgreSQL use the backslash.
-        (CmpOp::ILike, v) => match dialect.backend() {
-            Backend::Postgres => format!("{column} ILIKE {}", next(arg(v))),
-            Backend::MySql => format!("UPPER({column}) LIKE UPPER({})", next(arg(v))),
-            Backend::Sqlite => format!("UPPER({column}) LIKE UPPER({}) ESCAPE '\\'", next(arg(v))),
-        },
-        (CmpOp::Like, v) => match dialect.backend() {
-            Backend::Sqlite => format!("{column} LIKE {} ESCAPE '\\'", next(arg(v))),
-            Backend::MySql | Backend::Postgres => format!("{column} LIKE {}", next(arg(v))),
-        },
+        (CmpOp::ILike, v) => dialect.like(column, &next(arg(v)), true),
+        (CmpOp::Like, v) => dialect.like(column, &next(arg(v)), false),
         (op, v) => {
             let symbol = match op {
                 CmpOp::Eq => "=",

@@ -3,14 +3,14 @@
 //! once; [`Dialect`] supplies table names and placeholders. Reads of many nodes cost two
 //! queries (rows, then all their properties), never one per row.
 
-mod exec;
 mod filter;
 
 use std::collections::{BTreeMap, HashMap};
 
 use sqlx::FromRow;
 
-pub use exec::{query_totals, Arg, Conn, QueryKind};
+pub use crate::arg::Arg;
+pub use crate::conn::{query_totals, Conn, QueryKind};
 pub use filter::{CmpOp, Column, Filter, FilterValue, Target, ValueColumn};
 
 use crate::dialect::{Dialect, Table};
@@ -581,7 +581,7 @@ impl Store {
                 sql.push_str(&format!(", link AS (INSERT INTO {} ({columns}) SELECT {values} FROM node)", d.table(table)));
             }
             sql.push_str(&format!(" SELECT {} FROM node", d.as_i64("id")));
-            return conn.fetch_optional_i64(&sql, &args).await;
+            return Ok(conn.fetch_optional_i64(&sql, &args).await?);
         }
         let Some(id) = conn.insert_returning_id(&node, &args).await? else {
             return Ok(None);
@@ -702,7 +702,8 @@ impl Store {
             &format!("INTO {} ({columns})", d.table(table)),
             &format!("VALUES ({})", d.placeholders(1, 2)),
         );
-        conn.execute(&sql, &[Arg::from(values[0]), Arg::from(values[1])]).await.map(drop)
+        conn.execute(&sql, &[Arg::from(values[0]), Arg::from(values[1])]).await?;
+        Ok(())
     }
 
     /// The parent context of each of `children` (ParentContext), one query per chunk.
@@ -737,7 +738,8 @@ impl Store {
             d.table(kind.table()),
             d.placeholder(1)
         );
-        conn.execute(&sql, &[Arg::from(id)]).await.map(drop)
+        conn.execute(&sql, &[Arg::from(id)]).await?;
+        Ok(())
     }
 }
 

@@ -5,16 +5,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use futures_util::TryStreamExt;
-use sqlx::Row;
 
 use super::tables::{Column, Kind, Order, TableSpec, TABLES};
 use super::{table_exists, Observer, Source, Summary, TransferError, EXPORT_CHUNK_ROWS, FORMAT_NAME, FORMAT_VERSION};
-use crate::db::{on_conn, Conn};
+use crate::arg::{Arg, ArgKind};
+use crate::conn::{Conn, Unpooled};
 use crate::dialect::{Dialect, Table};
 use crate::dsn::ConnectTarget;
 use crate::migrate::{MigrationSet, MLMD_SCHEMA_VERSION};
-use crate::store::Arg;
 use crate::{Connection, PoolConfig};
 
 pub(super) async fn run(target: &ConnectTarget, out: impl Write, observer: &mut dyn Observer) -> Result<Summary, TransferError> {
@@ -24,10 +22,10 @@ pub(super) async fn run(target: &ConnectTarget, out: impl Write, observer: &mut 
     connection.pool.close().await;
     let source = Source { layout: dialect, migration_version: exportable_version(dialect, version?)? };
 
-    let mut conn = Conn::open(target).await.map_err(TransferError::db(format!("cannot connect to {}", target.describe())))?;
-    let exported = in_snapshot(&mut conn, dialect, &source, out, observer).await;
+    let mut conn = Unpooled::open(target).await.map_err(TransferError::db(format!("cannot connect to {}", target.describe())))?;
+    let exported = in_snapshot(&mut conn.conn(), dialect, &source, out, observer).await;
     // A read-only transaction: ending it either way keeps nothing.
-    let _ = conn.execute_script("ROLLBACK").await;
+    let _ = conn.conn().execute_script("ROLLBACK").await;
     conn.close().await;
     exported
 }
@@ -51,7 +49,7 @@ fn exportable_version(dialect: Dialect, version: Option<crate::SchemaVersion>) -
 }
 
 async fn in_snapshot(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     dialect: Dialect,
     source: &Source,
     out: impl Write,
@@ -72,11 +70,11 @@ async fn in_snapshot(
         let (count, last_id) = export_table(conn, dialect, spec, &mut out, &mut total, observer).await?;
         rows.push((spec.table, count));
         if spec.has_id() {
-            let stored: Option<i64> = on_conn!(&mut *conn, c => sqlx::query_scalar(&dialect.next_id_query(spec.table))
-                .fetch_optional(&mut *c)
+            let stored: Option<(Option<i64>,)> = conn
+                .fetch_optional(&dialect.next_id_query(spec.table), &[])
                 .await
-                .map_err(TransferError::db(format!("cannot read the id sequence of {}", spec.table.camel_name())))?)
-            .flatten();
+                .map_err(TransferError::db(format!("cannot read the id sequence of {}", spec.table.camel_name())))?;
+            let stored = stored.and_then(|(next,)| next);
             // 1 is where every sequence starts: nothing to carry.
             if let Some(next) = stored.max(last_id.map(|id| id + 1)).filter(|next| *next > 1) {
                 next_ids.push((spec.table, next));
@@ -88,15 +86,14 @@ async fn in_snapshot(
 }
 
 /// Exactly one MLMDEnv row, at the schema version this release reads.
-async fn check_mlmd_env(conn: &mut Conn, dialect: Dialect) -> Result<(), TransferError> {
+async fn check_mlmd_env(conn: &mut Conn<'_>, dialect: Dialect) -> Result<(), TransferError> {
     if !table_exists(conn, dialect, Table::MlmdEnv).await? {
         return Err(TransferError::Source("the database holds no MLMD schema (no MLMDEnv table)".into()));
     }
     let sql = format!("SELECT {} FROM {}", dialect.as_i64("schema_version"), dialect.table(Table::MlmdEnv));
-    let versions: Vec<i64> = on_conn!(&mut *conn, c => sqlx::query_scalar(&sql).fetch_all(&mut *c).await)
-        .map_err(TransferError::db("cannot read MLMDEnv"))?;
+    let versions: Vec<(i64,)> = conn.fetch_all(&sql, &[]).await.map_err(TransferError::db("cannot read MLMDEnv"))?;
     match versions.as_slice() {
-        [v] if *v == MLMD_SCHEMA_VERSION => Ok(()),
+        [(v,)] if *v == MLMD_SCHEMA_VERSION => Ok(()),
         other => Err(TransferError::Source(format!(
             "MLMDEnv holds {other:?}; an export needs exactly one row, schema version {MLMD_SCHEMA_VERSION}"
         ))),
@@ -105,7 +102,7 @@ async fn check_mlmd_env(conn: &mut Conn, dialect: Dialect) -> Result<(), Transfe
 
 /// Streams one table to `out`; returns its row count and its highest id.
 async fn export_table(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     dialect: Dialect,
     spec: &TableSpec,
     out: &mut impl Write,
@@ -121,6 +118,7 @@ async fn export_table(
         .map(|(i, c)| format!("{} AS c{i}", if is_integer(c) { dialect.as_i64(c.name) } else { c.name.to_owned() }))
         .collect::<Vec<_>>()
         .join(", ");
+    let kinds: Vec<ArgKind> = spec.columns.iter().map(arg_kind).collect();
     let (first, second) = (dialect.placeholder(1), dialect.placeholder(2));
     let mut count = 0u64;
     let mut after = i64::MIN;
@@ -151,11 +149,8 @@ async fn export_table(
                     dialect.as_i64(owner),
                     EXPORT_CHUNK_ROWS - 1
                 );
-                let upper: Option<i64> = on_conn!(&mut *conn, c => sqlx::query_scalar(&bound)
-                    .bind(from_key)
-                    .fetch_optional(&mut *c)
-                    .await
-                    .map_err(TransferError::db(context.clone()))?);
+                let upper =
+                    conn.fetch_optional_i64(&bound, &[Arg::from(from_key)]).await.map_err(TransferError::db(context.clone()))?;
                 let range = if upper.is_some() { format!(" AND {owner} <= {second}") } else { String::new() };
                 (format!("SELECT {columns} FROM {from} WHERE {owner} > {first}{range} ORDER BY {order}"), upper)
             }
@@ -175,15 +170,10 @@ async fn export_table(
             observer.row(spec.table, count, *total);
             Ok(())
         };
-        on_conn!(&mut *conn, c => {
-            let query = sqlx::query(&sql).bind(from_key);
-            let query = match upper { Some(upper) => query.bind(upper), None => query };
-            let mut rows = query.fetch(&mut *c);
-            while let Some(row) = rows.try_next().await.map_err(TransferError::db(context.clone()))? {
-                let cells = decode(&row, spec.columns).map_err(TransferError::db(context.clone()))?;
-                write(proto_messages(dialect, spec, cells)?)?;
-            }
-        });
+        let args: Vec<Arg> = std::iter::once(from_key).chain(upper).map(Arg::from).collect();
+        conn.fetch_each(&sql, &args, &kinds, |cells| write(proto_messages(dialect, spec, cells)?))
+            .await
+            .map_err(TransferError::db(context.clone()))??;
         let done = match spec.order {
             Order::Id => chunk < EXPORT_CHUNK_ROWS,
             Order::Owner { .. } => upper.is_none(),
@@ -201,29 +191,15 @@ fn is_integer(column: &Column) -> bool {
     matches!(column.kind, Kind::Int | Kind::BigInt)
 }
 
-/// A row's cells, whatever the driver; integers were selected as 64-bit.
-fn decode<R: Row>(row: &R, columns: &[Column]) -> Result<Vec<Arg>, sqlx::Error>
-where
-    usize: sqlx::ColumnIndex<R>,
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    columns
-        .iter()
-        .enumerate()
-        .map(|(i, column)| {
-            Ok(match column.kind {
-                Kind::Int | Kind::BigInt => Arg::Int(row.try_get(i)?),
-                Kind::Double => Arg::Double(row.try_get(i)?),
-                Kind::Name | Kind::Text => Arg::Text(row.try_get(i)?),
-                Kind::Bool => Arg::Bool(row.try_get(i)?),
-                Kind::Bytes | Kind::Proto => Arg::Bytes(row.try_get(i)?),
-            })
-        })
-        .collect()
+/// What a column's cells are read as; integers are selected as 64-bit.
+fn arg_kind(column: &Column) -> ArgKind {
+    match column.kind {
+        Kind::Int | Kind::BigInt => ArgKind::Int,
+        Kind::Double => ArgKind::Double,
+        Kind::Name | Kind::Text => ArgKind::Text,
+        Kind::Bool => ArgKind::Bool,
+        Kind::Bytes | Kind::Proto => ArgKind::Bytes,
+    }
 }
 
 /// Proto values as the messages they are: MLMD's base64 text decoded where it keeps that.

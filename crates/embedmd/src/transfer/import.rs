@@ -13,11 +13,11 @@ use super::{
     table_exists, Observer, Source, Summary, TransferError, FORMAT_NAME, FORMAT_VERSION, IMPORT_BATCH_BYTES,
     IMPORT_ROWS_PER_INSERT, MAX_LINE_BYTES,
 };
-use crate::db::{on_conn, Conn};
+use crate::arg::Arg;
+use crate::conn::{Conn, Unpooled};
 use crate::dialect::{Dialect, Table};
 use crate::dsn::ConnectTarget;
 use crate::migrate::{MigrationSet, MLMD_SCHEMA_VERSION};
-use crate::store::{self, Arg};
 use crate::types::{TypeSpec, MLMD_SIMPLE_TYPES};
 use crate::{Connection, PoolConfig};
 
@@ -34,7 +34,9 @@ pub(super) async fn run(
     // The pool only finds the layout: the migrator and the import have connections of their own.
     let Connection { pool, dialect, migrator } = Connection::open(target, &PoolConfig::default()).await?;
     pool.close().await;
-    let mut conn = Conn::open(target).await.map_err(TransferError::db(format!("cannot connect to {}", target.describe())))?;
+    let mut unpooled =
+        Unpooled::open(target).await.map_err(TransferError::db(format!("cannot connect to {}", target.describe())))?;
+    let mut conn = unpooled.conn();
     let imported = async {
         // Before migrating, so that a refused import leaves a non-empty database as it was.
         check_empty(&mut conn, dialect, &own).await?;
@@ -56,7 +58,7 @@ pub(super) async fn run(
         }
     }
     .await;
-    conn.close().await;
+    unpooled.close().await;
     imported
 }
 
@@ -159,7 +161,7 @@ fn read_header(lines: &mut Lines<impl BufRead>) -> Result<Source, TransferError>
 
 /// Empty: no node, property, link or event, and no type but those the migrations and this
 /// server create.
-async fn check_empty(conn: &mut Conn, dialect: Dialect, own: &HashSet<&str>) -> Result<(), TransferError> {
+async fn check_empty(conn: &mut Conn<'_>, dialect: Dialect, own: &HashSet<&str>) -> Result<(), TransferError> {
     let context = "cannot look at the target database";
     // Nodes first, so that the table named is the telling one; types last.
     let data = TABLES.iter().filter(|s| !matches!(s.table, Table::Type | Table::TypeProperty | Table::ParentType));
@@ -168,8 +170,7 @@ async fn check_empty(conn: &mut Conn, dialect: Dialect, own: &HashSet<&str>) -> 
             continue;
         }
         let sql = format!("SELECT 1 FROM {} LIMIT 1", dialect.table(spec.table));
-        let any = on_conn!(&mut *conn, c => sqlx::query(&sql).fetch_optional(&mut *c).await.map(|row| row.is_some()));
-        if any.map_err(TransferError::db(context))? {
+        if conn.exists(&sql, &[]).await.map_err(TransferError::db(context))? {
             return Err(TransferError::NotEmpty(format!("{} holds rows", spec.table.camel_name())));
         }
     }
@@ -177,8 +178,7 @@ async fn check_empty(conn: &mut Conn, dialect: Dialect, own: &HashSet<&str>) -> 
         return Ok(());
     }
     let sql = format!("SELECT name, version FROM {} ORDER BY id", dialect.table(Table::Type));
-    let types: Vec<(String, Option<String>)> =
-        on_conn!(&mut *conn, c => sqlx::query_as(&sql).fetch_all(&mut *c).await).map_err(TransferError::db(context))?;
+    let types: Vec<(String, Option<String>)> = conn.fetch_all(&sql, &[]).await.map_err(TransferError::db(context))?;
     match types.into_iter().find(|(name, version)| version.is_some() || !own.contains(name.as_str())) {
         Some((name, version)) => Err(TransferError::NotEmpty(format!(
             "it has the type {name:?}{}, which neither the migrations nor this server create",
@@ -200,7 +200,7 @@ struct Batch {
 
 /// Writes every row of the file; returns the counts and the statements to run after COMMIT.
 async fn write_all(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     dialect: Dialect,
     own: &HashSet<&str>,
     lines: &mut Lines<impl BufRead>,
@@ -300,7 +300,7 @@ async fn write_all(
     Ok((TABLES.iter().map(|s| s.table).zip(counts).collect(), after_commit))
 }
 
-async fn flush(conn: &mut Conn, dialect: Dialect, batch: Option<Batch>) -> Result<(), TransferError> {
+async fn flush(conn: &mut Conn<'_>, dialect: Dialect, batch: Option<Batch>) -> Result<(), TransferError> {
     let Some(batch) = batch else { return Ok(()) };
     let width = batch.spec.columns.len();
     let columns = batch.spec.columns.iter().map(|c| c.name).collect::<Vec<_>>().join(", ");
@@ -309,20 +309,7 @@ async fn flush(conn: &mut Conn, dialect: Dialect, batch: Option<Batch>) -> Resul
     let sql = dialect.insert_keeping_ids(batch.spec.table, &columns, &rows);
     let context =
         format!("cannot write the {} rows of lines {}-{}", batch.spec.table.camel_name(), batch.first_line, batch.last_line);
-    store_conn(conn).execute(&sql, &batch.args).await.map(drop).map_err(|e| match e {
-        crate::Error::Unavailable(source) | crate::Error::UniqueViolation(source) | crate::Error::Db(source) => {
-            TransferError::Db { context, source }
-        }
-        other => TransferError::Datastore(other),
-    })
-}
-
-fn store_conn(conn: &mut Conn) -> store::Conn<'_> {
-    match conn {
-        Conn::Sqlite(c) => store::Conn::Sqlite(c),
-        Conn::MySql(c) => store::Conn::MySql(c),
-        Conn::Postgres(c) => store::Conn::Postgres(c),
-    }
+    conn.execute(&sql, &batch.args).await.map(drop).map_err(TransferError::db(context))
 }
 
 /// What a value adds to an INSERT's size, near enough.

@@ -25,6 +25,8 @@ use std::path::Path;
 
 pub use tables::{Column, Kind, Order, TableSpec, TABLES};
 
+use crate::arg::Arg;
+use crate::conn::{Conn, Unpooled};
 use crate::dialect::Table;
 use crate::dsn::ConnectTarget;
 use crate::migrate::MigrateError;
@@ -190,20 +192,17 @@ pub async fn backup(target: &ConnectTarget, output: &Path) -> Result<u64, Transf
 }
 
 async fn vacuum_into(target: &ConnectTarget, partial: &Path) -> Result<(), TransferError> {
-    let mut conn =
-        crate::db::Conn::open(target).await.map_err(TransferError::db(format!("cannot open {}", target.describe())))?;
+    let mut conn = Unpooled::open(target).await.map_err(TransferError::db(format!("cannot open {}", target.describe())))?;
     let path = partial.to_string_lossy().into_owned();
-    let crate::db::Conn::Sqlite(c) = &mut conn else { unreachable!("checked by the caller") };
-    let copied = sqlx::query("VACUUM INTO ?").bind(&path).execute(&mut *c).await;
+    let copied = conn.conn().execute("VACUUM INTO ?", &[Arg::from(path.as_str())]).await;
     conn.close().await;
     copied.map(drop).map_err(TransferError::db(format!("cannot copy {} to {path}", target.describe())))
 }
 
 /// Whether `table` exists (in the current schema, on PostgreSQL).
-async fn table_exists(conn: &mut crate::db::Conn, dialect: crate::Dialect, table: Table) -> Result<bool, TransferError> {
+async fn table_exists(conn: &mut Conn<'_>, dialect: crate::Dialect, table: Table) -> Result<bool, TransferError> {
     let name = dialect.catalog_name(table);
-    let probe = dialect.table_exists_query();
-    let found = crate::db::on_conn!(&mut *conn, c => sqlx::query(probe).bind(&name).fetch_optional(&mut *c).await.map(|row| row.is_some()));
+    let found = conn.exists(dialect.table_exists_query(), &[Arg::from(name)]).await;
     found.map_err(TransferError::db("cannot read the database's tables"))
 }
 

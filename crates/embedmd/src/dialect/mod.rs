@@ -1,7 +1,14 @@
-//! Every SQL difference between the supported databases lives here.
+//! Every SQL difference between the supported databases lives here: table names and
+//! placeholders below, what connections and sessions need in [`connection`], golang-migrate's
+//! bookkeeping and locks in [`migration`]. Other modules ask; none matches on the backend.
 
+mod connection;
+mod migration;
+
+pub use migration::{advisory_lock_id, LockKey, LockTake, VERSION_TABLE};
+
+use crate::arg::Arg;
 use crate::dsn::Backend;
-use crate::store::Arg;
 
 /// A backend together with the table layout found in (or chosen for) the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,6 +86,15 @@ impl Table {
 }
 
 impl Dialect {
+    /// A dialect of `backend`, for SQL that is the same in both PostgreSQL layouts.
+    pub fn any_layout(backend: Backend) -> Dialect {
+        match backend {
+            Backend::Sqlite => Dialect::Sqlite,
+            Backend::MySql => Dialect::MySql,
+            Backend::Postgres => Dialect::Postgres,
+        }
+    }
+
     pub fn backend(self) -> Backend {
         match self {
             Dialect::Sqlite => Backend::Sqlite,
@@ -110,6 +126,23 @@ impl Dialect {
             },
             // Unquoted CamelCase folds to lower case, which is where MLMD's tables are.
             Dialect::PostgresMlmd => table.camel_name(),
+        }
+    }
+
+    /// An identifier quoted, whatever it holds.
+    pub fn quote(self, name: &str) -> String {
+        match self.backend() {
+            Backend::MySql => format!("`{}`", name.replace('`', "``")),
+            Backend::Sqlite | Backend::Postgres => format!("\"{}\"", name.replace('"', "\"\"")),
+        }
+    }
+
+    /// `expr` converted to text.
+    pub fn as_text(self, expr: &str) -> String {
+        match self.backend() {
+            Backend::Sqlite => format!("CAST({expr} AS TEXT)"),
+            Backend::MySql => format!("CAST({expr} AS CHAR)"),
+            Backend::Postgres => format!("({expr})::text"),
         }
     }
 
@@ -166,6 +199,19 @@ impl Dialect {
         }
     }
 
+    /// `column` matching the LIKE `pattern` (a placeholder), with the backslash escaping `%`
+    /// and `_` everywhere: SQLite has no default LIKE escape; MySQL and PostgreSQL use the
+    /// backslash. Case-insensitively: PostgreSQL's ILIKE, elsewhere both sides upper-cased.
+    pub fn like(self, column: &str, pattern: &str, ignore_case: bool) -> String {
+        match (self.backend(), ignore_case) {
+            (Backend::Postgres, true) => format!("{column} ILIKE {pattern}"),
+            (Backend::MySql, true) => format!("UPPER({column}) LIKE UPPER({pattern})"),
+            (Backend::Sqlite, true) => format!("UPPER({column}) LIKE UPPER({pattern}) ESCAPE '\\'"),
+            (Backend::Sqlite, false) => format!("{column} LIKE {pattern} ESCAPE '\\'"),
+            (Backend::MySql | Backend::Postgres, false) => format!("{column} LIKE {pattern}"),
+        }
+    }
+
     /// An INSERT that skips rows whose key already exists; `head` is `INTO t (cols)` and
     /// `tail` the `VALUES ...` part.
     pub fn insert_ignoring_duplicates(self, head: &str, tail: &str) -> String {
@@ -200,15 +246,6 @@ impl Dialect {
                 &["SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"]
             }
             Backend::Postgres => &["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "SET LOCAL enable_sort = off"],
-        }
-    }
-
-    /// Opens a write transaction; SQLite takes its write lock at once rather than at the first
-    /// write, so that nothing can slip in between a check and the writes.
-    pub fn write_begin(self) -> &'static str {
-        match self.backend() {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::MySql | Backend::Postgres => "BEGIN",
         }
     }
 
