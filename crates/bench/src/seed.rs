@@ -6,11 +6,14 @@
 //! Every value is generated here (ids, `bench-<hex>` names, fixed words), so the statements
 //! carry them as literals: nothing to escape, no bind limits.
 
-use std::fmt::Write as _;
+use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
-use sqlx::{Connection, Executor, MySqlConnection, PgConnection, Row, SqliteConnection};
+use embedmd::{ConnectTarget, Dialect, Table, Unpooled};
+use sqlx::mysql::MySqlConnectOptions;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::SqliteConnectOptions;
 
 use crate::api::{Model, Props};
 use crate::workload::{next_props, unique_name};
@@ -28,73 +31,55 @@ pub struct Seeded {
     pub elapsed: Duration,
 }
 
-enum Conn {
-    Sqlite(SqliteConnection),
-    MySql(MySqlConnection),
-    Postgres(PgConnection),
+/// A connection of embedmd's, with the dialect the server's tables are laid out in.
+struct Conn {
+    conn: Unpooled,
+    dialect: Dialect,
 }
 
 impl Conn {
     async fn open(backend: Backend, dsn: &str) -> anyhow::Result<Conn> {
-        Ok(match backend {
-            Backend::Sqlite => Conn::Sqlite(SqliteConnection::connect(&format!("sqlite://{dsn}")).await?),
-            Backend::MySql => Conn::MySql(MySqlConnection::connect(dsn).await?),
-            Backend::Postgres => Conn::Postgres(PgConnection::connect(dsn).await?),
-        })
+        let (target, dialect) = match backend {
+            Backend::Sqlite => {
+                (ConnectTarget::Sqlite(SqliteConnectOptions::from_str(&format!("sqlite://{dsn}"))?), Dialect::Sqlite)
+            }
+            Backend::MySql => (ConnectTarget::MySql(MySqlConnectOptions::from_str(dsn)?), Dialect::MySql),
+            // The server creates upstream's layout.
+            Backend::Postgres => (ConnectTarget::Postgres(PgConnectOptions::from_str(dsn)?), Dialect::Postgres),
+        };
+        Ok(Conn { conn: Unpooled::open(&target).await?, dialect })
     }
 
     async fn execute(&mut self, sql: &str) -> anyhow::Result<()> {
-        let done = match self {
-            Conn::Sqlite(c) => c.execute(sqlx::raw_sql(sql)).await.map(drop),
-            Conn::MySql(c) => c.execute(sqlx::raw_sql(sql)).await.map(drop),
-            Conn::Postgres(c) => c.execute(sqlx::raw_sql(sql)).await.map(drop),
-        };
+        let done = self.conn.conn().execute_script(sql).await;
         done.with_context(|| format!("seeding statement failed: {}", &sql[..sql.len().min(200)]))
     }
 
-    async fn scalar(&mut self, sql: &str) -> anyhow::Result<i64> {
-        let value: Option<i64> = match self {
-            Conn::Sqlite(c) => sqlx::query(sql).fetch_one(c).await?.try_get(0)?,
-            Conn::MySql(c) => sqlx::query(sql).fetch_one(c).await?.try_get(0)?,
-            // MLMD's ids are INTEGER, which PostgreSQL's driver decodes only as i32.
-            Conn::Postgres(c) => sqlx::query(sql).fetch_one(c).await?.try_get::<Option<i32>, _>(0)?.map(i64::from),
-        };
-        Ok(value.unwrap_or(0))
+    /// `expr`'s value in the one row `FROM table` gives; 0 for NULL.
+    async fn scalar(&mut self, expr: &str, table: Table, condition: &str) -> anyhow::Result<i64> {
+        let sql = format!("SELECT {} FROM {}{condition}", self.dialect.as_i64(expr), self.dialect.table(table));
+        let row: Option<(Option<i64>,)> = self.conn.conn().fetch_optional(&sql, &[]).await?;
+        Ok(row.and_then(|(value,)| value).unwrap_or(0))
     }
 
-    async fn close(self) -> anyhow::Result<()> {
-        match self {
-            Conn::Sqlite(c) => c.close().await?,
-            Conn::MySql(c) => c.close().await?,
-            Conn::Postgres(c) => c.close().await?,
-        }
-        Ok(())
-    }
-}
-
-/// Table names as each backend's schema spells them (the server creates upstream's quoted
-/// CamelCase tables on PostgreSQL).
-fn table(backend: Backend, name: &str) -> String {
-    match backend {
-        Backend::Postgres => format!("\"{name}\""),
-        Backend::Sqlite | Backend::MySql => name.to_owned(),
+    async fn close(self) {
+        self.conn.close().await
     }
 }
 
 /// Collects rows and writes them [`ROWS_PER_INSERT`] at a time.
 struct Inserter<'a> {
     conn: &'a mut Conn,
-    head: String,
+    table: Table,
+    columns: &'static str,
+    explicit_ids: bool,
     rows: Vec<String>,
     written: usize,
 }
 
 impl<'a> Inserter<'a> {
-    fn new(conn: &'a mut Conn, backend: Backend, name: &str, columns: &str, explicit_ids: bool) -> Self {
-        // PostgreSQL's identity columns take a given id only when told so.
-        let overriding = if explicit_ids && backend == Backend::Postgres { " OVERRIDING SYSTEM VALUE" } else { "" };
-        let head = format!("INSERT INTO {} ({columns}){overriding} VALUES ", table(backend, name));
-        Inserter { conn, head, rows: Vec::with_capacity(ROWS_PER_INSERT), written: 0 }
+    fn new(conn: &'a mut Conn, table: Table, columns: &'static str, explicit_ids: bool) -> Self {
+        Inserter { conn, table, columns, explicit_ids, rows: Vec::with_capacity(ROWS_PER_INSERT), written: 0 }
     }
 
     async fn push(&mut self, row: String) -> anyhow::Result<()> {
@@ -109,8 +94,11 @@ impl<'a> Inserter<'a> {
         if self.rows.is_empty() {
             return Ok(());
         }
-        let mut sql = self.head.clone();
-        sql.push_str(&self.rows.join(","));
+        let (dialect, rows) = (self.conn.dialect, self.rows.join(","));
+        let sql = match self.explicit_ids {
+            true => dialect.insert_keeping_ids(self.table, self.columns, &rows),
+            false => format!("INSERT INTO {} ({}) VALUES {rows}", dialect.table(self.table), self.columns),
+        };
         self.conn.execute(&sql).await?;
         self.written += self.rows.len();
         self.rows.clear();
@@ -125,9 +113,8 @@ struct TypeIds {
     artifact: i64,
 }
 
-async fn type_id(conn: &mut Conn, backend: Backend, name: &str) -> anyhow::Result<i64> {
-    let sql = format!("SELECT MAX(id) FROM {} WHERE name = '{name}'", table(backend, "Type"));
-    match conn.scalar(&sql).await? {
+async fn type_id(conn: &mut Conn, name: &str) -> anyhow::Result<i64> {
+    match conn.scalar("MAX(id)", Table::Type, &format!(" WHERE name = '{name}'")).await? {
         0 => bail!("type {name} is missing: the server syncs it at start"),
         id => Ok(id),
     }
@@ -141,12 +128,12 @@ pub async fn seed(backend: Backend, dsn: &str, count: usize) -> anyhow::Result<S
     let mut conn = Conn::open(backend, dsn).await.context("connecting to the bench database to seed it")?;
     conn.execute("BEGIN").await?;
     let types = TypeIds {
-        model: type_id(&mut conn, backend, "kf.RegisteredModel").await?,
-        version: type_id(&mut conn, backend, "kf.ModelVersion").await?,
-        artifact: type_id(&mut conn, backend, "kf.ModelArtifact").await?,
+        model: type_id(&mut conn, "kf.RegisteredModel").await?,
+        version: type_id(&mut conn, "kf.ModelVersion").await?,
+        artifact: type_id(&mut conn, "kf.ModelArtifact").await?,
     };
-    let first_context = conn.scalar(&format!("SELECT MAX(id) FROM {}", table(backend, "Context"))).await? + 1;
-    let first_artifact = conn.scalar(&format!("SELECT MAX(id) FROM {}", table(backend, "Artifact"))).await? + 1;
+    let first_context = conn.scalar("MAX(id)", Table::Context, "").await? + 1;
+    let first_artifact = conn.scalar("MAX(id)", Table::Artifact, "").await? + 1;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64 - count as i64;
 
     let models: Vec<Model> = (0..count)
@@ -159,7 +146,7 @@ pub async fn seed(backend: Backend, dsn: &str, count: usize) -> anyhow::Result<S
 
     let mut rows = 0;
     let columns = "id, type_id, name, create_time_since_epoch, last_update_time_since_epoch";
-    let mut contexts = Inserter::new(&mut conn, backend, "Context", columns, true);
+    let mut contexts = Inserter::new(&mut conn, Table::Context, columns, true);
     for (k, model) in models.iter().enumerate() {
         let t = time(k);
         contexts.push(format!("({},{},'{}',{t},{t})", model_id(k), types.model, model.name)).await?;
@@ -169,7 +156,7 @@ pub async fn seed(backend: Backend, dsn: &str, count: usize) -> anyhow::Result<S
     rows += contexts.written;
 
     let columns = "context_id, name, is_custom_property, int_value, string_value";
-    let mut properties = Inserter::new(&mut conn, backend, "ContextProperty", columns, false);
+    let mut properties = Inserter::new(&mut conn, Table::ContextProperty, columns, false);
     for (k, model) in models.iter().enumerate() {
         let Props { team, priority } = model.props;
         let (m, v) = (model_id(k), version_id(k));
@@ -186,7 +173,7 @@ pub async fn seed(backend: Backend, dsn: &str, count: usize) -> anyhow::Result<S
     properties.flush().await?;
     rows += properties.written;
 
-    let mut parents = Inserter::new(&mut conn, backend, "ParentContext", "context_id, parent_context_id", false);
+    let mut parents = Inserter::new(&mut conn, Table::ParentContext, "context_id, parent_context_id", false);
     for k in 0..count {
         parents.push(format!("({},{})", version_id(k), model_id(k))).await?;
     }
@@ -194,7 +181,7 @@ pub async fn seed(backend: Backend, dsn: &str, count: usize) -> anyhow::Result<S
     rows += parents.written;
 
     let columns = "id, type_id, uri, name, create_time_since_epoch, last_update_time_since_epoch";
-    let mut artifacts = Inserter::new(&mut conn, backend, "Artifact", columns, true);
+    let mut artifacts = Inserter::new(&mut conn, Table::Artifact, columns, true);
     for k in 0..count {
         let t = time(k);
         let row = format!("({},{},'s3://bench/model.onnx','{}:model',{t},{t})", artifact_id(k), types.artifact, version_id(k));
@@ -204,7 +191,7 @@ pub async fn seed(backend: Backend, dsn: &str, count: usize) -> anyhow::Result<S
     rows += artifacts.written;
 
     let columns = "artifact_id, name, is_custom_property, string_value";
-    let mut artifact_properties = Inserter::new(&mut conn, backend, "ArtifactProperty", columns, false);
+    let mut artifact_properties = Inserter::new(&mut conn, Table::ArtifactProperty, columns, false);
     for k in 0..count {
         let a = artifact_id(k);
         artifact_properties.push(format!("({a},'model_format_name',FALSE,'onnx')")).await?;
@@ -213,24 +200,26 @@ pub async fn seed(backend: Backend, dsn: &str, count: usize) -> anyhow::Result<S
     artifact_properties.flush().await?;
     rows += artifact_properties.written;
 
-    let mut attributions = Inserter::new(&mut conn, backend, "Attribution", "context_id, artifact_id", false);
+    let mut attributions = Inserter::new(&mut conn, Table::Attribution, "context_id, artifact_id", false);
     for k in 0..count {
         attributions.push(format!("({},{})", version_id(k), artifact_id(k))).await?;
     }
     attributions.flush().await?;
     rows += attributions.written;
 
-    if backend == Backend::Postgres {
-        // Ids given explicitly do not move an identity's sequence; the server's next insert
-        // must not collide with them.
-        let mut sql = String::new();
-        for name in ["Context", "Artifact"] {
-            let t = table(backend, name);
-            let _ = write!(sql, "SELECT setval(pg_get_serial_sequence('{t}', 'id'), (SELECT MAX(id) FROM {t}));");
+    // Ids given explicitly do not move PostgreSQL's identity sequences; the server's next
+    // insert must not collide with them. (MySQL moves its counter by itself, and after COMMIT
+    // only: its statement is DDL.)
+    let dialect = conn.dialect;
+    if !dialect.next_id_after_commit() {
+        let next_ids = [(Table::Context, model_id(count)), (Table::Artifact, artifact_id(count))];
+        for (table, next) in next_ids.into_iter().filter(|(_, next)| *next > 1) {
+            for statement in dialect.set_next_id(table, next) {
+                conn.execute(&statement).await?;
+            }
         }
-        conn.execute(&sql).await?;
     }
     conn.execute("COMMIT").await?;
-    conn.close().await?;
+    conn.close().await;
     Ok(Seeded { models, rows, elapsed: started.elapsed() })
 }

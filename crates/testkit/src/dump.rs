@@ -27,7 +27,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use sqlx::{Connection, Row};
+use std::str::FromStr;
+
+use embedmd::conn::TextRows;
+use embedmd::{ConnectTarget, Dialect, Unpooled};
+use sqlx::mysql::MySqlConnectOptions;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::SqliteConnectOptions;
 
 use crate::Backend;
 
@@ -190,69 +196,43 @@ pub fn assert_dump_eq(expected: &str, actual: &str, what: &str) {
 // ------------------------------------------------------------------------------------------
 // connection helper
 
-enum Conn {
-    Sqlite(sqlx::SqliteConnection),
-    MySql(sqlx::MySqlConnection),
-    Pg(sqlx::PgConnection),
+/// One of embedmd's connections, with the dialect the dump's SQL is written in.
+struct Conn {
+    conn: Unpooled,
+    dialect: Dialect,
 }
 
-type Rows = Vec<Vec<Option<String>>>;
-
-fn texts<R: Row>(rows: Vec<R>) -> Result<Rows, sqlx::Error>
-where
-    for<'r> Option<String>: sqlx::Decode<'r, R::Database>,
-    usize: sqlx::ColumnIndex<R>,
-{
-    rows.iter().map(|r| (0..r.len()).map(|i| r.try_get_unchecked::<Option<String>, _>(i)).collect()).collect()
-}
+type Rows = TextRows;
 
 impl Conn {
     async fn open(url: &str, read_only: bool) -> Result<(Backend, Conn), sqlx::Error> {
         let backend = embedmd::dsn::infer_backend(url)
             .ok_or_else(|| sqlx::Error::Configuration(format!("unsupported URL {url}").into()))?;
-        let conn = match backend {
-            Backend::Sqlite => {
-                use std::str::FromStr;
-                let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)?.read_only(read_only);
-                Conn::Sqlite(sqlx::SqliteConnection::connect_with(&opts).await?)
-            }
-            Backend::MySql => Conn::MySql(sqlx::MySqlConnection::connect(url).await?),
-            Backend::Postgres => Conn::Pg(sqlx::PgConnection::connect(url).await?),
+        let target = match backend {
+            Backend::Sqlite => ConnectTarget::Sqlite(SqliteConnectOptions::from_str(url)?.read_only(read_only)),
+            Backend::MySql => ConnectTarget::MySql(MySqlConnectOptions::from_str(url)?),
+            Backend::Postgres => ConnectTarget::Postgres(PgConnectOptions::from_str(url)?),
         };
-        Ok((backend, conn))
+        let conn = Unpooled::open(&target).await?;
+        Ok((backend, Conn { conn, dialect: Dialect::any_layout(backend) }))
     }
 
     /// Run `sql` (no parameters: text protocol on MySQL, simple query on PostgreSQL) and
     /// return every value as text.
     async fn rows(&mut self, sql: &str) -> Result<Rows, sqlx::Error> {
-        match self {
-            Conn::Sqlite(c) => texts(sqlx::raw_sql(sql).fetch_all(&mut *c).await?),
-            Conn::MySql(c) => texts(sqlx::raw_sql(sql).fetch_all(&mut *c).await?),
-            Conn::Pg(c) => texts(sqlx::raw_sql(sql).fetch_all(&mut *c).await?),
-        }
+        self.conn.conn().fetch_script_text(sql).await
     }
 
     fn ident(&self, name: &str) -> String {
-        match self {
-            Conn::MySql(_) => format!("`{}`", name.replace('`', "``")),
-            _ => format!("\"{}\"", name.replace('"', "\"\"")),
-        }
+        self.dialect.quote(name)
     }
 
     fn as_text(&self, expr: &str) -> String {
-        match self {
-            Conn::Sqlite(_) => format!("CAST({expr} AS TEXT)"),
-            Conn::MySql(_) => format!("CAST({expr} AS CHAR)"),
-            Conn::Pg(_) => format!("({expr})::text"),
-        }
+        self.dialect.as_text(expr)
     }
 
     async fn close(self) {
-        let _ = match self {
-            Conn::Sqlite(c) => c.close().await,
-            Conn::MySql(c) => c.close().await,
-            Conn::Pg(c) => c.close().await,
-        };
+        self.conn.close().await
     }
 }
 
