@@ -23,7 +23,7 @@ use crate::dialect::Dialect;
 use crate::dsn::{Backend, ConnectTarget};
 
 /// One value per sqlx driver: a pool, a connection, a transaction or a borrow of one.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Driver<S, M, P> {
     Sqlite(S),
     MySql(M),

@@ -268,6 +268,12 @@ impl Pools {
     }
 }
 
+impl std::fmt::Debug for Pools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        on_driver!(self, p => p.fmt(f))
+    }
+}
+
 /// A MySQL or PostgreSQL pool sized by `config`: no connection is kept open for its own sake
 /// (minimum 0, idle ones closed after `max_idle_time` or beyond `max_idle`), and one idle for
 /// [`PING_AFTER_IDLE`] or longer is pinged before it is handed out, so a pool whose server
