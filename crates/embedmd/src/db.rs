@@ -15,10 +15,10 @@ use tokio::time::Instant;
 
 use crate::arg::Arg;
 use crate::conn::{map_driver, on_driver, Conn, Driver, Reader, Tx};
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, VERSION_TABLE};
 use crate::dsn::ConnectTarget;
 use crate::error::{is_unavailable, Result};
-use crate::migrate::{SchemaVersion, VERSION_TABLE};
+use crate::migrate::SchemaVersion;
 
 type Pools = Driver<SqlitePool, MySqlPool, PgPool>;
 
