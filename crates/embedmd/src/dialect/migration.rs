@@ -169,6 +169,20 @@ mod tests {
     }
 
     #[test]
+    fn locks_are_taken_and_released_as_golang_migrate_does() {
+        let mysql = LockKey::for_database(Backend::MySql, "metadb", "");
+        assert!(matches!(
+            mysql.take(),
+            LockTake::Try { sql: "SELECT GET_LOCK(?, ?)", ref args, answer: ArgKind::Int, .. }
+                if args == &[Arg::from("1904540563"), Arg::from(MYSQL_LOCK_WAIT_SECS)]
+        ));
+        assert_eq!(mysql.release(), ("SELECT RELEASE_LOCK(?)", vec![Arg::from("1904540563")]));
+        let postgres = LockKey::for_database(Backend::Postgres, "metadb", "public");
+        assert_eq!(postgres.release(), ("SELECT pg_advisory_unlock($1)", vec![Arg::from(883_489_686)]));
+        assert_eq!(LockKey::SqliteWriteLock.take(), LockTake::Hold("BEGIN IMMEDIATE"));
+    }
+
+    #[test]
     fn version_tables_are_quoted_per_backend() {
         assert_eq!(Dialect::Postgres.version_table("my\"schema"), "\"my\"\"schema\".\"schema_migrations\"");
         assert_eq!(Dialect::MySql.version_table(""), "`schema_migrations`");

@@ -459,6 +459,15 @@ mod tests {
     }
 
     #[test]
+    fn like_escapes_with_the_backslash_everywhere() {
+        assert_eq!(Dialect::Sqlite.like("n.name", "?", false), "n.name LIKE ? ESCAPE '\\'");
+        assert_eq!(Dialect::Sqlite.like("n.name", "?", true), "UPPER(n.name) LIKE UPPER(?) ESCAPE '\\'");
+        assert_eq!(Dialect::MySql.like("n.name", "?", true), "UPPER(n.name) LIKE UPPER(?)");
+        assert_eq!(Dialect::PostgresMlmd.like("n.name", "$1", true), "n.name ILIKE $1");
+        assert_eq!(Dialect::Postgres.like("n.name", "$1", false), "n.name LIKE $1");
+    }
+
+    #[test]
     fn placeholders_follow_the_backend() {
         assert_eq!(Dialect::Postgres.placeholders(2, 3), "$2, $3, $4");
         assert_eq!(Dialect::MySql.placeholders(2, 3), "?, ?, ?");
