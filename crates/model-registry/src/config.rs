@@ -108,16 +108,19 @@ pub fn datastore_target(args: &DatabaseArgs) -> Result<ConnectTarget, embedmd::d
 }
 
 /// A failure to open the datastore, with what the file system shows when that names the path
-/// and the fix: more than the driver's "unable to open database file". Only SQLite has such
-/// problems.
-pub fn open_error(error: &embedmd::Error, target: &ConnectTarget) -> String {
-    let problem = match target {
-        ConnectTarget::Sqlite(options) => sqlite_problem(options.get_filename()),
-        ConnectTarget::MySql(_) | ConnectTarget::Postgres(_) => None,
-    };
-    match problem {
+/// and the fix: more than the driver's "unable to open database file".
+pub fn open_error(error: &dyn std::fmt::Display, target: &ConnectTarget) -> String {
+    match datastore_problem(target) {
         Some(problem) => format!("{error}; {problem}"),
         None => error.to_string(),
+    }
+}
+
+/// What keeps the datastore's files from being opened, if anything: only SQLite has such problems.
+fn datastore_problem(target: &ConnectTarget) -> Option<String> {
+    match target {
+        ConnectTarget::Sqlite(options) => sqlite_problem(options.get_filename()),
+        ConnectTarget::MySql(_) | ConnectTarget::Postgres(_) => None,
     }
 }
 

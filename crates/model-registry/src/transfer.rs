@@ -73,7 +73,8 @@ pub async fn import(args: &ImportArgs, database: &DatabaseArgs) -> anyhow::Resul
         transfer::import(&target, BufReader::with_capacity(FILE_BUFFER_BYTES, file), &mlmd_types(), &mut progress).await
     };
     progress.clear();
-    let summary = imported?;
+    // The target may be a new SQLite file: its directory is the usual problem.
+    let summary = imported.map_err(|e| anyhow::anyhow!(config::open_error(&e, &target)))?;
     let from = if args.input == "-" { "stdin" } else { &args.input };
     report(&format!("imported {from} into {}", target.describe()), &summary, started.elapsed());
     Ok(())

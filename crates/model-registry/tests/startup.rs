@@ -145,6 +145,23 @@ fn migrate_names_a_missing_sqlite_directory() {
     assert!(text.contains("create it or choose another file with --embedmd-database-dsn"), "{text}");
 }
 
+#[test]
+fn import_names_a_missing_sqlite_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source.db").display().to_string();
+    let file = dir.path().join("registry.jsonl").display().to_string();
+    assert!(run_to_exit(&["migrate", "up", "--embedmd-database-dsn", &source]).status.success());
+    let exported = run_to_exit(&["export", "-o", &file, "--embedmd-database-dsn", &source]);
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    let missing = dir.path().join("not-there");
+    let dsn = missing.join("registry.db").display().to_string();
+    let out = run_to_exit(&["import", "-i", &file, "--embedmd-database-dsn", &dsn]);
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(text.contains(&format!("the SQLite directory {} cannot be used", missing.display())), "{text}");
+    assert!(text.contains("create it or choose another file with --embedmd-database-dsn"), "{text}");
+}
+
 /// Forwards every connection to `target` (the real database), from the moment it is called.
 fn forward(socket: TcpSocket, target: String) {
     let listener = socket.listen(64).unwrap();
