@@ -46,8 +46,9 @@ pub(crate) fn count_commit(writes: usize) {
 type Answer = Box<dyn FnOnce(Option<&Error>) + Send>;
 
 /// A queued write: runs on the shared transaction, says whether its work succeeded, and how to
-/// answer it.
-type Job = Box<dyn for<'c, 'd> FnOnce(&'c mut Conn<'d>) -> WriteFuture<'c, (bool, Answer)> + Send>;
+/// answer it. Given the error instead of a connection when its group could not start (or its
+/// savepoint not open), it does no work and its answer is that error.
+type Job = Box<dyn for<'c, 'd> FnOnce(Result<&'c mut Conn<'d>, &'c Error>) -> WriteFuture<'c, (bool, Answer)> + Send>;
 
 /// The handle writers queue on; the committer stops when the last handle is dropped.
 #[derive(Debug, Clone)]
@@ -73,7 +74,10 @@ impl GroupCommit {
         let (answer, answered) = oneshot::channel::<Result<T, E>>();
         let job: Job = Box::new(move |conn| {
             Box::pin(async move {
-                let outcome = work(conn).await;
+                let outcome = match conn {
+                    Ok(conn) => work(conn).await,
+                    Err(refused) => Err(E::from(refused.same_kind())),
+                };
                 let succeeded = outcome.is_ok();
                 let answer: Answer = Box::new(move |failure: Option<&Error>| {
                     let outcome = match (outcome, failure) {
@@ -100,7 +104,10 @@ async fn commit_loop(pool: Pool, mut queue: mpsc::Receiver<Job>) {
         let mut answers = Vec::new();
         let mut succeeded = 0;
         let failure = match pool.begin().await {
-            Err(e) => Some(e),
+            Err(e) => {
+                answers.push(first(Err(&e)).await.1);
+                Some(e)
+            }
             Ok(mut tx) => {
                 let mut job = Some(first);
                 let mut broken = None;
@@ -143,8 +150,12 @@ async fn commit_loop(pool: Pool, mut queue: mpsc::Receiver<Job>) {
 /// whole group fails.
 async fn run_in_savepoint(conn: &mut Conn<'_>, job: Job, first: bool) -> Result<(Answer, bool), (Error, Option<Answer>)> {
     let open = if first { "SAVEPOINT write" } else { "RELEASE write; SAVEPOINT write" };
-    conn.execute(open, &[]).await.map_err(|e| (e.into(), None))?;
-    let Ok((succeeded, answer)) = futures_util::FutureExt::catch_unwind(AssertUnwindSafe(job(conn))).await else {
+    if let Err(e) = conn.execute(open, &[]).await {
+        let e = Error::from(e);
+        let (_, answer) = job(Err(&e)).await;
+        return Err((e, Some(answer)));
+    }
+    let Ok((succeeded, answer)) = futures_util::FutureExt::catch_unwind(AssertUnwindSafe(job(Ok(conn)))).await else {
         return Err((Error::Db(sqlx::Error::Protocol("a write panicked".into())), None));
     };
     if !succeeded {

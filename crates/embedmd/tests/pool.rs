@@ -160,3 +160,17 @@ async fn every_sqlite_connection_is_synchronous_full() {
     drop(readers);
     pool.close().await;
 }
+
+/// A write whose transaction cannot begin is answered with the reason (here the pool is closed:
+/// unavailable, a 503 for the API), not dropped unanswered. On SQLite the group committer begins
+/// the transaction for the writes it holds, so the reason has to reach each of them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_that_cannot_begin_gets_the_reason() {
+    for backend in [Backend::Sqlite, Backend::MySql, Backend::Postgres] {
+        let db = TestDb::new(backend).await;
+        let (datastore, _) = embedmd::Datastore::open(&target(db.url()), &PoolConfig::default(), &[]).await.unwrap();
+        datastore.pool().close().await;
+        let written = datastore.write(|_| Box::pin(async { Ok::<_, Error>(()) })).await;
+        assert!(matches!(written, Err(Error::Unavailable(_))), "{backend:?}: {written:?}");
+    }
+}
