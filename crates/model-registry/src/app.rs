@@ -239,10 +239,11 @@ async fn connect_until_ready(target: ConnectTarget, pool: PoolConfig, state: App
                     _ => {}
                 }
                 let message = config::open_error(&e, &target);
-                let failed = retries.failed + 1;
+                let line = retries.failed_now(Instant::now(), &message);
+                let failed = retries.failed;
                 // The state first: what the log reports, readiness already answers.
                 state.set(StoreState::Starting(format!("{}; retrying (failed attempts: {failed})", public_reason(&e))));
-                match retries.failed_now(Instant::now(), &message) {
+                match line {
                     RetryLine::Quiet => {}
                     RetryLine::Attempt if failed == LOGGED_RETRIES => tracing::error!(
                         attempt = failed,

@@ -61,7 +61,7 @@ impl LockKey {
     /// waiting replica can say why it is waiting.
     pub fn take(&self) -> LockTake {
         match self {
-            LockKey::SqliteWriteLock => LockTake::Hold("BEGIN IMMEDIATE"),
+            LockKey::SqliteWriteLock => LockTake::Hold(Dialect::any_layout(Backend::Sqlite).write_begin()),
             LockKey::MySql(name) => LockTake::Try {
                 sql: "SELECT GET_LOCK(?, ?)",
                 args: vec![Arg::from(name.as_str()), Arg::from(MYSQL_LOCK_WAIT_SECS)],
