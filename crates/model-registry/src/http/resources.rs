@@ -1,6 +1,7 @@
 //! Every operation of the REST API in one table, per API version: the router and the OpenAPI
 //! documents are both built from it, so what is served and what is documented cannot drift.
 
+use crate::auth::Role;
 use crate::registry::{
     ApiVersion, EntityKind, History, Link, Nested, Nouns, ParentSpec, Schema, Spec, ARTIFACT_KINDS, ARTIFACT_NOUNS,
 };
@@ -58,6 +59,15 @@ pub struct Operation {
 const ARTIFACTS: &[EntityKind] = &ARTIFACT_KINDS;
 
 impl Operation {
+    /// The role a caller needs: the Kubeflow API only reads (GET) or creates and updates; it has
+    /// no deletes.
+    pub fn role(&self) -> Role {
+        match self.method {
+            Method::Get => Role::Reader,
+            Method::Post | Method::Patch => Role::Writer,
+        }
+    }
+
     fn new(
         name: impl Into<String>,
         method: Method,
@@ -234,6 +244,15 @@ mod tests {
         assert!(!expected.contains(&"model_artifacts"));
         expected.insert(expected.len() - 1, "gadgets");
         assert_eq!(checked(&with_gadget()), expected);
+    }
+
+    #[test]
+    fn reads_need_a_reader_and_writes_a_writer() {
+        for op in operations(ApiVersion::V1Alpha3) {
+            let expected = if op.method == Method::Get { Role::Reader } else { Role::Writer };
+            assert_eq!(op.role(), expected, "{}", op.name);
+        }
+        assert!(Role::Reader < Role::Writer && Role::Writer < Role::Admin);
     }
 
     #[test]
