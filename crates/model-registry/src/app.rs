@@ -73,6 +73,8 @@ pub struct App {
     max_concurrent_requests: u32,
     pool: PoolConfig,
     timeouts: HttpTimeouts,
+    /// Whether the web UI is served (`--ui`).
+    ui: bool,
 }
 
 impl App {
@@ -83,8 +85,8 @@ impl App {
             Some(port) => Some(bind(&config.hostname, port, Endpoint::Metrics).await?),
             None => None,
         };
-        let ServerConfig { datastore, pool, timeouts, max_concurrent_requests, .. } = config;
-        Ok(App { listener, metrics_listener, state: AppState::new(), datastore, pool, timeouts, max_concurrent_requests })
+        let ServerConfig { datastore, pool, timeouts, max_concurrent_requests, ui, .. } = config;
+        Ok(App { listener, metrics_listener, state: AppState::new(), datastore, pool, timeouts, max_concurrent_requests, ui })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -94,11 +96,14 @@ impl App {
     /// Serves until `shutdown` resolves, then lets in-flight requests finish within the
     /// shutdown deadline and closes the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let App { listener, metrics_listener, state, datastore, pool, timeouts, max_concurrent_requests } = self;
+        let App { listener, metrics_listener, state, datastore, pool, timeouts, max_concurrent_requests, ui } = self;
         tracing::info!(address = %listener.local_addr()?, datastore = %datastore.describe(), "listening");
+        if ui {
+            tracing::info!(url = %format!("http://{}/", listener.local_addr()?), "web UI");
+        }
         let connector = tokio::spawn(connect_until_ready(datastore, pool, state.clone()));
         let observe = axum::middleware::from_fn_with_state(state.metrics().clone(), http::observe);
-        let mut router = http::router(state.clone(), max_concurrent_requests);
+        let mut router = http::router(state.clone(), max_concurrent_requests, ui);
         // The metrics server stops when the API's has: `stop` is dropped then.
         let (stop, stopped) = tokio::sync::watch::channel(());
         let metrics_server = match metrics_listener {

@@ -111,6 +111,9 @@ pub struct ProxyArgs {
     /// After SIGTERM/SIGINT, in-flight requests get this long before the server exits anyway.
     #[arg(long, env = "MR_HTTP_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_positive_duration, value_name = "DURATION")]
     pub http_shutdown_timeout: Duration,
+    /// Serve the web UI at `/` and `/ui/` (`--ui=false` turns it off).
+    #[arg(long, env = "MR_UI", default_value_t = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub ui: bool,
 }
 
 /// The database flags, shared by `proxy` and `migrate`.

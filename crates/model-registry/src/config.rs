@@ -19,6 +19,8 @@ pub struct ServerConfig {
     pub max_concurrent_requests: u32,
     pub pool: PoolConfig,
     pub timeouts: HttpTimeouts,
+    /// Serve the web UI at `/` and `/ui/`.
+    pub ui: bool,
 }
 
 /// The HTTP edge's time limits (see the `--http-*-timeout` flags).
@@ -52,6 +54,7 @@ impl ServerConfig {
             pool: PoolConfig::default(),
             timeouts: HttpTimeouts::default(),
             max_concurrent_requests: crate::http::MAX_CONCURRENT_REQUESTS,
+            ui: true,
         }
     }
 
@@ -65,6 +68,7 @@ impl ServerConfig {
             pool: pool_config(database),
             max_concurrent_requests: proxy.max_concurrent_requests,
             metrics_port: proxy.metrics_port,
+            ui: proxy.ui,
             ..ServerConfig::new(proxy.hostname.clone(), proxy.port, datastore_target(database)?)
         })
     }

@@ -727,6 +727,66 @@ impl Store {
         Ok(parents)
     }
 
+    /// The newest child (highest id) under each of `parents` through ParentContext (a model's
+    /// latest version, an experiment's latest run): one grouped query per chunk, along the
+    /// link table's parent index.
+    pub async fn newest_children(&self, conn: &mut Conn<'_>, parents: &[i64]) -> Result<HashMap<i64, i64>> {
+        #[derive(FromRow)]
+        struct Newest {
+            parent: i64,
+            child: i64,
+        }
+        let d = self.dialect;
+        let mut newest = HashMap::new();
+        for chunk in parents.chunks(IN_CHUNK) {
+            let (from, condition, args) = d.rows_by_keys(Table::ParentContext, "parent_context_id", "l", chunk, 1);
+            let sql = format!(
+                "SELECT {} AS parent, {} AS child FROM {from} WHERE {condition} GROUP BY l.parent_context_id",
+                d.as_i64("l.parent_context_id"),
+                d.as_i64("MAX(l.context_id)"),
+            );
+            newest.extend(conn.fetch_all::<Newest>(&sql, &args).await?.into_iter().map(|n| (n.parent, n.child)));
+        }
+        Ok(newest)
+    }
+
+    /// The artifacts of `type_ids` attributed to any of `parents` (contexts), at most `limit`,
+    /// each with its parent's id: the rows in one query, then their properties.
+    pub async fn attributed(
+        &self,
+        conn: &mut Conn<'_>,
+        parents: &[i64],
+        type_ids: &[i64],
+        limit: u32,
+    ) -> Result<Vec<(i64, Node)>> {
+        #[derive(FromRow)]
+        struct Attributed {
+            #[sqlx(flatten)]
+            node: NodeRow,
+            parent: i64,
+        }
+        if parents.is_empty() || type_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let d = self.dialect;
+        let (from, condition, mut args) = d.rows_by_keys(Table::Attribution, "context_id", "l", parents, 1);
+        let types = d.placeholders(args.len() + 1, type_ids.len());
+        args.extend(type_ids.iter().map(|t| Arg::from(*t)));
+        let sql = format!(
+            "SELECT {columns}, {parent} AS parent FROM {from} JOIN {artifacts} n ON n.id = l.artifact_id \
+             WHERE {condition} AND n.type_id IN ({types}) ORDER BY n.id LIMIT {limit}",
+            columns = self.node_columns(NodeKind::Artifact),
+            parent = d.as_i64("l.context_id"),
+            artifacts = d.table(Table::Artifact),
+            limit = d.placeholder(args.len() + 1),
+        );
+        args.push(Arg::from(i64::from(limit)));
+        let rows = conn.fetch_all::<Attributed>(&sql, &args).await?;
+        let parents: Vec<i64> = rows.iter().map(|r| r.parent).collect();
+        let nodes = self.with_properties(conn, NodeKind::Artifact, rows.into_iter().map(|r| r.node).collect()).await?;
+        Ok(parents.into_iter().zip(nodes).collect())
+    }
+
     /// Takes the row lock of a node until the transaction ends (SQLite's writers are already
     /// serialized), so that writes to it, or under it as a parent, happen one after another.
     /// A write statement rather than a locking read: on MySQL it does not start the

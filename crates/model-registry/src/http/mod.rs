@@ -8,6 +8,7 @@ pub mod openapi;
 mod readiness;
 pub mod resources;
 mod routes;
+pub mod ui;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -38,11 +39,12 @@ pub const MAX_CONCURRENT_REQUESTS: u32 = 64;
 
 /// No CORS layer: browsers keep cross-origin pages from reading answers, and writes need a JSON
 /// content type, which a cross-origin page cannot send without a preflight nobody answers.
-pub fn router(state: AppState, max_concurrent_requests: u32) -> Router {
+pub fn router(state: AppState, max_concurrent_requests: u32, ui: bool) -> Router {
     let permits = Arc::new(Semaphore::new(max_concurrent_requests as usize));
     ApiVersion::ALL
         .into_iter()
         .fold(Router::new(), |router, api| router.nest(&api.base_path(), routes::api(api).merge(openapi::routes(api))))
+        .merge(if ui { ui::routes() } else { Router::new() })
         .fallback(dispatch)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(reject_declared_oversize))

@@ -6,6 +6,7 @@
 mod history;
 mod list;
 mod serving;
+mod summary;
 mod upsert;
 mod write;
 
