@@ -76,6 +76,13 @@ fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
     }
 }
 
+/// Steps are whole numbers: the ticks of the step axis are too, each once.
+fn step_ticks(ticks: Vec<Tick>, place: &dyn Fn(f64) -> f64) -> Vec<Tick> {
+    let mut steps: Vec<i64> = ticks.iter().filter_map(|t| t.at.parse::<f64>().ok()).map(|v| v.round() as i64).collect();
+    steps.dedup();
+    steps.into_iter().map(|s| Tick { at: coordinate(place(s as f64)), label: s.to_string() }).collect()
+}
+
 /// The chart of `metric` for `runs`, each a label and its points `(step, value)` (sorted here).
 pub fn chart(metric: &str, runs: Vec<(String, Vec<(i64, f64)>)>) -> Chart {
     let finite = |runs: &[(String, Vec<(i64, f64)>)]| {
@@ -117,7 +124,7 @@ pub fn chart(metric: &str, runs: Vec<(String, Vec<(i64, f64)>)>) -> Chart {
         right_edge,
         top: TOP,
         base,
-        x_ticks: ticks(x0, x1, &x),
+        x_ticks: step_ticks(ticks(x0, x1, &|v| v), &x),
         y_ticks: ticks(y0, y1, &y),
         series,
     }
@@ -137,6 +144,7 @@ mod tests {
         assert_eq!((dots[2].x.as_str(), dots[2].y.as_str()), ("624.0", "248.0"));
         assert_eq!(c.series[0].points, "64.0,12.0 344.0,130.0 624.0,248.0");
         assert_eq!(c.y_ticks.first().unwrap().label, "0.5");
+        assert_eq!(c.x_ticks.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(), ["0", "1", "2"]);
     }
 
     #[test]
