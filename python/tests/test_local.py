@@ -17,6 +17,7 @@ import sys
 import sysconfig
 import textwrap
 import time
+import urllib.request
 from importlib import metadata
 from pathlib import Path
 
@@ -94,6 +95,9 @@ def test_register_and_read_back_then_stopped(tmp_path):
         assert artifact is not None and artifact.uri == "s3://models/mnist/v1"
         assert artifact.model_format_name == "onnx"
         assert [m.name for m in registry.get_registered_models()] == ["mnist"]
+        assert registry.ui_url == f"http://127.0.0.1:{port}/"
+        page = urllib.request.urlopen(registry.ui_url, timeout=5).read().decode()
+        assert ">mnist</a>" in page, "the web UI lists the model"
         assert (data / "model-registry.db").is_file(), "the SQLite file is in the chosen directory"
     assert not server.running()
     assert gone(pid, port), "the server outlived the with block"

@@ -86,6 +86,8 @@ impl std::error::Error for ApiError {}
 pub struct Api {
     http: reqwest::Client,
     base: String,
+    /// `http://127.0.0.1:PORT`.
+    root: String,
     /// `http://127.0.0.1:PORT/metrics`.
     metrics: String,
 }
@@ -94,7 +96,19 @@ impl Api {
     /// `server` is the server's root URL (`http://127.0.0.1:PORT`).
     pub fn new(server: &str) -> anyhow::Result<Api> {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-        Ok(Api { http, base: format!("{server}{API_PREFIX}"), metrics: format!("{server}/metrics") })
+        Ok(Api { http, base: format!("{server}{API_PREFIX}"), root: server.to_owned(), metrics: format!("{server}/metrics") })
+    }
+
+    /// A web UI page (`path` from the server's root) as text; a non-2xx answer is an error.
+    pub async fn page(&self, path: &str) -> Result<String, ApiError> {
+        let failed = |status: Option<StatusCode>, detail: String| ApiError { request: format!("GET {path}"), status, detail };
+        let response = self.http.get(format!("{}{path}", self.root)).send().await.map_err(|e| failed(None, e.to_string()))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| failed(Some(status), e.to_string()))?;
+        if !status.is_success() {
+            return Err(failed(Some(status), text));
+        }
+        Ok(text)
     }
 
     pub async fn create_model(&self, name: &str, props: Props) -> Result<Model, ApiError> {

@@ -22,8 +22,11 @@
 //! - **W5 mixed**: 80 % W2 reads and 20 % W1 register ops (every fifth op), for
 //!   `--mixed-secs`. One op = one read or one register op; the read/write split is printed
 //!   under the table.
+//! - **W6 UI pages** (only when asked for, `--workloads w6`): one run per web UI page, `/`
+//!   (the first 25 live models with each one's latest version), `/ui/?q=bench-1` (a name
+//!   search) and `/ui/models/{id}` (over the models, in turn). One op = one whole HTML page.
 //!
-//! W2, W3 and W4 run at every size of `--seed-models` (ascending): before each size the
+//! W2, W3, W4 and W6 run at every size of `--seed-models` (ascending): before each size the
 //! database is topped up to that many registered models through SQL in bulk ([`seed`]: each
 //! model with a version holding a model artifact, rows as the server writes them), then W5 runs
 //! at the largest size. With `--analyze with` the database's statistics are refreshed before
@@ -349,6 +352,12 @@ impl Run<'_> {
             for &clients in self.clients(Workload::FilteredSearch) {
                 self.announce(Workload::FilteredSearch, clients, settings.duration);
                 rows.push(self.row(models.len(), workload::filtered_search(api, &models, clients, settings.duration).await));
+            }
+            for &clients in self.clients(Workload::UiPages) {
+                for page in workload::UiPage::ALL {
+                    self.announce(Workload::UiPages, clients, settings.duration);
+                    rows.push(self.row(models.len(), workload::ui_page(api, page, &models, clients, settings.duration).await));
+                }
             }
         }
 

@@ -35,6 +35,8 @@ pub enum Workload {
     FilteredSearch,
     #[value(name = "w5")]
     Mixed,
+    #[value(name = "w6")]
+    UiPages,
 }
 
 impl Workload {
@@ -45,6 +47,7 @@ impl Workload {
             Workload::ListWalk => "W3 list walk",
             Workload::FilteredSearch => "W4 filtered",
             Workload::Mixed => "W5 mixed 80/20",
+            Workload::UiPages => "W6 UI page",
         }
     }
 }
@@ -176,6 +179,41 @@ pub async fn mixed(api: &Api, models: &[Model], clients: u32, duration: Duration
     (result, created)
 }
 
+/// The web UI's pages W6 times, one run each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UiPage {
+    /// `/`: the first page of live models, each with its latest version.
+    Models,
+    /// `/ui/?q=bench-1`: a name search.
+    Search,
+    /// `/ui/models/{id}`: a model, its versions and their formats.
+    Model,
+}
+
+impl UiPage {
+    pub const ALL: [UiPage; 3] = [UiPage::Models, UiPage::Search, UiPage::Model];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            UiPage::Models => "/ (models)",
+            UiPage::Search => "/ui/?q=bench-1 (search)",
+            UiPage::Model => "/ui/models/{id}",
+        }
+    }
+}
+
+/// W6: each op is one load of the UI page `page` (HTML, answer 200); the model page cycles
+/// over `models`.
+pub async fn ui_page(api: &Api, page: UiPage, models: &[Model], clients: u32, duration: Duration) -> RunResult {
+    let models: Arc<[Model]> = models.into();
+    let workers = (0..clients as usize)
+        .map(|i| Worker::Ui { page, models: Arc::clone(&models), next: i * models.len() / clients as usize })
+        .collect();
+    let mut result = run(api, Workload::UiPages, workers, duration).await.0;
+    result.note = Some(page.label().to_owned());
+    result
+}
+
 /// One client of a workload, with what it keeps between its ops.
 #[derive(Debug)]
 enum Worker {
@@ -203,6 +241,11 @@ enum Worker {
         reads: u64,
         writes: u64,
         created: Vec<Model>,
+    },
+    Ui {
+        page: UiPage,
+        models: Arc<[Model]>,
+        next: usize,
     },
 }
 
@@ -233,6 +276,19 @@ impl Worker {
                     *next += 1;
                     read_model(api, model, by_name).await?;
                     *reads += 1;
+                }
+                Ok(())
+            }
+            Worker::Ui { page, models, next } => {
+                let path = match page {
+                    UiPage::Models => "/".to_owned(),
+                    UiPage::Search => format!("/ui/?q={NAME_PREFIX}"),
+                    UiPage::Model => format!("/ui/models/{}", models[*next % models.len()].id),
+                };
+                *next += 1;
+                let html = api.page(&path).await?;
+                if !html.trim_end().ends_with("</html>") {
+                    return Err(OpError::WrongAnswer(format!("GET {path}: not a whole page")));
                 }
                 Ok(())
             }

@@ -137,6 +137,11 @@ class LocalServer:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def ui_url(self) -> str:
+        """The web UI's address: open it in a browser."""
+        return f"{self.url}/"
+
+    @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
 
@@ -244,6 +249,11 @@ def _local_registry_class():
 
             server: LocalServer
 
+            @property
+            def ui_url(self) -> str:
+                """The web UI's address (the server's `/`)."""
+                return self.server.ui_url
+
             def stop(self) -> None:
                 self.server.stop()
 
@@ -275,7 +285,8 @@ def local(data_dir: str | os.PathLike | None = None, port: int | None = None, au
     `model-registry proxy`. Other keyword arguments go to ModelRegistry.
 
     `with local() as registry:` stops the server at the end of the block; a plain call keeps it
-    until `registry.stop()` or the end of the Python process. `registry.server` is the LocalServer.
+    until `registry.stop()` or the end of the Python process. `registry.server` is the LocalServer;
+    `registry.ui_url` the web UI's address.
     """
     cls = _local_registry_class()  # before the server starts: a missing client fails fast
     server = LocalServer(data_dir, port, timeout=timeout, args=server_args).start()
