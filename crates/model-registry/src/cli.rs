@@ -512,6 +512,21 @@ mod tests {
     }
 
     #[test]
+    fn the_ui_is_on_unless_turned_off_by_flag_env_or_file() {
+        let _guard = ENV.lock().unwrap();
+        let ui = |args: &[&str]| proxy(&parse_from(args.iter().copied(), None).unwrap()).ui;
+        assert!(ui(&["model-registry", "proxy"]));
+        assert!(!ui(&["model-registry", "proxy", "--ui=false"]));
+        assert!(ui(&["model-registry", "proxy", "--ui"]));
+        let file = yaml("ui: false\n");
+        let config = file.path().to_str().unwrap().to_owned();
+        assert!(!ui(&["model-registry", "proxy", "-c", &config]));
+        let _env = EnvVar::set("MR_UI", "true");
+        assert!(ui(&["model-registry", "proxy", "-c", &config]));
+        assert!(!ui(&["model-registry", "proxy", "--ui", "false"]));
+    }
+
+    #[test]
     fn migrate_subcommands() {
         let _guard = ENV.lock().unwrap();
         let action = |args: &[&str]| match parse_from(args.iter().copied(), None).unwrap().command {

@@ -204,3 +204,20 @@ async fn not_found(State(state): State<AppState>, axum::Extension(csrf): axum::E
     *response.status_mut() = StatusCode::NOT_FOUND;
     Ok(response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whatever changes something is a Writer's; the table builds into one router.
+    #[test]
+    fn every_post_needs_a_writer_and_the_table_routes() {
+        for page in PAGES {
+            if page.method == Method::Post {
+                assert!(page.role >= Role::Writer, "{}", page.path);
+            }
+            assert!(page.path == "/" || page.path.starts_with(PREFIX), "{}", page.path);
+        }
+        let _ = routes();
+    }
+}
