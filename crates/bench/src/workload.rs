@@ -184,19 +184,25 @@ pub async fn mixed(api: &Api, models: &[Model], clients: u32, duration: Duration
 pub enum UiPage {
     /// `/`: the first page of live models, each with its latest version.
     Models,
-    /// `/ui/?q=bench-1`: a name search.
+    /// `/ui/?q=bench-1`: a name search (about 1/16 of the models match).
     Search,
+    /// `/ui/?q=no-such-model`: a name search nothing matches, which reads every model's name.
+    SearchMiss,
+    /// `/ui/?sort=LAST_UPDATE_TIME`: the most recently modified models.
+    Modified,
     /// `/ui/models/{id}`: a model, its versions and their formats.
     Model,
 }
 
 impl UiPage {
-    pub const ALL: [UiPage; 3] = [UiPage::Models, UiPage::Search, UiPage::Model];
+    pub const ALL: [UiPage; 5] = [UiPage::Models, UiPage::Search, UiPage::SearchMiss, UiPage::Modified, UiPage::Model];
 
     pub fn label(self) -> &'static str {
         match self {
             UiPage::Models => "/ (models)",
             UiPage::Search => "/ui/?q=bench-1 (search)",
+            UiPage::SearchMiss => "/ui/?q=no-such-model (search, no match)",
+            UiPage::Modified => "/ui/?sort=LAST_UPDATE_TIME",
             UiPage::Model => "/ui/models/{id}",
         }
     }
@@ -283,6 +289,8 @@ impl Worker {
                 let path = match page {
                     UiPage::Models => "/".to_owned(),
                     UiPage::Search => format!("/ui/?q={NAME_PREFIX}"),
+                    UiPage::SearchMiss => "/ui/?q=no-such-model".to_owned(),
+                    UiPage::Modified => "/ui/?sort=LAST_UPDATE_TIME".to_owned(),
                     UiPage::Model => format!("/ui/models/{}", models[*next % models.len()].id),
                 };
                 *next += 1;

@@ -139,7 +139,8 @@ async fn every_page_answers_with_its_status_and_headers(backend: Backend) {
     let (_, _, versions) = ui.get(&format!("/ui/models/{model}")).await;
     assert!(versions.contains(&format!("href=\"/ui/versions/{version}\"")) && versions.contains("onnx"));
     let (_, _, serving) = ui.get("/ui/serving").await;
-    assert!(serving.contains(&format!("href=\"/ui/versions/{version}\"")), "{serving}");
+    assert!(serving.contains(&format!("href=\"/ui/versions/{version}\">v1</a>")), "{serving}");
+    assert!(serving.contains("<td>svc</td><td>env</td>"), "names resolved in one list each: {serving}");
     let (_, _, run_page) = ui.get(&format!("/ui/runs/{run}")).await;
     assert!(run_page.contains("data-step=\"0\" data-value=\"1\"") && run_page.contains("data-step=\"1\" data-value=\"0.5\""));
 
