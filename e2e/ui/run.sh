@@ -26,10 +26,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get update -qq && apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${need_apt[@]}" >/dev/null
 fi
 cd "$here"
-if ! cmp -s package-lock.json node_modules/.package-lock.json 2>/dev/null && ! [ -d node_modules/playwright-core ]; then
-    npm ci --no-audit --no-fund --loglevel=error
-fi
-[ -d node_modules/playwright-core ] && [ -d node_modules/axe-core ] || npm ci --no-audit --no-fund --loglevel=error
+# npm ci unless both packages are installed at the versions package.json pins.
+installed() { node -e 'const p = require("./package.json").devDependencies;
+  process.exit(Object.keys(p).every((n) => { try { return require(`./node_modules/${n}/package.json`).version === p[n]; }
+  catch { return false; } }) ? 0 : 1)'; }
+installed || npm ci --no-audit --no-fund --loglevel=error
 
 admin="${MR_TEST_POSTGRES_DSN:-postgres://root@127.0.0.1:5432/test}"
 tmp="$(mktemp -d)"
