@@ -283,6 +283,9 @@ async fn forms_register_edit_and_archive(backend: Backend) {
     let (_, _, page) = ui.get(&format!("/ui/models/{model}")).await;
     assert!(page.contains("<li>nlp</li>") && page.contains("<li>prod</li>"), "labels as chips");
 
+    let (status, _, body) = ui.submit(&format!("/ui/models/{model}"), &[("action", "edit"), ("properties", "no value")]).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("is not name=value"), "{body}");
     assert_eq!(ui.submit(&format!("/ui/models/{model}"), &[("action", "archive")]).await.0, 303);
     assert!(!ui.get("/ui/").await.2.contains(">demo</a>"), "an archived model leaves the live list");
     assert!(ui.get("/ui/?state=ARCHIVED").await.2.contains(">demo</a>"));

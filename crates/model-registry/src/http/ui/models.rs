@@ -306,10 +306,18 @@ pub async fn edit(
     match updated {
         Ok(_) => Ok(see_other(&format!("/ui/models/{id}"))),
         Err(e @ (Error::BadRequest(_) | Error::Conflict(_) | Error::Unprocessable(_))) => {
-            model_page(ctx, &id, ShowQuery::default(), e.to_string()).await
+            refused(model_page(ctx, &id, ShowQuery::default(), e.to_string()).await)
         }
         Err(e) => Err(ctx.fail(e)),
     }
+}
+
+/// A page shown again with the API's refusal of a form: 400, as the API answers.
+fn refused(page: Shown) -> Shown {
+    page.map(|mut response| {
+        *response.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+        response
+    })
 }
 
 /// The register form's fields (a new model with its first version, or a version).
@@ -449,9 +457,7 @@ pub async fn register(
             }
         }
     }
-    let mut response = render(&RegisterPage { chrome: ctx.chrome, model: None, form, errors });
-    *response.status_mut() = axum::http::StatusCode::BAD_REQUEST;
-    Ok(response)
+    refused(Ok(render(&RegisterPage { chrome: ctx.chrome, model: None, form, errors })))
 }
 
 /// `POST /ui/models/{id}/versions/new`: a version and its model artifact, then the version.
@@ -472,9 +478,7 @@ pub async fn add_version(
             }
         }
     }
-    let mut response = render(&RegisterPage { chrome: ctx.chrome, model: Some(Entity::of(&model)), form, errors });
-    *response.status_mut() = axum::http::StatusCode::BAD_REQUEST;
-    Ok(response)
+    refused(Ok(render(&RegisterPage { chrome: ctx.chrome, model: Some(Entity::of(&model)), form, errors })))
 }
 
 /// An inference service as the version and serving pages list it.
@@ -625,7 +629,7 @@ pub async fn edit_version(
     match updated {
         Ok(_) => Ok(see_other(&format!("/ui/versions/{id}"))),
         Err(e @ (Error::BadRequest(_) | Error::Conflict(_) | Error::Unprocessable(_))) => {
-            version_page(ctx, &headers, &id, String::new(), e.to_string()).await
+            refused(version_page(ctx, &headers, &id, String::new(), e.to_string()).await)
         }
         Err(e) => Err(ctx.fail(e)),
     }
