@@ -43,9 +43,9 @@ impl Conn {
             Backend::Sqlite => {
                 (ConnectTarget::Sqlite(SqliteConnectOptions::from_str(&format!("sqlite://{dsn}"))?), Dialect::Sqlite)
             }
-            Backend::MySql => (ConnectTarget::MySql(MySqlConnectOptions::from_str(dsn)?), Dialect::MySql),
+            Backend::MySql => (ConnectTarget::MySql(MySqlConnectOptions::from_str(dsn)?.into()), Dialect::MySql),
             // The server creates upstream's layout.
-            Backend::Postgres => (ConnectTarget::Postgres(PgConnectOptions::from_str(dsn)?), Dialect::Postgres),
+            Backend::Postgres => (ConnectTarget::Postgres(PgConnectOptions::from_str(dsn)?.into()), Dialect::Postgres),
         };
         Ok(Conn { conn: Unpooled::open(&target).await?, dialect })
     }

@@ -8,7 +8,8 @@
 //! them; its errors are the driver's, classified by the callers.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
@@ -16,11 +17,11 @@ use sqlx::mysql::{MySql, MySqlConnection};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, Postgres};
 use sqlx::sqlite::{Sqlite, SqliteConnection};
-use sqlx::{Connection as _, Executor, FromRow, Row, Transaction};
+use sqlx::{Connection as _, Database, Executor, FromRow, Row, Transaction};
 
 use crate::arg::{Arg, ArgKind};
 use crate::dialect::Dialect;
-use crate::dsn::{Backend, ConnectTarget};
+use crate::dsn::{Backend, ConnectTarget, Hosts, Pooler};
 
 /// One value per sqlx driver: a pool, a connection, a transaction or a borrow of one.
 #[derive(Clone)]
@@ -62,8 +63,53 @@ pub type Unpooled = Driver<SqliteConnection, MySqlConnection, PgConnection>;
 /// A write transaction on a pooled connection; dropped without [`Tx::commit`] it rolls back.
 pub type Tx = Driver<Transaction<'static, Sqlite>, Transaction<'static, MySql>, Transaction<'static, Postgres>>;
 
-/// A pooled connection for reads outside a transaction.
-pub type Reader = Driver<PoolConnection<Sqlite>, PoolConnection<MySql>, PoolConnection<Postgres>>;
+/// A pooled connection for reads: outside a transaction, but inside one behind a transaction
+/// pooler ([`Pooler::Transaction`]), where a statement outside one may run on any server session.
+pub type Reader = Driver<Lease<Sqlite>, Lease<MySql>, Lease<Postgres>>;
+
+/// A pooled connection, or a transaction on one (rolled back when dropped).
+pub enum Lease<DB: Database> {
+    Plain(PoolConnection<DB>),
+    InTransaction(Transaction<'static, DB>),
+}
+
+impl<DB: Database> Deref for Lease<DB> {
+    type Target = DB::Connection;
+
+    fn deref(&self) -> &DB::Connection {
+        match self {
+            Lease::Plain(c) => c,
+            Lease::InTransaction(t) => t,
+        }
+    }
+}
+
+impl<DB: Database> DerefMut for Lease<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        match self {
+            Lease::Plain(c) => c,
+            Lease::InTransaction(t) => t,
+        }
+    }
+}
+
+/// Whether statements are prepared once per session and kept (named). Behind a transaction
+/// pooler the next transaction may run on a session that never saw them (or that another
+/// client's statement of the same name was prepared on), so every statement is prepared
+/// unnamed, in the transaction that runs it. Process-wide and one-way: once a target behind a
+/// pooler is opened ([`Unpooled::open`], the pool), every statement of the process is unnamed,
+/// which costs other datastores of the process (tests, a transfer) a parse per statement, never
+/// correctness.
+static NAMED_STATEMENTS: AtomicBool = AtomicBool::new(true);
+
+pub(crate) fn note_pooler(pooler: Pooler) {
+    if pooler == Pooler::Transaction {
+        NAMED_STATEMENTS.store(false, Ordering::Relaxed);
+    }
+}
+
+/// How long one host may take to accept a connection before the next is tried.
+const HOST_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl<S, M, P> Driver<S, M, P> {
     pub fn backend(&self) -> Backend {
@@ -76,12 +122,60 @@ impl<S, M, P> Driver<S, M, P> {
 }
 
 impl Unpooled {
+    /// Connects to the first of the target's hosts that can take writes
+    /// ([`Dialect::host_probe`]).
     pub async fn open(target: &ConnectTarget) -> Result<Self, sqlx::Error> {
-        Ok(match target {
-            ConnectTarget::Sqlite(o) => Driver::Sqlite(SqliteConnection::connect_with(o).await?),
-            ConnectTarget::MySql(o) => Driver::MySql(MySqlConnection::connect_with(o).await?),
-            ConnectTarget::Postgres(o) => Driver::Postgres(PgConnection::connect_with(o).await?),
-        })
+        note_pooler(target.pooler());
+        let hosts = match target {
+            ConnectTarget::Sqlite(o) => return Ok(Driver::Sqlite(SqliteConnection::connect_with(o).await?)),
+            ConnectTarget::MySql(h) => h.each.len(),
+            ConnectTarget::Postgres(h) => h.each.len(),
+        };
+        Ok(Unpooled::open_usable(target, 0..hosts).await?.1)
+    }
+
+    /// Connects to the first host of `order` (indexes into the target's hosts) that answers
+    /// and, where the DSN asks to choose ([`Hosts::choose`]), can take writes; returns its index
+    /// too. The error is the last host's.
+    pub(crate) async fn open_usable(
+        target: &ConnectTarget,
+        order: impl IntoIterator<Item = usize>,
+    ) -> Result<(usize, Self), sqlx::Error> {
+        let mut last = sqlx::Error::PoolTimedOut;
+        for host in order {
+            match Unpooled::open_host(target, host).await {
+                Ok(conn) => return Ok((host, conn)),
+                Err(e) => {
+                    tracing::debug!(host = %target.host_names()[host], error = %e, "database host passed over");
+                    last = e;
+                }
+            }
+        }
+        Err(last)
+    }
+
+    async fn open_host(target: &ConnectTarget, host: usize) -> Result<Self, sqlx::Error> {
+        async fn connect<C: sqlx::Connection>(hosts: &Hosts<C::Options>, host: usize) -> Result<C, sqlx::Error> {
+            tokio::time::timeout(HOST_CONNECT_TIMEOUT, C::connect_with(&hosts.each[host]))
+                .await
+                .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+        }
+        let (mut conn, choose) = match target {
+            ConnectTarget::Sqlite(o) => return Ok(Driver::Sqlite(SqliteConnection::connect_with(o).await?)),
+            ConnectTarget::MySql(h) => (Driver::MySql(connect::<MySqlConnection>(h, host).await?), h.choose()),
+            ConnectTarget::Postgres(h) => (Driver::Postgres(connect::<PgConnection>(h, host).await?), h.choose()),
+        };
+        let dialect = Dialect::any_layout(target.backend());
+        if let Some(probe) = dialect.host_probe().filter(|_| choose) {
+            let usable = conn.conn().fetch_script_text(probe).await.map(|rows| dialect.host_usable(&rows));
+            if !matches!(usable, Ok(true)) {
+                conn.close().await;
+                return Err(usable.err().unwrap_or_else(|| {
+                    sqlx::Error::Io(std::io::Error::other("the host takes no writes now (read-only, or not synced)"))
+                }));
+            }
+        }
+        Ok(conn)
     }
 
     pub fn conn(&mut self) -> Conn<'_> {
@@ -166,7 +260,7 @@ async fn timed<T>(sql: &str, query: impl Future<Output = T>) -> T {
 /// with parameters is built.
 macro_rules! bound {
     ($sql:expr, $args:expr) => {{
-        let mut query = sqlx::query($sql);
+        let mut query = sqlx::query($sql).persistent(NAMED_STATEMENTS.load(Ordering::Relaxed));
         for arg in $args {
             query = match arg {
                 Arg::Int(v) => query.bind(*v),

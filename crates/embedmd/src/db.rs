@@ -2,8 +2,8 @@
 //! database refuses connections for now.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use sqlx::mysql::MySqlPool;
@@ -14,10 +14,10 @@ use sqlx::{Connection, Database};
 use tokio::time::Instant;
 
 use crate::arg::Arg;
-use crate::conn::{map_driver, on_driver, Conn, Driver, Reader, Tx};
+use crate::conn::{map_driver, note_pooler, on_driver, Conn, Driver, Lease, Reader, Tx, Unpooled};
 use crate::dialect::{Dialect, VERSION_TABLE};
-use crate::dsn::ConnectTarget;
-use crate::error::{is_unavailable, Result};
+use crate::dsn::{ConnectTarget, Pooler};
+use crate::error::{host_trouble_seen, is_host_trouble, is_unavailable, Result};
 use crate::migrate::SchemaVersion;
 
 type Pools = Driver<SqlitePool, MySqlPool, PgPool>;
@@ -33,6 +33,81 @@ pub struct Pool {
     _release_view: Arc<OnceLock<Pools>>,
     /// Callers waiting for a connection (sqlx counts open and idle ones, not waiters).
     waiting: Arc<AtomicUsize>,
+    /// Behind a transaction pooler: the statement opening every transaction, reads' included.
+    pooled_begin: Option<String>,
+    /// Where the DSN names several hosts (or only a writable one will do): which one now.
+    hosts: Option<Arc<HostChoice>>,
+}
+
+/// The host a pool connects to, out of those its DSN names, and the search for another when
+/// it fails: hosts are tried in the DSN's order, one that failed is passed over for
+/// [`HOST_SKIP`], and the first that answers and takes writes wins (libpq's
+/// `target_session_attrs=read-write`).
+#[derive(Debug)]
+struct HostChoice {
+    target: ConnectTarget,
+    current: AtomicUsize,
+    /// Per host: passed over until then.
+    skip_until: Mutex<Vec<Option<Instant>>>,
+    /// When the pool last moved: connections opened before are closed rather than handed out.
+    moved: Arc<Mutex<Option<std::time::Instant>>>,
+    /// One search at a time; when the last one ended.
+    searched: tokio::sync::Mutex<Option<Instant>>,
+    /// [`host_trouble_seen`] when last looked at.
+    trouble_seen: AtomicU64,
+}
+
+/// A host that failed is tried again after this long (unless no other one answers).
+const HOST_SKIP: Duration = Duration::from_secs(5);
+
+/// Searches start at most this often: callers failing together share one.
+const SEARCH_PAUSE: Duration = Duration::from_millis(500);
+
+impl HostChoice {
+    /// Looks for the first usable host and moves the pool there if it is another one.
+    async fn search(&self, pools: &Pools) {
+        let mut searched = self.searched.lock().await;
+        if searched.is_some_and(|at| at.elapsed() < SEARCH_PAUSE) {
+            return;
+        }
+        let count = self.target.host_names().len();
+        let now = Instant::now();
+        let fresh: Vec<usize> = {
+            let skip = self.skip_until.lock().unwrap_or_else(|e| e.into_inner());
+            (0..count).filter(|&i| skip[i].is_none_or(|until| until <= now)).collect()
+        };
+        let order = if fresh.is_empty() { (0..count).collect() } else { fresh };
+        for host in order {
+            let found = Unpooled::open_usable(&self.target, [host]).await;
+            let mut skip = self.skip_until.lock().unwrap_or_else(|e| e.into_inner());
+            match found {
+                Ok((_, conn)) => {
+                    drop(skip);
+                    conn.close().await;
+                    self.skip_until.lock().unwrap_or_else(|e| e.into_inner())[host] = None;
+                    self.move_to(pools, host);
+                    break;
+                }
+                Err(_) => skip[host] = Some(Instant::now() + HOST_SKIP),
+            }
+        }
+        *searched = Some(Instant::now());
+    }
+
+    fn move_to(&self, pools: &Pools, host: usize) {
+        let before = self.current.swap(host, Ordering::Relaxed);
+        if before == host {
+            return;
+        }
+        match (pools, &self.target) {
+            (Driver::MySql(p), ConnectTarget::MySql(h)) => p.set_connect_options(h.each[host].clone()),
+            (Driver::Postgres(p), ConnectTarget::Postgres(h)) => p.set_connect_options(h.each[host].clone()),
+            _ => unreachable!("a pool and its target are of one backend"),
+        }
+        *self.moved.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+        let names = self.target.host_names();
+        tracing::warn!(from = %names[before], to = %names[host], "the database moved to another host; connections follow");
+    }
 }
 
 /// The pool's state at one instant, for monitoring.
@@ -126,10 +201,15 @@ const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 const ER_UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
 
 impl Pool {
-    /// Starts a write transaction, as [`Dialect::write_begin`] opens one.
+    /// Starts a write transaction, as [`Dialect::write_begin`] opens one (with the session
+    /// settings behind a transaction pooler, [`Dialect::pooled_begin`]).
     pub async fn begin(&self) -> Result<Tx> {
-        let begin = self.any_dialect().write_begin();
-        self.retrying(|| async { Ok(map_driver!(&self.driver, p => p.begin_with(begin).await?)) }).await
+        self.follow_host_trouble().await;
+        self.retrying(|| async { Ok(map_driver!(&self.driver, p => p.begin_with(self.begin_statement()).await?)) }).await
+    }
+
+    fn begin_statement(&self) -> String {
+        self.pooled_begin.clone().unwrap_or_else(|| self.any_dialect().write_begin().to_owned())
     }
 
     pub async fn reader(&self) -> Result<Reader> {
@@ -137,7 +217,20 @@ impl Pool {
     }
 
     async fn acquire(&self) -> Result<Reader, sqlx::Error> {
-        Ok(map_driver!(&self.driver, p => p.acquire().await?))
+        Ok(match &self.pooled_begin {
+            None => map_driver!(&self.driver, p => Lease::Plain(p.acquire().await?)),
+            Some(begin) => map_driver!(&self.driver, p => Lease::InTransaction(p.begin_with(begin.clone()).await?)),
+        })
+    }
+
+    /// Some connection met a host that takes no writes now ([`host_trouble_seen`]) since this
+    /// pool last looked: look for the host that does before the next write.
+    async fn follow_host_trouble(&self) {
+        let Some(hosts) = &self.hosts else { return };
+        let seen = host_trouble_seen();
+        if hosts.trouble_seen.swap(seen, Ordering::Relaxed) != seen {
+            hosts.search(&self.driver).await;
+        }
     }
 
     /// Runs `attempt` (an acquire, or an acquire and `BEGIN`: nothing is written yet, so a retry
@@ -158,6 +251,9 @@ impl Pool {
                 Ok(Err(e)) => e,
                 Err(_) => sqlx::Error::PoolTimedOut,
             };
+            if let Some(hosts) = self.hosts.as_ref().filter(|_| is_host_trouble(&error)) {
+                hosts.search(&self.driver).await;
+            }
             if !is_unavailable(&error) || Instant::now() + pause >= deadline {
                 return Err(error.into());
             }
@@ -168,7 +264,23 @@ impl Pool {
     }
 
     pub async fn connect(target: &ConnectTarget, config: &PoolConfig) -> Result<Self> {
+        note_pooler(target.pooler());
         let view = Arc::new(OnceLock::new());
+        let moved = Arc::new(Mutex::new(None));
+        let (first, choose) = match target {
+            ConnectTarget::Sqlite(_) => (0, false),
+            ConnectTarget::MySql(h) => (0, h.choose()),
+            ConnectTarget::Postgres(h) => (0, h.choose()),
+        };
+        let first = if choose {
+            let hosts = target.host_names().len();
+            let (host, conn) = Unpooled::open_usable(target, 0..hosts).await?;
+            conn.close().await;
+            host
+        } else {
+            first
+        };
+        let pooled = target.pooler() == Pooler::Transaction;
         let driver = match target {
             ConnectTarget::Sqlite(o) => Driver::Sqlite(
                 SqlitePoolOptions::new()
@@ -186,19 +298,26 @@ impl Pool {
             ),
             // The statement timeout is set on the pool's sessions only: the migrator's own
             // session may wait for its lock and run long steps.
-            ConnectTarget::MySql(o) => {
+            ConnectTarget::MySql(h) => {
                 let statement_timeout = config.statement_timeout;
-                let options = server_pool_options(config, Arc::downgrade(&view)).after_connect(move |conn, _| {
+                let options = server_pool_options(config, Arc::downgrade(&view), moved.clone()).after_connect(move |conn, _| {
                     Box::pin(async move { prepare_session(Driver::MySql(conn), statement_timeout).await })
                 });
-                Driver::MySql(options.connect_with(o.clone()).await?)
+                Driver::MySql(options.connect_with(h.each[first].clone()).await?)
             }
-            ConnectTarget::Postgres(o) => {
+            ConnectTarget::Postgres(h) => {
                 let statement_timeout = config.statement_timeout;
-                let options = server_pool_options(config, Arc::downgrade(&view)).after_connect(move |conn, _| {
-                    Box::pin(async move { prepare_session(Driver::Postgres(conn), statement_timeout).await })
+                let options = server_pool_options(config, Arc::downgrade(&view), moved.clone()).after_connect(move |conn, _| {
+                    // Behind a transaction pooler a session setting would reach other clients'
+                    // transactions: each transaction sets them ([`Dialect::pooled_begin`]).
+                    Box::pin(async move {
+                        if pooled {
+                            return Ok(());
+                        }
+                        prepare_session(Driver::Postgres(conn), statement_timeout).await
+                    })
                 });
-                Driver::Postgres(options.connect_with(o.clone()).await?)
+                Driver::Postgres(options.connect_with(h.each[first].clone()).await?)
             }
         };
         view.set(driver.clone()).expect("set once");
@@ -206,7 +325,18 @@ impl Pool {
             ConnectTarget::Sqlite(_) => SQLITE_ACQUIRE_TIMEOUT,
             _ => config.acquire_timeout,
         };
-        Ok(Pool { driver, acquire_timeout, _release_view: view, waiting: Arc::default() })
+        let pooled_begin = pooled.then(|| Dialect::any_layout(target.backend()).pooled_begin(config.statement_timeout));
+        let hosts = choose.then(|| {
+            Arc::new(HostChoice {
+                target: target.clone(),
+                current: AtomicUsize::new(first),
+                skip_until: Mutex::new(vec![None; target.host_names().len()]),
+                moved,
+                searched: tokio::sync::Mutex::new(None),
+                trouble_seen: AtomicU64::new(host_trouble_seen()),
+            })
+        });
+        Ok(Pool { driver, acquire_timeout, _release_view: view, waiting: Arc::default(), pooled_begin, hosts })
     }
 
     pub fn stats(&self) -> PoolStats {
@@ -256,7 +386,8 @@ impl Pool {
         let Some(sql) = self.any_dialect().database_and_schema_query() else {
             return Ok(("main".into(), "main".into()));
         };
-        let row: Option<(Option<String>, Option<String>)> = self.acquire().await?.conn().fetch_optional(sql, &[]).await?;
+        let row: Option<(Option<String>, Option<String>)> =
+            self.retrying(|| async { self.acquire().await?.conn().fetch_optional(sql, &[]).await }).await?;
         let (database, schema) = row.unwrap_or_default();
         Ok((database.unwrap_or_default(), schema.unwrap_or_default()))
     }
@@ -279,7 +410,14 @@ impl std::fmt::Debug for Pools {
 /// [`PING_AFTER_IDLE`] or longer is pinged before it is handed out, so a pool whose server
 /// restarted drops its dead connections instead of failing requests with them. A connection in
 /// steady use goes without: a ping per request was a third of a point read's round trips.
-fn server_pool_options<DB: Database>(config: &PoolConfig, view: Weak<OnceLock<Pools>>) -> PoolOptions<DB> {
+///
+/// A connection opened before the pool last moved to another host (`moved`) is closed
+/// instead: it may lead to a standby, or to a node that left its cluster.
+fn server_pool_options<DB: Database>(
+    config: &PoolConfig,
+    view: Weak<OnceLock<Pools>>,
+    moved: Arc<Mutex<Option<std::time::Instant>>>,
+) -> PoolOptions<DB> {
     let max_idle = usize::try_from(config.max_idle).unwrap_or(usize::MAX);
     PoolOptions::new()
         .max_connections(config.max_open)
@@ -288,8 +426,12 @@ fn server_pool_options<DB: Database>(config: &PoolConfig, view: Weak<OnceLock<Po
         .idle_timeout(config.max_idle_time)
         .acquire_timeout(config.acquire_timeout / ACQUIRE_ATTEMPTS)
         .test_before_acquire(false)
-        .before_acquire(|conn: &mut DB::Connection, meta| {
+        .before_acquire(move |conn: &mut DB::Connection, meta| {
+            let moved = *moved.lock().unwrap_or_else(|e| e.into_inner());
             Box::pin(async move {
+                if moved.is_some_and(|at| meta.age > at.elapsed()) {
+                    return Ok(false);
+                }
                 if meta.idle_for >= PING_AFTER_IDLE {
                     conn.ping().await?;
                 }

@@ -7,6 +7,11 @@
 //!   documents) and `mysql://user:pass@host:port/db?...` URLs.
 //! - PostgreSQL: `postgres://` / `postgresql://` URLs and libpq `key=value` strings.
 //!
+//! MySQL and PostgreSQL DSNs may name several hosts, tried in order ([`Hosts`]):
+//! `tcp(h1:3306,h2:3306)` and `mysql://u@h1:3306,h2:3306/db`; libpq's `host=h1,h2
+//! port=5432,5433` and `postgres://u@h1:5432,h2:5433/db`, with its
+//! `target_session_attrs=read-write` (only a host that accepts writes will do).
+//!
 //! Errors name the part that is wrong and never contain the password.
 
 use std::fmt;
@@ -113,12 +118,67 @@ impl TlsConfig {
     }
 }
 
+/// A MySQL or PostgreSQL database as a DSN names it: on one host, or on several tried in order
+/// (a Galera cluster's nodes, a PostgreSQL primary and its standbys).
+#[derive(Clone)]
+pub struct Hosts<O> {
+    /// One complete set of options per host (credentials, database, TLS), in the DSN's order;
+    /// never empty.
+    pub each: Vec<O>,
+    /// Only a host that accepts writes will do (libpq's `target_session_attrs=read-write`):
+    /// a standby, or a Galera node not yet synced, is passed over.
+    pub read_write: bool,
+    /// What stands between the server and the database ([`Pooler`]).
+    pub pooler: Pooler,
+}
+
+impl<O> From<O> for Hosts<O> {
+    fn from(options: O) -> Self {
+        Hosts { each: vec![options], read_write: false, pooler: Pooler::None }
+    }
+}
+
+impl<O> Hosts<O> {
+    /// Whether the pool must choose a host ([`crate::dialect::Dialect::host_probe`]) rather
+    /// than take the only one as it is.
+    pub fn choose(&self) -> bool {
+        self.each.len() > 1 || self.read_write
+    }
+}
+
+/// A connection pooler between the server and PostgreSQL (`--embedmd-database-pooler`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Pooler {
+    /// Direct connections, or a pooler in session mode: a connection is one server session.
+    #[default]
+    None,
+    /// PgBouncer's `pool_mode = transaction`: consecutive transactions of one connection may run
+    /// on different server sessions, so nothing may outlive a transaction. Every statement runs
+    /// inside one, unnamed (no prepared statement is kept), with the session settings as `SET
+    /// LOCAL`; the migration lock is a transaction-scoped one held by one transaction.
+    Transaction,
+}
+
+impl FromStr for Pooler {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "none" | "session" => Ok(Pooler::None),
+            "transaction" => Ok(Pooler::Transaction),
+            other => Err(format!("unknown pooler mode {other:?}: expected none, session or transaction")),
+        }
+    }
+}
+
 /// Everything needed to open the datastore.
+// Built once per process and cloned per connection search: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub enum ConnectTarget {
     Sqlite(SqliteConnectOptions),
-    MySql(MySqlConnectOptions),
-    Postgres(PgConnectOptions),
+    MySql(Hosts<MySqlConnectOptions>),
+    Postgres(Hosts<PgConnectOptions>),
 }
 
 impl ConnectTarget {
@@ -134,17 +194,49 @@ impl ConnectTarget {
     pub fn describe(&self) -> String {
         match self {
             ConnectTarget::Sqlite(o) => format!("sqlite file {}", o.get_filename().display()),
-            ConnectTarget::MySql(o) => match o.get_socket() {
-                Some(socket) => format!("mysql database {:?} via {}", o.get_database().unwrap_or_default(), socket.display()),
-                None => format!("mysql database {:?} at {}:{}", o.get_database().unwrap_or_default(), o.get_host(), o.get_port()),
+            ConnectTarget::MySql(h) => match h.each[0].get_socket() {
+                Some(socket) => {
+                    format!("mysql database {:?} via {}", h.each[0].get_database().unwrap_or_default(), socket.display())
+                }
+                None => format!(
+                    "mysql database {:?} at {}",
+                    h.each[0].get_database().unwrap_or_default(),
+                    self.host_names().join(",")
+                ),
             },
-            ConnectTarget::Postgres(o) => format!(
-                "postgres database {:?} at {}:{}",
-                o.get_database().unwrap_or(o.get_username()),
-                o.get_host(),
-                o.get_port()
+            ConnectTarget::Postgres(h) => format!(
+                "postgres database {:?} at {}",
+                h.each[0].get_database().unwrap_or(h.each[0].get_username()),
+                self.host_names().join(",")
             ),
         }
+    }
+
+    /// `host:port` of each host, in order (empty for SQLite).
+    pub fn host_names(&self) -> Vec<String> {
+        match self {
+            ConnectTarget::Sqlite(_) => Vec::new(),
+            ConnectTarget::MySql(h) => h.each.iter().map(|o| format!("{}:{}", o.get_host(), o.get_port())).collect(),
+            ConnectTarget::Postgres(h) => h.each.iter().map(|o| format!("{}:{}", o.get_host(), o.get_port())).collect(),
+        }
+    }
+
+    /// The pooler between the server and the database ([`Pooler::None`] but on PostgreSQL).
+    pub fn pooler(&self) -> Pooler {
+        match self {
+            ConnectTarget::Postgres(h) => h.pooler,
+            _ => Pooler::None,
+        }
+    }
+
+    /// Says that `pooler` stands between; only PostgreSQL's pooler modes change anything.
+    pub fn with_pooler(mut self, pooler: Pooler) -> Result<Self, DsnError> {
+        match (&mut self, pooler) {
+            (_, Pooler::None) => {}
+            (ConnectTarget::Postgres(h), _) => h.pooler = pooler,
+            (other, _) => return Err(invalid(other.backend(), "a transaction pooler is supported in front of PostgreSQL only")),
+        }
+        Ok(self)
     }
 }
 
@@ -185,8 +277,8 @@ pub fn resolve(backend: Option<Backend>, dsn: Option<&str>, tls: &TlsConfig) -> 
     match (backend, dsn) {
         (Backend::Sqlite, None) => Ok(ConnectTarget::Sqlite(sqlite_options(DEFAULT_SQLITE_FILE.into()))),
         (Backend::Sqlite, Some(d)) => parse_sqlite(d).map(ConnectTarget::Sqlite),
-        (Backend::MySql, Some(d)) => parse_mysql(d, tls).map(ConnectTarget::MySql),
-        (Backend::Postgres, Some(d)) => parse_postgres(d, tls).map(ConnectTarget::Postgres),
+        (Backend::MySql, Some(d)) => parse_mysql_hosts(d, tls).map(ConnectTarget::MySql),
+        (Backend::Postgres, Some(d)) => parse_postgres_hosts(d, tls).map(ConnectTarget::Postgres),
         (b, None) => Err(DsnError::Missing(b)),
     }
 }
@@ -281,18 +373,61 @@ struct MySqlParts {
     password: Option<String>,
     host: Option<String>,
     port: Option<u16>,
+    /// Hosts after the first, tried in order after it (`tcp(h1:3306,h2:3306)`).
+    others: Vec<(String, Option<u16>)>,
     socket: Option<String>,
     database: String,
     params: Vec<(String, String)>,
 }
 
-fn parse_mysql(dsn: &str, tls: &TlsConfig) -> Result<MySqlConnectOptions, DsnError> {
+/// A URL naming several hosts (`scheme://user@h1:1,h2:2/db?...`) as one URL per host, in
+/// order; any other DSN as it is.
+fn url_per_host(backend: Backend, dsn: &str) -> Result<Vec<String>, DsnError> {
+    let Some(scheme_end) = dsn.find("://") else { return Ok(vec![dsn.to_owned()]) };
+    let start = scheme_end + 3;
+    let end = dsn[start..].find(['/', '?']).map_or(dsn.len(), |i| start + i);
+    let hosts_start = dsn[start..end].rfind('@').map_or(start, |at| start + at + 1);
+    let hosts = &dsn[hosts_start..end];
+    if !hosts.contains(',') {
+        return Ok(vec![dsn.to_owned()]);
+    }
+    if hosts.split(',').any(str::is_empty) {
+        return Err(invalid(backend, "an empty entry in the list of hosts"));
+    }
+    Ok(hosts.split(',').map(|host| format!("{}{host}{}", &dsn[..hosts_start], &dsn[end..])).collect())
+}
+
+/// The port of a host listed without one.
+const MYSQL_DEFAULT_PORT: u16 = 3306;
+
+fn parse_mysql_hosts(dsn: &str, tls: &TlsConfig) -> Result<Hosts<MySqlConnectOptions>, DsnError> {
     let lower = dsn.to_ascii_lowercase();
     let parts = if lower.starts_with("mysql://") || lower.starts_with("mariadb://") {
-        parse_mysql_url(dsn)?
+        let mut urls = url_per_host(Backend::MySql, dsn)?.into_iter();
+        let mut parts = parse_mysql_url(&urls.next().expect("at least one"))?;
+        for url in urls {
+            let other = parse_mysql_url(&url)?;
+            parts.others.push((other.host.unwrap_or_default(), other.port));
+        }
+        parts
     } else {
         parse_go_mysql_dsn(dsn)?
     };
+    let first = mysql_options(&parts, tls)?;
+    let mut each = vec![first.clone()];
+    for (host, port) in &parts.others {
+        each.push(first.clone().host(host).port(port.unwrap_or(MYSQL_DEFAULT_PORT)));
+    }
+    // Every Galera node takes writes; one not ready for them is passed over anyway.
+    Ok(Hosts { read_write: each.len() > 1, each, pooler: Pooler::None })
+}
+
+#[cfg(test)]
+fn parse_mysql(dsn: &str, tls: &TlsConfig) -> Result<MySqlConnectOptions, DsnError> {
+    parse_mysql_hosts(dsn, tls).map(|h| h.each[0].clone())
+}
+
+fn mysql_options(parts: &MySqlParts, tls: &TlsConfig) -> Result<MySqlConnectOptions, DsnError> {
     if parts.database.is_empty() {
         return Err(invalid(Backend::MySql, "no database name after '/'"));
     }
@@ -401,9 +536,16 @@ fn parse_go_mysql_dsn(dsn: &str) -> Result<MySqlParts, DsnError> {
     match net {
         "tcp" | "tcp6" | "tcp4" => {
             if !addr.is_empty() {
-                let (host, port) = split_host_port(Backend::MySql, addr)?;
+                let mut hosts = addr.split(',');
+                let (host, port) = split_host_port(Backend::MySql, hosts.next().unwrap_or_default())?;
                 parts.host = Some(host);
                 parts.port = port;
+                for other in hosts {
+                    if other.is_empty() {
+                        return Err(invalid(Backend::MySql, "an empty entry in the list of hosts"));
+                    }
+                    parts.others.push(split_host_port(Backend::MySql, other)?);
+                }
             }
         }
         "unix" => {
@@ -454,23 +596,55 @@ fn parse_mysql_url(dsn: &str) -> Result<MySqlParts, DsnError> {
         password: url.password().filter(|p| !p.is_empty()).map(|p| decode(p, "password")).transpose()?,
         host: url.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()),
         port: url.port(),
+        others: Vec::new(),
         socket: None,
         database: decode(url.path().trim_start_matches('/'), "database name")?,
         params: url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect(),
     })
 }
 
-fn parse_postgres(dsn: &str, tls: &TlsConfig) -> Result<PgConnectOptions, DsnError> {
+fn parse_postgres_hosts(dsn: &str, tls: &TlsConfig) -> Result<Hosts<PgConnectOptions>, DsnError> {
     let lower = dsn.to_ascii_lowercase();
-    let mut options = if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-        let url = url::Url::parse(dsn).map_err(|e| invalid(Backend::Postgres, format!("not a valid URL ({e})")))?;
-        if let Some(port) = url.port() {
-            parse_port(Backend::Postgres, &port.to_string())?;
+    let (each, read_write) = if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        let mut read_write = false;
+        let mut each = Vec::new();
+        for one in url_per_host(Backend::Postgres, dsn)? {
+            let mut url = url::Url::parse(&one).map_err(|e| invalid(Backend::Postgres, format!("not a valid URL ({e})")))?;
+            let mut pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+            if let Some(i) = pairs.iter().position(|(k, _)| k == "target_session_attrs") {
+                read_write = target_session_attrs(&pairs.remove(i).1)?;
+                url.query_pairs_mut().clear().extend_pairs(&pairs);
+            }
+            if url.query() == Some("") {
+                url.set_query(None);
+            }
+            let options = PgConnectOptions::from_str(url.as_str())
+                .map_err(|e| invalid(Backend::Postgres, scrub(&e.to_string(), url.password())))?;
+            each.push(options);
         }
-        PgConnectOptions::from_str(url.as_str()).map_err(|e| invalid(Backend::Postgres, scrub(&e.to_string(), url.password())))?
+        (each, read_write)
     } else {
         postgres_from_keywords(&parse_keyword_values(dsn)?)?
     };
+    let each = each.into_iter().map(|o| postgres_tls(o, tls)).collect();
+    Ok(Hosts { each, read_write, pooler: Pooler::None })
+}
+
+/// libpq's `target_session_attrs`: whether only a host accepting writes will do.
+fn target_session_attrs(value: &str) -> Result<bool, DsnError> {
+    match value {
+        "any" => Ok(false),
+        "read-write" | "primary" => Ok(true),
+        other => Err(invalid(Backend::Postgres, format!("target_session_attrs {other:?}: expected any, read-write or primary"))),
+    }
+}
+
+#[cfg(test)]
+fn parse_postgres(dsn: &str, tls: &TlsConfig) -> Result<PgConnectOptions, DsnError> {
+    parse_postgres_hosts(dsn, tls).map(|h| h.each[0].clone())
+}
+
+fn postgres_tls(mut options: PgConnectOptions, tls: &TlsConfig) -> PgConnectOptions {
     if let Some(verification) = tls.verification() {
         options = options.ssl_mode(match verification {
             Verification::Full => PgSslMode::VerifyFull,
@@ -487,7 +661,7 @@ fn parse_postgres(dsn: &str, tls: &TlsConfig) -> Result<PgConnectOptions, DsnErr
             options = options.ssl_client_key(key);
         }
     }
-    Ok(options)
+    options
 }
 
 /// Removes a password from a driver message, in case the driver quoted its input.
@@ -559,18 +733,25 @@ fn parse_keyword_values(dsn: &str) -> Result<Vec<(String, String)>, DsnError> {
     }
 }
 
-fn postgres_from_keywords(kv: &[(String, String)]) -> Result<PgConnectOptions, DsnError> {
+/// The options of each host a libpq keyword string names (`host=a,b port=5432,5433`: one
+/// port for all, or one per host), and whether only a writable one will do.
+fn postgres_from_keywords(kv: &[(String, String)]) -> Result<(Vec<PgConnectOptions>, bool), DsnError> {
     let mut options = PgConnectOptions::new_without_pgpass();
+    let (mut hosts, mut ports, mut read_write) = (Vec::new(), Vec::new(), false);
     for (i, (key, value)) in kv.iter().enumerate() {
         options = match key.as_str() {
             "host" | "hostaddr" => {
-                if value.starts_with('/') {
-                    options.socket(value)
-                } else {
-                    options.host(value)
-                }
+                hosts = value.split(',').map(str::to_owned).collect();
+                options
             }
-            "port" => options.port(parse_port(Backend::Postgres, value)?),
+            "port" => {
+                ports = value.split(',').map(|p| parse_port(Backend::Postgres, p)).collect::<Result<_, _>>()?;
+                options
+            }
+            "target_session_attrs" => {
+                read_write = target_session_attrs(value)?;
+                options
+            }
             "dbname" => options.database(value),
             "user" => options.username(value),
             "password" => options.password(value),
@@ -592,7 +773,35 @@ fn postgres_from_keywords(kv: &[(String, String)]) -> Result<PgConnectOptions, D
             }
         };
     }
-    Ok(options)
+    if ports.len() > 1 && ports.len() != hosts.len().max(1) {
+        return Err(invalid(
+            Backend::Postgres,
+            format!("{} hosts but {} ports: give one port, or one per host", hosts.len(), ports.len()),
+        ));
+    }
+    if hosts.iter().any(String::is_empty) && hosts.len() > 1 {
+        return Err(invalid(Backend::Postgres, "an empty entry in the list of hosts"));
+    }
+    if hosts.is_empty() {
+        hosts.push(String::new());
+    }
+    let each = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let mut one = options.clone();
+            if host.starts_with('/') {
+                one = one.socket(host);
+            } else if !host.is_empty() {
+                one = one.host(host);
+            }
+            match if ports.len() == 1 { ports.first() } else { ports.get(i) } {
+                Some(port) => one.port(*port),
+                None => one,
+            }
+        })
+        .collect();
+    Ok((each, read_write))
 }
 
 /// libpq's `options` keyword: `-c name=value` settings sent at connect time.
@@ -802,6 +1011,58 @@ mod tests {
         let tls = TlsConfig { root_cert: Some("/ca.pem".into()), verify_server_cert: true, ..TlsConfig::default() };
         let o = parse_postgres("postgres://u@h/db", &tls).unwrap();
         assert!(matches!(o.get_ssl_mode(), PgSslMode::VerifyFull));
+    }
+
+    fn hosts(target: &ConnectTarget) -> (Vec<String>, bool) {
+        let read_write = match target {
+            ConnectTarget::MySql(h) => h.read_write,
+            ConnectTarget::Postgres(h) => h.read_write,
+            ConnectTarget::Sqlite(_) => false,
+        };
+        (target.host_names(), read_write)
+    }
+
+    #[test]
+    fn several_hosts_in_every_form() {
+        let go = resolve(None, Some("root:pw@tcp(g1:3311,g2:3312,g3)/db"), &no_tls()).unwrap();
+        assert_eq!(hosts(&go), (vec!["g1:3311".into(), "g2:3312".into(), "g3:3306".into()], true));
+        let ConnectTarget::MySql(h) = &go else { panic!("mysql") };
+        assert!(h.each.iter().all(|o| o.get_database() == Some("db") && o.get_username() == "root"));
+        let url = resolve(None, Some("mysql://root:p%40ss@g1:3311,g2:3312/db"), &no_tls()).unwrap();
+        assert_eq!(hosts(&url).0, ["g1:3311", "g2:3312"]);
+        let kv = "host=p1,p2 port=5433,5434 dbname=db user=u target_session_attrs=read-write";
+        assert_eq!(hosts(&resolve(None, Some(kv), &no_tls()).unwrap()), (vec!["p1:5433".into(), "p2:5434".into()], true));
+        let one_port = resolve(None, Some("host=p1,p2 port=5433 dbname=db"), &no_tls()).unwrap();
+        assert_eq!(hosts(&one_port), (vec!["p1:5433".into(), "p2:5433".into()], false));
+        let pg_url = "postgres://u:pw@p1:5433,p2:5434/db?target_session_attrs=read-write&sslmode=disable";
+        let target = resolve(None, Some(pg_url), &no_tls()).unwrap();
+        assert_eq!(hosts(&target), (vec!["p1:5433".into(), "p2:5434".into()], true));
+        let ConnectTarget::Postgres(h) = &target else { panic!("postgres") };
+        assert!(h.each.iter().all(|o| o.get_database() == Some("db") && matches!(o.get_ssl_mode(), PgSslMode::Disable)));
+        assert_eq!(target.describe(), "postgres database \"db\" at p1:5433,p2:5434");
+        let single = resolve(None, Some("postgres://u@p1:5433/db"), &no_tls()).unwrap();
+        assert_eq!(hosts(&single), (vec!["p1:5433".into()], false));
+    }
+
+    #[test]
+    fn malformed_host_lists() {
+        let cases = [
+            ("host=a,b,c port=1,2 password=hunter2", "3 hosts but 2 ports"),
+            ("host=a port=1,2", "1 hosts but 2 ports"),
+            ("host=a target_session_attrs=standby", "target_session_attrs \"standby\""),
+            ("postgres://u:hunter2@a:1,,b:2/db", "an empty entry"),
+            ("root:hunter2@tcp(a:1,)/db", "an empty entry"),
+            ("mysql://root:hunter2@a:1,b:x/db", "not a valid URL"),
+        ];
+        for (dsn, expected) in cases {
+            let message = resolve(None, Some(dsn), &no_tls()).unwrap_err().to_string();
+            assert!(message.contains(expected), "{dsn}: {message}");
+            assert!(!message.contains("hunter2"), "{dsn} leaked the password: {message}");
+        }
+        let mysql = resolve(None, Some("root@tcp(a:1)/db"), &no_tls()).unwrap();
+        assert!(mysql.with_pooler(Pooler::Transaction).is_err(), "a transaction pooler is for PostgreSQL");
+        assert_eq!("transaction".parse(), Ok(Pooler::Transaction));
+        assert!("statement".parse::<Pooler>().is_err());
     }
 
     #[test]

@@ -1,3 +1,5 @@
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::migrate::MigrateError;
 
 /// What can go wrong in the datastore, classified once so callers never inspect driver text.
@@ -18,6 +20,9 @@ pub enum Error {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
+        if takes_no_writes(&e) {
+            HOST_TROUBLE.fetch_add(1, Ordering::Relaxed);
+        }
         if is_unavailable(&e) {
             Error::Unavailable(e)
         } else if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
@@ -29,14 +34,84 @@ impl From<sqlx::Error> for Error {
 }
 
 /// PostgreSQL SQLSTATEs of a server that cannot serve now: connection exceptions (class 08),
-/// too many clients, shutting down or starting up, and a statement cancelled by
-/// `statement_timeout`.
-const PG_UNAVAILABLE: [&str; 5] = ["53300", "57P01", "57P02", "57P03", "57014"];
+/// too many clients, shutting down or starting up, a statement cancelled by
+/// `statement_timeout`, and a write on a host that turned read-only (a standby, after a
+/// failover).
+const PG_UNAVAILABLE: [&str; 6] = ["53300", "57P01", "57P02", "57P03", "57014", PG_READ_ONLY];
 
 /// MySQL/MariaDB error numbers of the same: server shutdown (1053), too many connections (1040,
 /// and per user 1203, 1226), connection killed (1927), statement time limit (MariaDB 1969,
-/// MySQL 3024).
-const MYSQL_UNAVAILABLE: [u16; 7] = [1040, 1053, 1203, 1226, 1927, 1969, 3024];
+/// MySQL 3024), and a Galera node outside the cluster's primary component (1047).
+const MYSQL_UNAVAILABLE: [u16; 8] = [1040, 1053, 1203, 1226, 1927, 1969, 3024, MYSQL_WSREP_NOT_READY];
+
+/// PostgreSQL's `read_only_sql_transaction`.
+const PG_READ_ONLY: &str = "25006";
+
+/// MariaDB's "WSREP has not yet prepared node for application use" (ER_UNKNOWN_COM_ERROR).
+const MYSQL_WSREP_NOT_READY: u16 = 1047;
+
+/// MySQL's deadlock, which Galera also answers when another node's transaction won
+/// certification (or aborted this one to apply its own).
+const MYSQL_DEADLOCK: u16 = 1213;
+
+/// PostgreSQL's serialization failure and deadlock.
+const PG_ROLLED_BACK: [&str; 2] = ["40001", "40P01"];
+
+/// Errors met that say a host takes no writes now, process-wide: a pool whose DSN names
+/// several hosts looks for another when the count moves ([`crate::db::Pool::begin`]).
+static HOST_TROUBLE: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn host_trouble_seen() -> u64 {
+    HOST_TROUBLE.load(Ordering::Relaxed)
+}
+
+fn takes_no_writes(e: &sqlx::Error) -> bool {
+    let Some(d) = e.as_database_error() else { return false };
+    match d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        Some(mysql) => mysql.number() == MYSQL_WSREP_NOT_READY,
+        None => d.code().as_deref() == Some(PG_READ_ONLY),
+    }
+}
+
+/// Whether the host itself failed (unreachable, gone, refusing writes), as opposed to a busy
+/// or slow one: worth looking for another host.
+pub(crate) fn is_host_trouble(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(d) => {
+            if let Some(mysql) = d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                [1053, 1927, MYSQL_WSREP_NOT_READY].contains(&mysql.number())
+            } else {
+                d.code().is_some_and(|c| c.starts_with("08") || ["57P01", "57P02", "57P03", PG_READ_ONLY].contains(&c.as_ref()))
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Whether the database rolled the whole transaction back because of another one (a
+/// deadlock, a serialization failure, a Galera certification conflict): running it again from
+/// the start is safe.
+pub(crate) fn is_rolled_back_conflict(e: &sqlx::Error) -> bool {
+    let Some(d) = e.as_database_error() else { return false };
+    match d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        Some(mysql) => mysql.number() == MYSQL_DEADLOCK,
+        None => d.code().is_some_and(|c| PG_ROLLED_BACK.contains(&c.as_ref())),
+    }
+}
+
+/// [`is_rolled_back_conflict`] for an error of any caller's type that carries a datastore
+/// error in its chain of sources.
+pub(crate) fn carries_rolled_back_conflict(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(Error::Db(db)) = e.downcast_ref::<Error>() {
+            return is_rolled_back_conflict(db);
+        }
+        next = e.source();
+    }
+    false
+}
 
 impl Error {
     /// A unique violation on a table's primary key. Node ids are assigned by the database, so

@@ -26,6 +26,12 @@ pub use group::{GroupCommit, WriteFuture};
 pub use migrate::{LockKey, MigrateError, Migrator, Report, SchemaVersion};
 pub use types::{TypeIds, TypeSpec};
 
+/// Runs of one write whose transaction the database rolled back for a conflict with another.
+pub const WRITE_ATTEMPTS: u32 = 4;
+
+/// Pause before a write runs again, times the runs so far.
+const WRITE_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// An open, migrated datastore.
 #[derive(Debug, Clone)]
 pub struct Datastore {
@@ -123,16 +129,38 @@ impl Datastore {
 
     /// Runs `work` in a write transaction: its own on MySQL and PostgreSQL (committed when
     /// `work` succeeds, rolled back when it fails or is dropped), a savepoint of a shared one on
-    /// SQLite ([`group`]). Either way the answer comes once the write is durable.
+    /// SQLite ([`group`]). Either way the answer comes once the write is durable. A transaction
+    /// the database rolled back whole because of another one (a deadlock, a serialization
+    /// failure, a Galera certification conflict at commit) runs again from the start, with a
+    /// fresh `work`, up to [`WRITE_ATTEMPTS`] times.
     pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
     where
-        F: for<'c, 'd> FnOnce(&'c mut store::Conn<'d>) -> WriteFuture<'c, Result<T, E>> + Send + 'static,
+        F: for<'c, 'd> FnOnce(&'c mut store::Conn<'d>) -> WriteFuture<'c, Result<T, E>> + Clone + Send + 'static,
         T: Send + 'static,
-        E: From<Error> + Send + 'static,
+        E: From<Error> + std::error::Error + Send + 'static,
     {
         if let Some(group) = &self.sqlite_writes {
             return group.write(work).await;
         }
+        let mut attempt = 1;
+        loop {
+            let outcome = self.write_once(work.clone()).await;
+            match outcome {
+                Err(e) if attempt < WRITE_ATTEMPTS && error::carries_rolled_back_conflict(&e) => {
+                    tracing::debug!(error = %e, attempt, "a write lost to a concurrent one; running it again");
+                    tokio::time::sleep(WRITE_RETRY_PAUSE * attempt).await;
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn write_once<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: for<'c, 'd> FnOnce(&'c mut store::Conn<'d>) -> WriteFuture<'c, Result<T, E>>,
+        E: From<Error>,
+    {
         let mut tx = self.pool.begin().await?;
         let done = work(&mut tx.conn()).await?;
         tx.commit().await.map_err(Error::from)?;

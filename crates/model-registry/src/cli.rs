@@ -174,6 +174,11 @@ pub struct DatabaseArgs {
     /// Longest a statement may run before the database cancels it (0: no limit) [default: 15s].
     #[arg(long, global = true, env = "MR_EMBEDMD_DATABASE_STATEMENT_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
     pub embedmd_database_statement_timeout: Option<Duration>,
+    /// What stands between the server and PostgreSQL: `transaction` for PgBouncer's transaction
+    /// pooling (no prepared statement kept, session settings per transaction, the migration
+    /// lock held by one transaction); `none` for direct connections or session pooling.
+    #[arg(long, global = true, env = "MR_EMBEDMD_DATABASE_POOLER", value_name = "MODE", default_value = "none")]
+    pub embedmd_database_pooler: embedmd::dsn::Pooler,
 }
 
 #[derive(Debug, Subcommand, Clone, PartialEq, Eq)]

@@ -108,7 +108,7 @@ pub fn datastore_target(args: &DatabaseArgs) -> Result<ConnectTarget, embedmd::d
             "--embedmd-database-ssl-cipher is accepted but not applied: rustls negotiates only its own modern cipher suites"
         );
     }
-    embedmd::dsn::resolve(backend, args.embedmd_database_dsn.as_deref(), &tls)
+    embedmd::dsn::resolve(backend, args.embedmd_database_dsn.as_deref(), &tls)?.with_pooler(args.embedmd_database_pooler)
 }
 
 /// A failure to open the datastore, with what the file system shows when that names the path

@@ -210,8 +210,8 @@ impl Conn {
             .ok_or_else(|| sqlx::Error::Configuration(format!("unsupported URL {url}").into()))?;
         let target = match backend {
             Backend::Sqlite => ConnectTarget::Sqlite(SqliteConnectOptions::from_str(url)?.read_only(read_only)),
-            Backend::MySql => ConnectTarget::MySql(MySqlConnectOptions::from_str(url)?),
-            Backend::Postgres => ConnectTarget::Postgres(PgConnectOptions::from_str(url)?),
+            Backend::MySql => ConnectTarget::MySql(MySqlConnectOptions::from_str(url)?.into()),
+            Backend::Postgres => ConnectTarget::Postgres(PgConnectOptions::from_str(url)?.into()),
         };
         let conn = Unpooled::open(&target).await?;
         Ok((backend, Conn { conn, dialect: Dialect::any_layout(backend) }))

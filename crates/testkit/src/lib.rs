@@ -14,6 +14,10 @@
 //!   `MR_TEST_POSTGRES_DSN` (default `postgres://root@127.0.0.1:5432/test`): admin connections
 //!   used to create and drop the per-test databases. An unreachable server makes
 //!   [`TestDb::new`] panic (tests never skip).
+//! - `MR_TEST_POSTGRES_POOLER_DSN` (e.g. `postgres://root@127.0.0.1:6433/test`): a transaction
+//!   pooler (PgBouncer) in front of that PostgreSQL. When set, [`TestDb::app_url`] goes through
+//!   it and [`TestDb::behind_pooler`] says so: the server under test then runs in its
+//!   transaction-pooler mode, while the test's own checks keep the direct [`TestDb::url`].
 //! - `MR_TEST_KEEP_DB=1`: keep every database (and SQLite file) for debugging; the location is
 //!   printed on stderr.
 //! - `MR_TEST_VENV`: the venv holding ml-metadata (default `<workspace>/.venv`).
@@ -44,6 +48,10 @@ pub fn admin_dsn(backend: Backend) -> Option<String> {
         Backend::Postgres => ("MR_TEST_POSTGRES_DSN", "postgres://root@127.0.0.1:5432/test"),
     };
     Some(std::env::var(var).ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.to_string()))
+}
+
+fn pooler_dsn() -> Option<String> {
+    std::env::var("MR_TEST_POSTGRES_POOLER_DSN").ok().filter(|v| !v.trim().is_empty())
 }
 
 /// Generates one `#[tokio::test]` per backend (modules `sqlite`, `mysql`, `postgres`) for each
@@ -157,6 +165,20 @@ impl TestDb {
     /// password, host, port and query string taken from the admin DSN).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The URL the server under test is given: [`TestDb::url`], or through the transaction
+    /// pooler `MR_TEST_POSTGRES_POOLER_DSN` names for PostgreSQL.
+    pub fn app_url(&self) -> String {
+        match pooler_dsn().filter(|_| self.backend == Backend::Postgres) {
+            Some(pooler) => derive_url(&pooler, &self.name),
+            None => self.url.clone(),
+        }
+    }
+
+    /// Whether [`TestDb::app_url`] leads through a transaction pooler.
+    pub fn behind_pooler(&self) -> bool {
+        self.backend == Backend::Postgres && pooler_dsn().is_some()
     }
 
     /// The database name (MySQL/PostgreSQL) or the absolute file path (SQLite).

@@ -64,15 +64,20 @@ impl Dialect {
         match self.backend() {
             Backend::Sqlite => None,
             Backend::MySql => statement_timeout.map(|t| format!("SET SESSION max_statement_time = {}", t.as_secs_f64())),
-            Backend::Postgres => {
-                let mut settings =
-                    "SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan; SET jit = off;".to_owned();
-                if let Some(timeout) = statement_timeout {
-                    settings.push_str(&format!(" SET statement_timeout = {};", timeout.as_millis()));
-                }
-                Some(settings)
-            }
+            Backend::Postgres => self.settings("SET", statement_timeout),
         }
+    }
+
+    /// PostgreSQL's settings (above), each a `verb` (`SET`, or `SET LOCAL` for one transaction).
+    pub(super) fn settings(self, verb: &str, statement_timeout: Option<Duration>) -> Option<String> {
+        if self.backend() != Backend::Postgres {
+            return None;
+        }
+        let mut settings = format!("{verb} enable_seqscan = off; {verb} plan_cache_mode = force_generic_plan; {verb} jit = off;");
+        if let Some(timeout) = statement_timeout {
+            settings.push_str(&format!(" {verb} statement_timeout = {};", timeout.as_millis()));
+        }
+        Some(settings)
     }
 
     /// The settings for a server that refused a variable of [`Dialect::session_settings`]:

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::Dialect;
 use crate::arg::{Arg, ArgKind};
-use crate::dsn::Backend;
+use crate::dsn::{Backend, Pooler};
 
 /// golang-migrate's `DefaultMigrationsTable`.
 pub const VERSION_TABLE: &str = "schema_migrations";
@@ -35,6 +35,10 @@ pub enum LockKey {
     SqliteWriteLock,
     MySql(String),
     Postgres(i64),
+    /// PostgreSQL behind a transaction pooler, where a session lock would stay on whichever
+    /// server session took it: a transaction-scoped advisory lock (same key), held by one
+    /// transaction that spans the whole session, each step a savepoint in it.
+    PostgresInTransaction(i64),
 }
 
 /// How a session takes the migration lock.
@@ -57,6 +61,44 @@ impl LockKey {
         }
     }
 
+    /// The lock as a session behind `pooler` can hold it.
+    pub fn behind(self, pooler: Pooler) -> Self {
+        match (self, pooler) {
+            (LockKey::Postgres(key), Pooler::Transaction) => LockKey::PostgresInTransaction(key),
+            (key, _) => key,
+        }
+    }
+
+    /// Whether the session runs in one transaction that holds the lock: its units are then
+    /// savepoints ([`LockKey::unit_begin`]).
+    pub fn in_transaction(&self) -> bool {
+        matches!(self, LockKey::SqliteWriteLock | LockKey::PostgresInTransaction(_))
+    }
+
+    /// The statement opening the session's transaction before the lock is asked for, if any.
+    pub fn session_begin(&self) -> Option<&'static str> {
+        matches!(self, LockKey::PostgresInTransaction(_)).then_some("BEGIN")
+    }
+
+    /// Starts an atomic unit of a migration session: a savepoint inside a session transaction
+    /// that holds the lock, else [`Dialect::unit_begin`].
+    pub fn unit_begin(&self, dialect: Dialect) -> &'static str {
+        if self.in_transaction() {
+            "SAVEPOINT unit"
+        } else {
+            dialect.unit_begin()
+        }
+    }
+
+    /// Ends the unit [`LockKey::unit_begin`] started, keeping or undoing its work.
+    pub fn unit_end(&self, dialect: Dialect, commit: bool) -> &'static str {
+        match (self.in_transaction(), commit) {
+            (true, true) => "RELEASE unit",
+            (true, false) => "ROLLBACK TO unit; RELEASE unit",
+            (false, _) => dialect.unit_end(commit),
+        }
+    }
+
     /// `pg_advisory_lock` waits without limit; its non-blocking variant is polled instead, so a
     /// waiting replica can say why it is waiting.
     pub fn take(&self) -> LockTake {
@@ -74,13 +116,19 @@ impl LockKey {
                 answer: ArgKind::Bool,
                 pause: POSTGRES_LOCK_POLL,
             },
+            LockKey::PostgresInTransaction(key) => LockTake::Try {
+                sql: "SELECT pg_try_advisory_xact_lock($1)",
+                args: vec![Arg::from(*key)],
+                answer: ArgKind::Bool,
+                pause: POSTGRES_LOCK_POLL,
+            },
         }
     }
 
     /// The statement that gives the lock back; on SQLite it commits the session's transaction.
     pub fn release(&self) -> (&'static str, Vec<Arg>) {
         match self {
-            LockKey::SqliteWriteLock => ("COMMIT", Vec::new()),
+            LockKey::SqliteWriteLock | LockKey::PostgresInTransaction(_) => ("COMMIT", Vec::new()),
             LockKey::MySql(name) => ("SELECT RELEASE_LOCK(?)", vec![Arg::from(name.as_str())]),
             LockKey::Postgres(key) => ("SELECT pg_advisory_unlock($1)", vec![Arg::from(*key)]),
         }
@@ -180,6 +228,20 @@ mod tests {
         let postgres = LockKey::for_database(Backend::Postgres, "metadb", "public");
         assert_eq!(postgres.release(), ("SELECT pg_advisory_unlock($1)", vec![Arg::from(883_489_686)]));
         assert_eq!(LockKey::SqliteWriteLock.take(), LockTake::Hold("BEGIN IMMEDIATE"));
+    }
+
+    #[test]
+    fn behind_a_transaction_pooler_one_transaction_holds_the_lock() {
+        let key = LockKey::for_database(Backend::Postgres, "metadb", "public").behind(Pooler::Transaction);
+        assert!(matches!(
+            key.take(),
+            LockTake::Try { sql: "SELECT pg_try_advisory_xact_lock($1)", ref args, .. } if args == &[Arg::from(883_489_686)]
+        ));
+        assert_eq!(key.session_begin(), Some("BEGIN"));
+        assert_eq!(key.release().0, "COMMIT");
+        assert_eq!(key.unit_begin(Dialect::Postgres), "SAVEPOINT unit");
+        let direct = LockKey::for_database(Backend::Postgres, "metadb", "public").behind(Pooler::None);
+        assert_eq!((direct.session_begin(), direct.unit_begin(Dialect::Postgres)), (None, "BEGIN"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! placeholders below, what connections and sessions need in [`connection`], golang-migrate's
 //! bookkeeping and locks in [`migration`]. Other modules ask; none matches on the backend.
 
+mod cluster;
 mod connection;
 mod migration;
 

@@ -101,7 +101,7 @@ pub(crate) enum Plan {
 impl Migrator {
     pub fn new(target: ConnectTarget, dialect: Dialect, database: &str, schema: &str) -> Self {
         Self {
-            lock: LockKey::for_database(dialect.backend(), database, schema),
+            lock: LockKey::for_database(dialect.backend(), database, schema).behind(target.pooler()),
             set: MigrationSet::for_dialect(dialect),
             target,
             dialect,

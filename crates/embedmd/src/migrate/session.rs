@@ -122,8 +122,8 @@ impl Session {
         Ok(())
     }
 
-    /// Runs a migration body. On SQLite it runs inside a savepoint, so a failure undoes all of
-    /// it; PostgreSQL runs a multi-statement body as one implicit transaction; MySQL DDL commits
+    /// Runs a migration body. On SQLite (and PostgreSQL behind a transaction pooler) it runs
+    /// inside a savepoint, so a failure undoes all of it; PostgreSQL runs a multi-statement body as one implicit transaction; MySQL DDL commits
     /// as it goes, as under golang-migrate.
     pub async fn run_body(&mut self, body: &str) -> Result<(), sqlx::Error> {
         let unit = self.begin_unit().await?;
@@ -134,13 +134,13 @@ impl Session {
 
     /// Starts an atomic unit of work ([`Dialect::unit_begin`]).
     pub async fn begin_unit(&mut self) -> Result<Unit, sqlx::Error> {
-        let begin = self.dialect.unit_begin();
+        let begin = self.lock.unit_begin(self.dialect);
         self.conn().execute_script(begin).await?;
         Ok(Unit(()))
     }
 
     pub async fn end_unit(&mut self, _unit: Unit, commit: bool) -> Result<(), sqlx::Error> {
-        let end = self.dialect.unit_end(commit);
+        let end = self.lock.unit_end(self.dialect, commit);
         self.conn().execute_script(end).await
     }
 
@@ -167,6 +167,9 @@ async fn take_lock(conn: &mut Conn<'_>, lock: &LockKey) -> Result<(), sqlx::Erro
         LockTake::Hold(script) => return conn.execute_script(script).await,
         LockTake::Try { sql, args, answer, pause } => (sql, args, answer, pause),
     };
+    if let Some(begin) = lock.session_begin() {
+        conn.execute_script(begin).await?;
+    }
     let mut announced = false;
     loop {
         let got = conn.fetch_optional_cells(sql, &args, &[answer]).await?;

@@ -22,7 +22,11 @@ impl Api {
     }
 
     pub async fn start_on(db: TestDb) -> Api {
-        let datastore = embedmd::dsn::resolve(None, Some(db.url()), &embedmd::TlsConfig::default()).unwrap();
+        let pooler = if db.behind_pooler() { embedmd::dsn::Pooler::Transaction } else { embedmd::dsn::Pooler::None };
+        let datastore = embedmd::dsn::resolve(None, Some(&db.app_url()), &embedmd::TlsConfig::default())
+            .unwrap()
+            .with_pooler(pooler)
+            .unwrap();
         let app = App::build(ServerConfig::new("127.0.0.1", 0, datastore)).await.unwrap();
         let root = format!("http://{}", app.local_addr());
         tokio::spawn(app.run_until(std::future::pending()));

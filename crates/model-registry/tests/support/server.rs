@@ -48,9 +48,13 @@ fn listens_on(pid: u32, port: u16) -> bool {
 pub fn database_flags(db: &TestDb) -> Vec<String> {
     let dsn = match db.backend() {
         Backend::MySql => db.go_mysql_dsn(),
-        _ => db.url().to_owned(),
+        _ => db.app_url(),
     };
-    vec!["--embedmd-database-type".into(), db.backend().name().into(), "--embedmd-database-dsn".into(), dsn]
+    let mut flags = vec!["--embedmd-database-type".into(), db.backend().name().into(), "--embedmd-database-dsn".into(), dsn];
+    if db.behind_pooler() {
+        flags.extend(["--embedmd-database-pooler".into(), "transaction".into()]);
+    }
+    flags
 }
 
 pub struct Server {
