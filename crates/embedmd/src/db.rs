@@ -40,14 +40,14 @@ pub struct Pool {
 }
 
 /// The host a pool connects to, out of those its DSN names, and the search for another when
-/// it fails: hosts are tried in the DSN's order, one that failed is passed over for
-/// [`HOST_SKIP`], and the first that answers and takes writes wins (libpq's
+/// it fails: hosts are tried in the DSN's order, one that failed within [`HOST_SKIP`] after
+/// the others, and the first that answers and takes writes wins (libpq's
 /// `target_session_attrs=read-write`).
 #[derive(Debug)]
 struct HostChoice {
     target: ConnectTarget,
     current: AtomicUsize,
-    /// Per host: passed over until then.
+    /// Per host: tried after the others until then.
     skip_until: Mutex<Vec<Option<Instant>>>,
     /// When the pool last moved: connections opened before are closed rather than handed out.
     moved: Arc<Mutex<Option<std::time::Instant>>>,
@@ -57,7 +57,7 @@ struct HostChoice {
     trouble_seen: AtomicU64,
 }
 
-/// A host that failed is tried again after this long (unless no other one answers).
+/// A host that failed is tried after the others for this long.
 const HOST_SKIP: Duration = Duration::from_secs(5);
 
 /// Searches start at most this often: callers failing together share one.
@@ -72,11 +72,12 @@ impl HostChoice {
         }
         let count = self.target.host_names().len();
         let now = Instant::now();
-        let fresh: Vec<usize> = {
+        // Hosts that failed lately come last, in the DSN's order too.
+        let mut order: Vec<usize> = (0..count).collect();
+        {
             let skip = self.skip_until.lock().unwrap_or_else(|e| e.into_inner());
-            (0..count).filter(|&i| skip[i].is_none_or(|until| until <= now)).collect()
-        };
-        let order = if fresh.is_empty() { (0..count).collect() } else { fresh };
+            order.sort_by_key(|&i| skip[i].is_some_and(|until| until > now));
+        }
         for host in order {
             let found = Unpooled::open_usable(&self.target, [host]).await;
             let mut skip = self.skip_until.lock().unwrap_or_else(|e| e.into_inner());

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod cluster;
 pub mod server;
 
 use serde_json::Value;

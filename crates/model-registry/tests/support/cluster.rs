@@ -1,0 +1,132 @@
+//! Database topologies on this machine for the cluster tests (scripts/cluster/), and a load of
+//! writers through several replicas that records what each request was answered.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::json;
+
+use super::server::Server;
+
+/// A topology started by `scripts/cluster/<name>.sh start`; stopped when dropped, also when the
+/// test fails.
+pub struct Topology {
+    script: String,
+}
+
+impl Topology {
+    pub fn start(name: &str) -> Topology {
+        let topology = Topology { script: format!("{}/scripts/cluster/{name}.sh", testkit::workspace_root().display()) };
+        topology.run("start");
+        topology
+    }
+
+    /// Runs a subcommand of the topology's script (`kill-primary`, `promote`, ...); panics
+    /// with its output when it fails.
+    pub fn run(&self, action: &str) {
+        let out = Command::new("bash").arg(&self.script).arg(action).output().expect("bash runs");
+        assert!(
+            out.status.success(),
+            "{} {action} failed:\n{}{}",
+            self.script,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(&self.script).arg("stop").status();
+    }
+}
+
+/// One answered request.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// Which of the servers answered.
+    pub server: usize,
+    pub at: Instant,
+    pub status: u16,
+    pub took: Duration,
+}
+
+/// What the writers saw.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Ids of the models whose create was answered 201, with their names.
+    pub acknowledged: Vec<(String, String)>,
+    pub answers: Vec<Answer>,
+}
+
+impl Outcome {
+    pub fn statuses(&self) -> BTreeMap<u16, usize> {
+        let mut counts = BTreeMap::new();
+        for a in &self.answers {
+            *counts.entry(a.status).or_default() += 1;
+        }
+        counts
+    }
+
+    /// The longest any request took.
+    pub fn longest(&self) -> Duration {
+        self.answers.iter().map(|a| a.took).max().unwrap_or_default()
+    }
+
+    /// From the first answer that was not a success after `from` to the first success after it:
+    /// how long writes failed.
+    pub fn outage_after(&self, from: Instant) -> Duration {
+        let mut later: Vec<&Answer> = self.answers.iter().filter(|a| a.at >= from).collect();
+        later.sort_by_key(|a| a.at);
+        let Some(first_failure) = later.iter().find(|a| a.status != 201) else { return Duration::ZERO };
+        let recovered = later.iter().filter(|a| a.at > first_failure.at).find(|a| a.status == 201);
+        recovered.map_or(Duration::MAX, |r| r.at - first_failure.at)
+    }
+
+    /// The first success of `server` at or after `from`, as a delay after it.
+    pub fn first_success_after(&self, server: usize, from: Instant) -> Option<Duration> {
+        self.answers.iter().filter(|a| a.server == server && a.at >= from && a.status == 201).map(|a| a.at - from).min()
+    }
+}
+
+/// `writers` tasks creating registered models through `servers` (writer i uses server
+/// i % servers) until `stop` is set; 201s and 503s are expected, anything else is recorded too.
+pub async fn write_load(servers: Arc<Vec<Server>>, writers: usize, run_for: Duration) -> Outcome {
+    let outcome = Arc::new(Mutex::new(Outcome::default()));
+    let deadline = Instant::now() + run_for;
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let (servers, outcome) = (servers.clone(), outcome.clone());
+            tokio::spawn(async move {
+                let index = w % servers.len();
+                let server = &servers[index];
+                let mut n = 0;
+                while Instant::now() < deadline {
+                    let name = format!("w{w}-{n}");
+                    n += 1;
+                    let started = Instant::now();
+                    let (status, body) = server.call(Method::POST, "/registered_models", Some(json!({ "name": name }))).await;
+                    let took = started.elapsed();
+                    {
+                        let mut o = outcome.lock().unwrap();
+                        o.answers.push(Answer { server: index, at: started + took, status, took });
+                        if status == 201 {
+                            o.acknowledged.push((body["id"].as_str().expect("an id").to_owned(), name));
+                        }
+                    }
+                    if status == 503 {
+                        // As a client backs off from a 503.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("writer");
+    }
+    Arc::try_unwrap(outcome).expect("writers done").into_inner().unwrap()
+}
