@@ -21,6 +21,8 @@ Environment:
     MR_TEST_MYSQL_DSN      admin URL of MariaDB/MySQL (default mysql://root@127.0.0.1:3306/test);
                            host, port, user and password are used, the database name is not
     MR_TEST_POSTGRES_DSN   admin URL of PostgreSQL (default postgres://root@127.0.0.1:5432/test)
+    MR_TEST_POSTGRES_POOLER_DSN  a transaction pooler (PgBouncer) in front of it: the servers go
+                           through it with --embedmd-database-pooler=transaction
     MR_E2E_READY_TIMEOUT   seconds to wait for readiness (default 30)
     MR_E2E_KEEP            set to 1 to keep the databases, SQLite files and server logs
 """
@@ -58,6 +60,8 @@ KEEP = os.environ.get("MR_E2E_KEEP") == "1"
 
 # The environment the server is started with: ours as it was, without MR_* (the server reads its
 # configuration from MR_* variables; the tests pass everything as flags).
+# A transaction pooler (PgBouncer) in front of PostgreSQL: the server is given it, in its pooler mode.
+POOLER_DSN = os.environ.get("MR_TEST_POSTGRES_POOLER_DSN", "").strip()
 SERVER_ENV = {k: v for k, v in os.environ.items() if not k.startswith("MR_")}
 SERVER_ENV.setdefault("RUST_LOG", "info")
 
@@ -169,6 +173,9 @@ class _Database:
             u = _admin_url("MR_TEST_POSTGRES_DSN", "postgres://root@127.0.0.1:5432/test")
             netloc = u.netloc.rsplit("@", 1)[0] + "@" if "@" in u.netloc else ""
             host = f"{u.hostname or '127.0.0.1'}:{u.port or 5432}"
+            if POOLER_DSN:  # the server goes through the transaction pooler in front of it
+                p = urllib.parse.urlparse(POOLER_DSN)
+                host = f"{p.hostname or '127.0.0.1'}:{p.port or 6432}"
             return "postgres", f"postgres://{netloc}{host}/{self.name}"
         raise AssertionError(self.backend)
 
@@ -243,7 +250,8 @@ class _Instance:
                 log.flush()
                 self.proc = subprocess.Popen(
                     [binary, "proxy", "--hostname", host, "--port", str(port),
-                     "--embedmd-database-type", db_type, "--embedmd-database-dsn", dsn],
+                     "--embedmd-database-type", db_type, "--embedmd-database-dsn", dsn]
+                    + (["--embedmd-database-pooler", "transaction"] if POOLER_DSN and db_type == "postgres" else []),
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                     cwd=self.workdir, env=SERVER_ENV,
                 )
