@@ -41,10 +41,10 @@ async fn primary_killed_under_writers_standby_promoted_nothing_acknowledged_lost
         .map(|s| outcome.first_success_after(s, promoted).expect("every replica writes after the promotion"))
         .collect();
     eprintln!(
-        "figures: statuses {statuses:?}; acknowledged {}; writes failed for {:?} after the kill; first write per replica {back:?} after \
+        "figures: statuses {statuses:?}; acknowledged {}; failures after the kill (count, first to last) {:?}; first write per replica {back:?} after \
          the promotion ({:?} after the kill); longest answer {:?}",
         outcome.acknowledged.len(),
-        outcome.outage_after(killed),
+        outcome.failures_after(killed),
         promoted - killed,
         outcome.longest()
     );

@@ -40,6 +40,33 @@ impl Dialect {
     }
 }
 
+/// Whether a MySQL/MariaDB server is a Galera node: one row, `ON` in its second column.
+pub const GALERA_PROBE: &str = "SHOW VARIABLES LIKE 'wsrep_on'";
+
+/// The migration lock of a Galera cluster. `GET_LOCK` holds only on the node that took it, and
+/// a row lock of an open transaction is not seen by the other nodes either (certification
+/// happens at commit); a committed row is. The holder inserts the row (autocommit: two nodes
+/// inserting at once are told apart by certification, the loser answered a deadlock; later
+/// ones a duplicate key) and deletes it when done. A holder that died leaves the row until it
+/// expires, [`GALERA_LOCK_LEASE_SECS`] after it was taken.
+pub struct RowLock;
+
+/// How long a Galera migration lock holds without its holder: longer than any migration runs.
+pub const GALERA_LOCK_LEASE_SECS: i64 = 600;
+
+impl RowLock {
+    pub const CREATE: &'static str = "CREATE TABLE IF NOT EXISTS schema_migrations_lock \
+         (id INT NOT NULL PRIMARY KEY, holder VARCHAR(64) NOT NULL, expires BIGINT NOT NULL)";
+    /// Clears a lock whose holder is gone.
+    pub const CLEAR_EXPIRED: &'static str = "DELETE FROM schema_migrations_lock WHERE id = 1 AND expires < UNIX_TIMESTAMP()";
+    /// Takes the lock for the holder named by the first parameter, for the lease of the second.
+    pub const TAKE: &'static str = "INSERT INTO schema_migrations_lock (id, holder, expires) VALUES (1, ?, UNIX_TIMESTAMP() + ?)";
+    pub const RELEASE: &'static str = "DELETE FROM schema_migrations_lock WHERE id = 1 AND holder = ?";
+    /// Reads on the session wait until the node has applied every write committed before them
+    /// anywhere in the cluster: the previous holder's migrations.
+    pub const CAUSAL_READS: &'static str = "SET SESSION wsrep_sync_wait = 1";
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

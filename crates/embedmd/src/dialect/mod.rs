@@ -6,6 +6,7 @@ mod cluster;
 mod connection;
 mod migration;
 
+pub use cluster::{RowLock, GALERA_LOCK_LEASE_SECS, GALERA_PROBE};
 pub use migration::{advisory_lock_id, LockKey, LockTake, VERSION_TABLE};
 
 use crate::arg::Arg;

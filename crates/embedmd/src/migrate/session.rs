@@ -5,8 +5,9 @@
 use super::MigrateError;
 use crate::arg::Arg;
 use crate::conn::{Conn, Unpooled};
-use crate::dialect::{Dialect, LockKey, LockTake, Table};
+use crate::dialect::{Dialect, LockKey, LockTake, RowLock, Table, GALERA_LOCK_LEASE_SECS, GALERA_PROBE};
 use crate::dsn::ConnectTarget;
+use crate::error::is_rolled_back_conflict;
 
 /// The version table's single row; `version` is `None` for golang-migrate's "nil version".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,8 +24,13 @@ pub struct Session {
     conn: Unpooled,
     dialect: Dialect,
     lock: LockKey,
+    /// On a Galera node: this session's name in the cluster-wide lock row ([`RowLock`]).
+    galera_holder: Option<String>,
     postgres_schema: String,
 }
+
+/// Between two tries of a Galera cluster's lock row.
+const GALERA_LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Session {
     /// Opens a dedicated connection and waits for the migration lock.
@@ -35,17 +41,24 @@ impl Session {
         postgres_schema: &str,
     ) -> Result<Self, MigrateError> {
         let mut conn = Unpooled::open(target).await.map_err(MigrateError::Connect)?;
-        if let Err(e) = take_lock(&mut conn.conn(), &lock).await {
-            conn.close().await;
-            return Err(e.into());
-        }
-        Ok(Session { conn, dialect, lock, postgres_schema: postgres_schema.to_owned() })
+        let galera_holder = match take_locks(&mut conn.conn(), &lock).await {
+            Ok(holder) => holder,
+            Err(e) => {
+                conn.close().await;
+                return Err(e.into());
+            }
+        };
+        Ok(Session { conn, dialect, lock, galera_holder, postgres_schema: postgres_schema.to_owned() })
     }
 
     /// Releases the lock (committing SQLite's transaction) and closes the connection.
     pub async fn end(mut self) -> Result<(), MigrateError> {
+        let mut released = Ok(0);
+        if let Some(holder) = self.galera_holder.take() {
+            released = self.conn().execute(RowLock::RELEASE, &[Arg::from(holder)]).await;
+        }
         let (release, args) = self.lock.release();
-        let released = self.conn().execute(release, &args).await;
+        let released = released.and(self.conn().execute(release, &args).await);
         self.conn.close().await;
         released.map(drop).map_err(MigrateError::from)
     }
@@ -160,6 +173,45 @@ impl Session {
 /// Proof that a unit was begun; hand it back to [`Session::end_unit`].
 #[must_use]
 pub struct Unit(());
+
+/// Takes the lock, and on a Galera node the cluster's lock row too (returning its holder name).
+async fn take_locks(conn: &mut Conn<'_>, lock: &LockKey) -> Result<Option<String>, sqlx::Error> {
+    take_lock(conn, lock).await?;
+    if !matches!(lock, LockKey::MySql(_)) {
+        return Ok(None);
+    }
+    let wsrep = conn.fetch_script_text(GALERA_PROBE).await?;
+    if !wsrep.first().and_then(|row| row.get(1)).and_then(|v| v.as_deref()).is_some_and(|v| v.eq_ignore_ascii_case("ON")) {
+        return Ok(None);
+    }
+    let holder = uuid::Uuid::new_v4().simple().to_string();
+    take_row_lock(conn, &holder).await?;
+    Ok(Some(holder))
+}
+
+/// Waits for a Galera cluster's lock row ([`RowLock`]).
+async fn take_row_lock(conn: &mut Conn<'_>, holder: &str) -> Result<(), sqlx::Error> {
+    conn.execute_script(RowLock::CREATE).await?;
+    let taken_elsewhere =
+        |e: &sqlx::Error| e.as_database_error().is_some_and(|d| d.is_unique_violation()) || is_rolled_back_conflict(e);
+    let mut announced = false;
+    loop {
+        let tried = match conn.execute(RowLock::CLEAR_EXPIRED, &[]).await {
+            Ok(_) => conn.execute(RowLock::TAKE, &[Arg::from(holder), Arg::from(GALERA_LOCK_LEASE_SECS)]).await,
+            Err(e) => Err(e),
+        };
+        match tried {
+            Ok(_) => return conn.execute_script(RowLock::CAUSAL_READS).await,
+            Err(e) if taken_elsewhere(&e) => {}
+            Err(e) => return Err(e),
+        }
+        if !announced {
+            tracing::info!("another node of the Galera cluster is migrating this database; waiting for its lock row");
+            announced = true;
+        }
+        tokio::time::sleep(GALERA_LOCK_POLL).await;
+    }
+}
 
 /// Waits for the lock as [`LockKey::take`] says, saying once why it waits.
 async fn take_lock(conn: &mut Conn<'_>, lock: &LockKey) -> Result<(), sqlx::Error> {

@@ -24,10 +24,10 @@ impl Topology {
         topology
     }
 
-    /// Runs a subcommand of the topology's script (`kill-primary`, `promote`, ...); panics
+    /// Runs a subcommand of the topology's script (`kill-primary`, `kill 1`, ...); panics
     /// with its output when it fails.
     pub fn run(&self, action: &str) {
-        let out = Command::new("bash").arg(&self.script).arg(action).output().expect("bash runs");
+        let out = Command::new("bash").arg(&self.script).args(action.split_whitespace()).output().expect("bash runs");
         assert!(
             out.status.success(),
             "{} {action} failed:\n{}{}",
@@ -76,14 +76,15 @@ impl Outcome {
         self.answers.iter().map(|a| a.took).max().unwrap_or_default()
     }
 
-    /// From the first answer that was not a success after `from` to the first success after it:
-    /// how long writes failed.
-    pub fn outage_after(&self, from: Instant) -> Duration {
-        let mut later: Vec<&Answer> = self.answers.iter().filter(|a| a.at >= from).collect();
-        later.sort_by_key(|a| a.at);
-        let Some(first_failure) = later.iter().find(|a| a.status != 201) else { return Duration::ZERO };
-        let recovered = later.iter().filter(|a| a.at > first_failure.at).find(|a| a.status == 201);
-        recovered.map_or(Duration::MAX, |r| r.at - first_failure.at)
+    /// The answers that were not a success at or after `from`: how many, and from the first
+    /// to the last of them.
+    pub fn failures_after(&self, from: Instant) -> (usize, Duration) {
+        let failed: Vec<Instant> = self.answers.iter().filter(|a| a.at >= from && a.status != 201).map(|a| a.at).collect();
+        let span = match (failed.iter().min(), failed.iter().max()) {
+            (Some(first), Some(last)) => *last - *first,
+            _ => Duration::ZERO,
+        };
+        (failed.len(), span)
     }
 
     /// The first success of `server` at or after `from`, as a delay after it.
