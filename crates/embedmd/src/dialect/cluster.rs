@@ -7,25 +7,28 @@ use crate::conn::TextRows;
 use crate::dsn::Backend;
 
 impl Dialect {
-    /// A query (text protocol) telling whether a host can take the pool's work, judged by
+    /// A script (text protocol) telling whether a host can take the pool's work, judged by
     /// [`Dialect::host_usable`]: libpq asks `SHOW transaction_read_only` for
-    /// `target_session_attrs=read-write`; a Galera node says `wsrep_ready` (no row on a server
-    /// outside a cluster). `None` on SQLite.
+    /// `target_session_attrs=read-write`; a Galera node (`wsrep_on`) says `wsrep_ready`, which
+    /// a MariaDB outside a cluster reports `OFF` and MySQL not at all.
     pub fn host_probe(self) -> Option<&'static str> {
         match self.backend() {
             Backend::Sqlite => None,
-            Backend::MySql => Some("SHOW GLOBAL STATUS LIKE 'wsrep_ready'"),
+            Backend::MySql => Some("SHOW VARIABLES LIKE 'wsrep_on'; SHOW GLOBAL STATUS LIKE 'wsrep_ready'"),
             Backend::Postgres => Some("SHOW transaction_read_only"),
         }
     }
 
     /// Whether the answer to [`Dialect::host_probe`] lets a host take writes.
     pub fn host_usable(self, rows: &TextRows) -> bool {
-        let value = |column: usize| rows.first().and_then(|r| r.get(column)).and_then(|v| v.as_deref());
+        let named = |name: &str| {
+            let row = rows.iter().find(|r| r.first().and_then(|v| v.as_deref()).is_some_and(|v| v.eq_ignore_ascii_case(name)));
+            row.and_then(|r| r.get(1)).and_then(|v| v.as_deref()).is_some_and(|v| v.eq_ignore_ascii_case("ON"))
+        };
         match self.backend() {
             Backend::Sqlite => true,
-            Backend::MySql => rows.is_empty() || value(1).is_some_and(|v| v.eq_ignore_ascii_case("ON")),
-            Backend::Postgres => value(0) == Some("off"),
+            Backend::MySql => !named("wsrep_on") || named("wsrep_ready"),
+            Backend::Postgres => rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some("off"),
         }
     }
 
@@ -73,17 +76,18 @@ mod tests {
 
     use super::*;
 
-    fn rows(cells: &[&str]) -> TextRows {
-        vec![cells.iter().map(|c| Some((*c).to_owned())).collect()]
+    fn rows(cells: &[&[&str]]) -> TextRows {
+        cells.iter().map(|row| row.iter().map(|c| Some((*c).to_owned())).collect()).collect()
     }
 
     #[test]
     fn a_host_is_usable_when_it_takes_writes() {
-        assert!(Dialect::Postgres.host_usable(&rows(&["off"])));
-        assert!(!Dialect::Postgres.host_usable(&rows(&["on"])));
-        assert!(Dialect::MySql.host_usable(&Vec::new()), "a server outside a Galera cluster");
-        assert!(Dialect::MySql.host_usable(&rows(&["wsrep_ready", "ON"])));
-        assert!(!Dialect::MySql.host_usable(&rows(&["wsrep_ready", "OFF"])));
+        assert!(Dialect::Postgres.host_usable(&rows(&[&["off"]])));
+        assert!(!Dialect::Postgres.host_usable(&rows(&[&["on"]])));
+        assert!(Dialect::MySql.host_usable(&Vec::new()), "MySQL");
+        assert!(Dialect::MySql.host_usable(&rows(&[&["wsrep_on", "OFF"], &["wsrep_ready", "OFF"]])), "MariaDB alone");
+        assert!(Dialect::MySql.host_usable(&rows(&[&["wsrep_on", "ON"], &["wsrep_ready", "ON"]])));
+        assert!(!Dialect::MySql.host_usable(&rows(&[&["wsrep_on", "ON"], &["wsrep_ready", "OFF"]])), "a node not synced");
     }
 
     #[test]
