@@ -52,7 +52,7 @@ async fn no_host_taking_writes_is_unavailable() {
         "host=127.0.0.1 port=5432 user=root dbname={} options='-c default_transaction_read_only=on' target_session_attrs=read-write",
         db.name()
     );
-    let refused = Pool::connect(&target(&dsn), &PoolConfig::default()).await.err().expect("no writable host");
+    let refused = Pool::connect(&target(&dsn), &PoolConfig::default()).await.expect_err("no writable host");
     assert!(matches!(refused, embedmd::Error::Unavailable(_)), "{refused:?}");
     let any = dsn.replace("read-write", "any");
     Pool::connect(&target(&any), &PoolConfig::default()).await.expect("any host will do").close().await;
