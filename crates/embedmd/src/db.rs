@@ -47,14 +47,21 @@ pub struct Pool {
 struct HostChoice {
     target: ConnectTarget,
     current: AtomicUsize,
-    /// Per host: tried after the others until then.
-    skip_until: Mutex<Vec<Option<Instant>>>,
     /// When the pool last moved: connections opened before are closed rather than handed out.
     moved: Arc<Mutex<Option<std::time::Instant>>>,
-    /// One search at a time; when the last one ended.
-    searched: tokio::sync::Mutex<Option<Instant>>,
+    /// One search at a time.
+    search: tokio::sync::Mutex<Search>,
     /// [`host_trouble_seen`] when last looked at.
     trouble_seen: AtomicU64,
+}
+
+/// What the searches learnt.
+#[derive(Debug)]
+struct Search {
+    /// When the last one ended.
+    last: Option<Instant>,
+    /// Per host: tried after the others until then.
+    failed_until: Vec<Option<Instant>>,
 }
 
 /// A host that failed is tried after the others for this long.
@@ -66,33 +73,26 @@ const SEARCH_PAUSE: Duration = Duration::from_millis(500);
 impl HostChoice {
     /// Looks for the first usable host and moves the pool there if it is another one.
     async fn search(&self, pools: &Pools) {
-        let mut searched = self.searched.lock().await;
-        if searched.is_some_and(|at| at.elapsed() < SEARCH_PAUSE) {
+        let mut state = self.search.lock().await;
+        if state.last.is_some_and(|at| at.elapsed() < SEARCH_PAUSE) {
             return;
         }
-        let count = self.target.host_names().len();
         let now = Instant::now();
-        // Hosts that failed lately come last, in the DSN's order too.
-        let mut order: Vec<usize> = (0..count).collect();
-        {
-            let skip = self.skip_until.lock().unwrap_or_else(|e| e.into_inner());
-            order.sort_by_key(|&i| skip[i].is_some_and(|until| until > now));
-        }
+        // Hosts that failed lately come last, each group in the DSN's order.
+        let mut order: Vec<usize> = (0..state.failed_until.len()).collect();
+        order.sort_by_key(|&i| state.failed_until[i].is_some_and(|until| until > now));
         for host in order {
-            let found = Unpooled::open_usable(&self.target, [host]).await;
-            let mut skip = self.skip_until.lock().unwrap_or_else(|e| e.into_inner());
-            match found {
+            match Unpooled::open_usable(&self.target, [host]).await {
                 Ok((_, conn)) => {
-                    drop(skip);
                     conn.close().await;
-                    self.skip_until.lock().unwrap_or_else(|e| e.into_inner())[host] = None;
+                    state.failed_until[host] = None;
                     self.move_to(pools, host);
                     break;
                 }
-                Err(_) => skip[host] = Some(Instant::now() + HOST_SKIP),
+                Err(_) => state.failed_until[host] = Some(Instant::now() + HOST_SKIP),
             }
         }
-        *searched = Some(Instant::now());
+        state.last = Some(Instant::now());
     }
 
     fn move_to(&self, pools: &Pools, host: usize) {
@@ -331,9 +331,8 @@ impl Pool {
             Arc::new(HostChoice {
                 target: target.clone(),
                 current: AtomicUsize::new(first),
-                skip_until: Mutex::new(vec![None; target.host_names().len()]),
                 moved,
-                searched: tokio::sync::Mutex::new(None),
+                search: tokio::sync::Mutex::new(Search { last: None, failed_until: vec![None; target.host_names().len()] }),
                 trouble_seen: AtomicU64::new(host_trouble_seen()),
             })
         });
