@@ -75,6 +75,8 @@ pub struct App {
     timeouts: HttpTimeouts,
     /// Whether the web UI is served (`--ui`).
     ui: bool,
+    auth: crate::auth::Auth,
+    tls: Option<http::Tls>,
 }
 
 impl App {
@@ -85,8 +87,19 @@ impl App {
             Some(port) => Some(bind(&config.hostname, port, Endpoint::Metrics).await?),
             None => None,
         };
-        let ServerConfig { datastore, pool, timeouts, max_concurrent_requests, ui, .. } = config;
-        Ok(App { listener, metrics_listener, state: AppState::new(), datastore, pool, timeouts, max_concurrent_requests, ui })
+        let ServerConfig { datastore, pool, timeouts, max_concurrent_requests, ui, auth, tls, .. } = config;
+        Ok(App {
+            listener,
+            metrics_listener,
+            state: AppState::new(),
+            datastore,
+            pool,
+            timeouts,
+            max_concurrent_requests,
+            ui,
+            auth,
+            tls,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -96,14 +109,21 @@ impl App {
     /// Serves until `shutdown` resolves, then lets in-flight requests finish within the
     /// shutdown deadline and closes the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let App { listener, metrics_listener, state, datastore, pool, timeouts, max_concurrent_requests, ui } = self;
-        tracing::info!(address = %listener.local_addr()?, datastore = %datastore.describe(), "listening");
+        let App { listener, metrics_listener, state, datastore, pool, timeouts, max_concurrent_requests, ui, auth, tls } = self;
+        tracing::info!(
+            address = %listener.local_addr()?,
+            datastore = %datastore.describe(),
+            auth = %auth.mode(),
+            https = tls.is_some(),
+            "listening"
+        );
         if ui {
-            tracing::info!(url = %format!("http://{}/", listener.local_addr()?), "web UI");
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            tracing::info!(url = %format!("{scheme}://{}/", listener.local_addr()?), "web UI");
         }
         let connector = tokio::spawn(connect_until_ready(datastore, pool, state.clone()));
         let observe = axum::middleware::from_fn_with_state(state.metrics().clone(), http::observe);
-        let mut router = http::router(state.clone(), max_concurrent_requests, ui);
+        let router = http::router(state.clone(), max_concurrent_requests, ui, auth, metrics_listener.is_none());
         // The metrics server stops when the API's has: `stop` is dropped then.
         let (stop, stopped) = tokio::sync::watch::channel(());
         let metrics_server = match metrics_listener {
@@ -113,22 +133,19 @@ impl App {
                 let timeouts = timeouts.clone();
                 let mut stopped = stopped;
                 Some(tokio::spawn(async move {
-                    serve(metrics_listener, metrics_router, &timeouts, async move {
+                    serve(metrics_listener, None, metrics_router, &timeouts, async move {
                         let _ = stopped.changed().await;
                     })
                     .await;
                 }))
             }
-            None => {
-                router = router.merge(http::metrics_router(state.clone()));
-                None
-            }
+            None => None,
         };
         let router = router
             .layer(axum::middleware::from_fn_with_state(timeouts.request, http::deadline))
             // Outermost, so that a request cut off by the deadline is logged and counted too.
             .layer(observe);
-        serve(listener, router, &timeouts, shutdown).await;
+        serve(listener, tls, router, &timeouts, shutdown).await;
         drop(stop);
         if let Some(metrics_server) = metrics_server {
             let _ = metrics_server.await;
@@ -178,15 +195,17 @@ async fn bind(hostname: &str, port: u16, endpoint: Endpoint) -> Result<TcpListen
 
 /// HTTP/1.1 (as upstream serves it) with a header-read timeout, which hyper also applies to a
 /// keep-alive connection waiting for its next request: a client that sends nothing, or headers
-/// that never end, loses its connection instead of holding it forever.
+/// that never end, loses its connection instead of holding it forever. With TLS the handshake
+/// gets the same time.
 async fn serve(
     mut listener: TcpListener,
+    tls: Option<http::Tls>,
     router: axum::Router,
     timeouts: &HttpTimeouts,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(timeouts.read_header);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(timeouts.read_header);
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -196,10 +215,25 @@ async fn serve(
             () = &mut shutdown => break,
         };
         while connections.try_join_next().is_some() {}
-        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
-        let connection = graceful.watch(connection);
+        let service = TowerToHyperService::new(router.clone());
+        let Some(tls) = &tls else {
+            let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+            connections.spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, "connection closed with an error");
+                }
+            });
+            continue;
+        };
+        let (acceptor, builder, watcher, handshake_timeout) =
+            (tls.0.clone(), builder.clone(), graceful.watcher(), timeouts.read_header);
         connections.spawn(async move {
-            if let Err(error) = connection.await {
+            let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => return tracing::debug!(%error, "TLS handshake failed"),
+                Err(_) => return tracing::debug!("TLS handshake timed out"),
+            };
+            if let Err(error) = watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await {
                 tracing::debug!(%error, "connection closed with an error");
             }
         });

@@ -41,7 +41,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the Model Registry REST API.
-    Proxy(ProxyArgs),
+    Proxy(Box<ProxyArgs>),
     /// Inspect or move the database schema (golang-migrate compatible).
     Migrate {
         #[command(subcommand)]
@@ -55,6 +55,23 @@ pub enum Command {
     Import(ImportArgs),
     /// Copy an SQLite database to a new file while servers keep writing to it.
     Backup(BackupArgs),
+    /// Helpers for `--auth-mode token`.
+    Auth {
+        #[command(subcommand)]
+        action: AuthAction,
+    },
+}
+
+#[derive(Debug, Subcommand, Clone, PartialEq, Eq)]
+pub enum AuthAction {
+    /// Read a token on stdin (never on the command line, where `ps` shows it) and print its
+    /// SHA-256, or the token file's line for it when --name and --role are given.
+    HashToken {
+        #[arg(long, requires = "role")]
+        name: Option<String>,
+        #[arg(long, requires = "name", value_parser = ["reader", "writer", "admin"])]
+        role: Option<String>,
+    },
 }
 
 #[derive(Debug, Args, Clone, PartialEq, Eq)]
@@ -114,6 +131,61 @@ pub struct ProxyArgs {
     /// Serve the web UI at `/` and `/ui/` (`--ui=false` turns it off).
     #[arg(long, env = "MR_UI", default_value_t = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", action = clap::ArgAction::Set)]
     pub ui: bool,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    /// Serve HTTPS with this PEM certificate chain (re-read when it changes); HTTP without it.
+    #[arg(long, env = "MR_TLS_CERT_FILE", value_name = "FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The PEM private key of --tls-cert-file.
+    #[arg(long, env = "MR_TLS_KEY_FILE", value_name = "FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
+}
+
+/// Who may call the server (docs/security.md).
+#[derive(Debug, Args, Clone)]
+pub struct AuthArgs {
+    /// How callers' bearer tokens are checked: none (upstream's behaviour), token, oidc or kubernetes.
+    #[arg(long, env = "MR_AUTH_MODE", value_enum, default_value_t = crate::auth::Mode::None)]
+    pub auth_mode: crate::auth::Mode,
+    /// token mode: lines of `name role sha256-of-token` (`model-registry auth hash-token`).
+    #[arg(long, env = "MR_AUTH_TOKEN_FILE", value_name = "FILE")]
+    pub auth_token_file: Option<PathBuf>,
+    /// oidc mode: the issuer URL, whose discovery document names the keys.
+    #[arg(long, env = "MR_AUTH_OIDC_ISSUER", value_name = "URL")]
+    pub auth_oidc_issuer: Option<String>,
+    /// oidc mode: the audience tokens must name in `aud`.
+    #[arg(long, env = "MR_AUTH_OIDC_AUDIENCE", value_name = "AUD")]
+    pub auth_oidc_audience: Option<String>,
+    /// oidc mode: a CA certificate (PEM) trusted for the issuer, besides the system's.
+    #[arg(long, env = "MR_AUTH_OIDC_CA_FILE", value_name = "FILE")]
+    pub auth_oidc_ca_file: Option<PathBuf>,
+    /// oidc mode: the claim holding groups or roles (a dotted path reaches nested claims).
+    #[arg(long, env = "MR_AUTH_OIDC_ROLE_CLAIM", default_value = "groups", value_name = "CLAIM")]
+    pub auth_oidc_role_claim: String,
+    /// oidc mode: roles by claim value, e.g. `admin=ops,writer=ml-engineers,reader=*` (`*`: any valid token).
+    #[arg(long, env = "MR_AUTH_OIDC_ROLES", value_name = "ROLE=VALUE,...", value_parser = crate::auth::parse_roles)]
+    pub auth_oidc_roles: Option<crate::auth::RoleMap>,
+    /// kubernetes mode: the API server (default: from KUBERNETES_SERVICE_HOST/PORT in a pod).
+    #[arg(long, env = "MR_AUTH_KUBERNETES_API_SERVER", value_name = "URL")]
+    pub auth_kubernetes_api_server: Option<String>,
+    /// kubernetes mode: the token the reviews are sent with (default: the pod's service account's).
+    #[arg(long, env = "MR_AUTH_KUBERNETES_TOKEN_FILE", value_name = "FILE")]
+    pub auth_kubernetes_token_file: Option<PathBuf>,
+    /// kubernetes mode: the API server's CA (default: the pod's service account's ca.crt).
+    #[arg(long, env = "MR_AUTH_KUBERNETES_CA_FILE", value_name = "FILE")]
+    pub auth_kubernetes_ca_file: Option<PathBuf>,
+    /// kubernetes mode: namespace of the resource checked (default: the pod's).
+    #[arg(long, env = "MR_AUTH_KUBERNETES_NAMESPACE", value_name = "NAMESPACE")]
+    pub auth_kubernetes_namespace: Option<String>,
+    /// kubernetes mode: the resource type of the SubjectAccessReview.
+    #[arg(long, env = "MR_AUTH_KUBERNETES_RESOURCE", default_value = "services", value_name = "RESOURCE")]
+    pub auth_kubernetes_resource: String,
+    /// kubernetes mode: the resource's name, the registry's Service.
+    #[arg(long, env = "MR_AUTH_KUBERNETES_RESOURCE_NAME", default_value = "model-registry", value_name = "NAME")]
+    pub auth_kubernetes_resource_name: String,
+    /// kubernetes mode: how long a review's decision is reused.
+    #[arg(long, env = "MR_AUTH_KUBERNETES_CACHE_TTL", default_value = "10s", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub auth_kubernetes_cache_ttl: Duration,
 }
 
 /// The database flags, shared by `proxy` and `migrate`.

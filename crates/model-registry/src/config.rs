@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use embedmd::{Backend, ConnectTarget, PoolConfig, TlsConfig};
 
-use crate::cli::{DatabaseArgs, ProxyArgs};
+use crate::cli::{AuthArgs, DatabaseArgs, ProxyArgs};
 
 /// Everything `proxy` needs.
 #[derive(Debug, Clone)]
@@ -21,6 +21,10 @@ pub struct ServerConfig {
     pub timeouts: HttpTimeouts,
     /// Serve the web UI at `/` and `/ui/`.
     pub ui: bool,
+    /// Who may call (`--auth-*`); no checks by default.
+    pub auth: crate::auth::Auth,
+    /// HTTPS instead of HTTP (`--tls-cert-file`, `--tls-key-file`).
+    pub tls: Option<crate::http::Tls>,
 }
 
 /// The HTTP edge's time limits (see the `--http-*-timeout` flags).
@@ -55,6 +59,8 @@ impl ServerConfig {
             timeouts: HttpTimeouts::default(),
             max_concurrent_requests: crate::http::MAX_CONCURRENT_REQUESTS,
             ui: true,
+            auth: crate::auth::Auth::default(),
+            tls: None,
         }
     }
 
@@ -71,6 +77,30 @@ impl ServerConfig {
             ui: proxy.ui,
             ..ServerConfig::new(proxy.hostname.clone(), proxy.port, datastore_target(database)?)
         })
+    }
+}
+
+/// The auth flags as one mode's settings.
+pub fn auth_settings(args: &AuthArgs) -> crate::auth::Settings {
+    crate::auth::Settings {
+        mode: args.auth_mode,
+        token_file: args.auth_token_file.clone(),
+        oidc: crate::auth::OidcSettings {
+            issuer: args.auth_oidc_issuer.clone(),
+            audience: args.auth_oidc_audience.clone(),
+            ca_file: args.auth_oidc_ca_file.clone(),
+            role_claim: args.auth_oidc_role_claim.clone(),
+            roles: args.auth_oidc_roles.clone().unwrap_or_default(),
+        },
+        kubernetes: crate::auth::KubernetesSettings {
+            api_server: args.auth_kubernetes_api_server.clone(),
+            token_file: args.auth_kubernetes_token_file.clone(),
+            ca_file: args.auth_kubernetes_ca_file.clone(),
+            namespace: args.auth_kubernetes_namespace.clone(),
+            resource: args.auth_kubernetes_resource.clone(),
+            resource_name: args.auth_kubernetes_resource_name.clone(),
+            cache_ttl: args.auth_kubernetes_cache_ttl,
+        },
     }
 }
 

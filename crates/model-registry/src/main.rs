@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use embedmd::{Connection, MigrateError};
 use model_registry::app::{BindError, Endpoint};
-use model_registry::cli::{self, Command, LogFormat, MigrateAction};
+use model_registry::cli::{self, AuthAction, Command, LogFormat, MigrateAction};
 use model_registry::config::{self, ServerConfig};
 use model_registry::{app, transfer, App};
 use tracing_subscriber::filter::LevelFilter;
@@ -30,6 +30,7 @@ async fn main() -> ExitCode {
         Command::Export(args) => transfer::export(args, &cli.database).await,
         Command::Import(args) => transfer::import(args, &cli.database).await,
         Command::Backup(args) => transfer::backup(args, &cli.database).await,
+        Command::Auth { action: AuthAction::HashToken { name, role } } => hash_token(name.as_deref(), role.as_deref()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -57,9 +58,30 @@ fn init_logging(format: LogFormat, level: tracing::Level) {
 }
 
 async fn serve(proxy: &cli::ProxyArgs, database: &cli::DatabaseArgs) -> anyhow::Result<()> {
-    let config = ServerConfig::from_args(proxy, database)?;
+    let mut config = ServerConfig::from_args(proxy, database)?;
+    config.auth = model_registry::auth::Auth::new(&config::auth_settings(&proxy.auth))?;
+    if let (Some(cert), Some(key)) = (&proxy.tls_cert_file, &proxy.tls_key_file) {
+        let files = model_registry::http::TlsFiles { cert: cert.clone(), key: key.clone() };
+        config.tls = Some(model_registry::http::Tls::load(&files)?);
+    }
     let app = App::build(config).await.map_err(|e| anyhow::anyhow!("{e}; {}", bind_advice(&e)))?;
     app.run_until(app::shutdown_signal()).await?;
+    Ok(())
+}
+
+/// One line of stdin (a trailing newline is not part of the token) to its SHA-256.
+fn hash_token(name: Option<&str>, role: Option<&str>) -> anyhow::Result<()> {
+    let mut token = String::new();
+    std::io::stdin().read_line(&mut token)?;
+    let token = token.trim_end_matches(['\n', '\r']);
+    if token.is_empty() {
+        anyhow::bail!("no token on stdin: e.g. `printf %s \"$TOKEN\" | model-registry auth hash-token`");
+    }
+    let hash = model_registry::auth::hash_token(token);
+    match (name, role) {
+        (Some(name), Some(role)) => println!("{name} {role} {hash}"),
+        _ => println!("{hash}"),
+    }
     Ok(())
 }
 

@@ -29,6 +29,13 @@ pub struct RequestLabels {
     pub status: u16,
 }
 
+/// A request the auth layer refused: 401, 403, or 503 when what decides could not be asked.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuthLabels {
+    mode: &'static str,
+    status: u16,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
     kind: &'static str,
@@ -40,6 +47,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RequestLabels, Histogram>,
     in_flight: Gauge,
+    auth_refusals: Family<AuthLabels, Counter>,
     schema_version: Gauge,
     schema_dirty: Gauge,
 }
@@ -58,6 +66,7 @@ impl Default for Metrics {
             requests: Family::default(),
             latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             in_flight: Gauge::default(),
+            auth_refusals: Family::default(),
             schema_version,
             schema_dirty: Gauge::default(),
         }
@@ -84,6 +93,10 @@ impl Metrics {
         self.requests.get_or_create(&labels).inc();
     }
 
+    pub fn record_auth_refusal(&self, mode: &'static str, status: u16) {
+        self.auth_refusals.get_or_create(&AuthLabels { mode, status }).inc();
+    }
+
     /// The schema version found (`None`: no migration recorded) and whether a failed migration
     /// left it dirty.
     pub fn set_schema(&self, version: Option<u64>, dirty: bool) {
@@ -103,6 +116,11 @@ impl Metrics {
             self.latency.clone(),
         );
         registry.register("http_requests_in_flight", "HTTP requests being served", self.in_flight.clone());
+        registry.register(
+            "auth_refusals",
+            "Requests refused by authentication or authorization, by auth mode and status (401, 403, 503)",
+            self.auth_refusals.clone(),
+        );
         registry.register(
             "schema_version",
             "The database's migration version (-1 before the database was read)",

@@ -8,6 +8,7 @@ pub mod openapi;
 mod readiness;
 pub mod resources;
 mod routes;
+mod tls;
 pub mod ui;
 
 use std::pin::Pin;
@@ -24,10 +25,13 @@ use http_body::{Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::app::{AppState, StoreState};
+use crate::auth::{Access, Auth, Gate, Guarded, Role};
 use crate::registry::{ApiVersion, Error};
 
 pub use deadline::deadline;
+pub use error::RETRY_AFTER_SECONDS;
 pub use observe::observe;
+pub use tls::{Tls, TlsFiles, CERT_CHECK_INTERVAL};
 
 /// Requests larger than this get 413.
 const BODY_LIMIT: usize = 4 * 1024 * 1024;
@@ -37,23 +41,44 @@ const BODY_LIMIT: usize = 4 * 1024 * 1024;
 /// is answered 503 at once rather than queued.
 pub const MAX_CONCURRENT_REQUESTS: u32 = 64;
 
+/// Every route with the access it declared: both REST APIs, the web UI's pages when `ui`,
+/// `/metrics` unless it has a port of its own (then it needs a reader here).
+pub fn guarded_routes(ui: bool, with_metrics: bool) -> Guarded<AppState> {
+    let mut routes = ApiVersion::ALL
+        .into_iter()
+        .fold(Guarded::default(), |routes, api| routes.nest(&api.base_path(), routes::api(api).merge(openapi::routes(api))));
+    if ui {
+        routes = routes.merge(ui::routes());
+    }
+    if !with_metrics {
+        return routes;
+    }
+    routes.merge(Guarded::default().route(
+        "/metrics",
+        &[axum::http::Method::GET],
+        Access::Needs(Role::Reader),
+        axum::routing::get(metrics),
+    ))
+}
+
 /// No CORS layer: browsers keep cross-origin pages from reading answers, and writes need a JSON
 /// content type, which a cross-origin page cannot send without a preflight nobody answers.
-pub fn router(state: AppState, max_concurrent_requests: u32, ui: bool) -> Router {
+pub fn router(state: AppState, max_concurrent_requests: u32, ui: bool, auth: Auth, with_metrics: bool) -> Router {
     let permits = Arc::new(Semaphore::new(max_concurrent_requests as usize));
-    ApiVersion::ALL
-        .into_iter()
-        .fold(Router::new(), |router, api| router.nest(&api.base_path(), routes::api(api).merge(openapi::routes(api))))
-        .merge(if ui { ui::routes() } else { Router::new() })
+    let routes = guarded_routes(ui, with_metrics);
+    let gate = Gate { auth, access: Arc::new(routes.access), metrics: state.metrics().clone() };
+    routes
+        .router
         .fallback(dispatch)
+        .layer(axum::middleware::from_fn_with_state(gate, crate::auth::enforce))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(reject_declared_oversize))
         .layer(axum::middleware::from_fn_with_state(permits, shed_load))
         .with_state(state)
 }
 
-/// `GET /metrics`, outside the concurrency limit: a server shedding load is when its metrics
-/// matter most. It answers while the datastore is starting.
+/// `GET /metrics` on its own port, outside the concurrency limit and open: a server shedding
+/// load is when its metrics matter most. It answers while the datastore is starting.
 pub fn metrics_router(state: AppState) -> Router {
     Router::new().route("/metrics", axum::routing::get(metrics)).with_state(state)
 }

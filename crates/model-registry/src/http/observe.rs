@@ -54,6 +54,8 @@ pub async fn observe(State(metrics): State<Metrics>, request: Request, next: Nex
     let status = response.status().as_u16();
     // Known for bodies built whole; a streamed list's is not known before it is sent.
     let bytes = response.body().size_hint().exact();
+    // Who the auth layer found; absent in mode none and for anonymous requests.
+    let subject = response.extensions().get::<crate::auth::Subject>().map(|s| s.0.clone());
     span.in_scope(|| {
         tracing::info!(
             target: "access",
@@ -62,6 +64,7 @@ pub async fn observe(State(metrics): State<Metrics>, request: Request, next: Nex
             status,
             duration_ms = elapsed.as_secs_f64() * 1000.0,
             bytes,
+            subject,
             "request"
         );
     });

@@ -7,7 +7,6 @@ use std::sync::LazyLock;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::Router;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Ref, Type};
@@ -17,6 +16,7 @@ use utoipa::openapi::{
 
 use super::resources::{operations, Action, Method, Operation};
 use crate::app::AppState;
+use crate::auth::{Access, Guarded};
 use crate::registry::schema::{self, body_schema_name, list_schema_name};
 use crate::registry::{ApiVersion, EntityKind, Schema as Body};
 
@@ -261,10 +261,16 @@ fn rendered(api: ApiVersion) -> &'static Rendered {
 
 /// `GET openapi.json` and `GET openapi.yaml`, relative to the version's base path; they answer
 /// while the datastore is still starting.
-pub fn routes(api: ApiVersion) -> Router<AppState> {
+/// The documents are open in every auth mode: clients read them to know how to call.
+pub fn routes(api: ApiVersion) -> Guarded<AppState> {
     let json = move || async move { ([(CONTENT_TYPE, JSON)], rendered(api).json.as_str()).into_response() };
     let yaml = move || async move { ([(CONTENT_TYPE, "application/yaml")], rendered(api).yaml.as_str()).into_response() };
-    Router::new().route("/openapi.json", get(json)).route("/openapi.yaml", get(yaml))
+    Guarded::default().route("/openapi.json", &[axum::http::Method::GET], Access::Open, get(json)).route(
+        "/openapi.yaml",
+        &[axum::http::Method::GET],
+        Access::Open,
+        get(yaml),
+    )
 }
 
 #[cfg(test)]

@@ -15,6 +15,16 @@ pub enum Method {
     Patch,
 }
 
+impl Method {
+    pub fn http(self) -> axum::http::Method {
+        match self {
+            Method::Get => axum::http::Method::GET,
+            Method::Post => axum::http::Method::POST,
+            Method::Patch => axum::http::Method::PATCH,
+        }
+    }
+}
+
 /// What an operation does with its subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

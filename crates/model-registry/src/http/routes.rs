@@ -1,7 +1,6 @@
 //! The router of one API version, built from the operation table: each handler parses, calls
 //! the registry, returns JSON.
 
-use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -12,14 +11,15 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
-use axum::{Json, Router};
+use axum::Json;
 use http_body::Frame;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::extract::{Body, PathId, Query};
-use super::resources::{operations, Action, Method, Operation};
+use super::resources::{operations, Action, Operation};
 use crate::app::{AppState, StoreState};
+use crate::auth::{Access, Guarded};
 use crate::registry::{parse_id, ApiVersion, EntityKind, Error, ListParams, Listing, Registry, Schema, Written, ARTIFACT_KINDS};
 
 type Reply = Result<Response, Error>;
@@ -114,11 +114,7 @@ async fn run(op: &Operation, registry: Registry, id: Option<String>, params: Lis
 }
 
 fn handler(op: Operation, api: ApiVersion) -> MethodRouter<AppState> {
-    let filter = match op.method {
-        Method::Get => MethodFilter::GET,
-        Method::Post => MethodFilter::POST,
-        Method::Patch => MethodFilter::PATCH,
-    };
+    let filter = MethodFilter::try_from(op.method.http()).expect("GET, POST and PATCH have filters");
     let op = Arc::new(op);
     if op.path.contains("{id}") {
         on(filter, move |Ready(r): Ready, PathId(id): PathId, Query(p): Query<ListParams>, Body(b): Body| async move {
@@ -131,17 +127,10 @@ fn handler(op: Operation, api: ApiVersion) -> MethodRouter<AppState> {
     }
 }
 
-/// Every route of `api`, relative to its base path.
-pub fn api(api: ApiVersion) -> Router<AppState> {
-    let mut paths: BTreeMap<String, MethodRouter<AppState>> = BTreeMap::new();
-    for op in operations(api) {
-        let path = op.path.clone();
-        let method_router = handler(op, api);
-        let merged = match paths.remove(&path) {
-            Some(existing) => existing.merge(method_router),
-            None => method_router,
-        };
-        paths.insert(path, merged);
-    }
-    paths.into_iter().fold(Router::new(), |router, (path, method_router)| router.route(&path, method_router))
+/// Every route of `api`, relative to its base path, each needing its operation's role.
+pub fn api(api: ApiVersion) -> Guarded<AppState> {
+    operations(api).into_iter().fold(Guarded::default(), |routes, op| {
+        let (path, method, role) = (op.path.clone(), op.method.http(), op.role());
+        routes.route(&path, &[method], Access::Needs(role), handler(op, api))
+    })
 }

@@ -9,18 +9,15 @@ mod runs;
 mod security;
 mod view;
 
-use std::collections::BTreeMap;
-
 use askama::Template;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
-use axum::Router;
 
 use super::resources::Method;
 use crate::app::{AppState, StoreState};
-use crate::auth::Role;
+use crate::auth::{Access, Guarded, Role};
 use crate::registry::{Error, Registry};
 
 pub use security::CsrfToken;
@@ -69,21 +66,12 @@ pub static PAGES: &[Page] = &[
     page("/ui/{*rest}", Get, Reader, || get(not_found)),
 ];
 
-/// The UI's routes, with its security headers and cross-site checks.
-pub fn routes() -> Router<AppState> {
-    let mut paths: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
-    for page in PAGES {
-        let route = (page.route)();
-        let merged = match paths.remove(page.path) {
-            Some(existing) => existing.merge(route),
-            None => route,
-        };
-        paths.insert(page.path, merged);
-    }
-    paths
-        .into_iter()
-        .fold(Router::new(), |router, (path, route)| router.route(path, route))
-        .layer(axum::middleware::from_fn(security::guard))
+/// The UI's routes, each needing its page's role, with its security headers and cross-site checks.
+pub fn routes() -> Guarded<AppState> {
+    let pages = PAGES.iter().fold(Guarded::default(), |routes, page| {
+        routes.route(page.path, &[page.method.http()], Access::Needs(page.role), (page.route)())
+    });
+    Guarded { router: pages.router.layer(axum::middleware::from_fn(security::guard)), ..pages }
 }
 
 const STYLE: &str = include_str!("static/ui.css");
