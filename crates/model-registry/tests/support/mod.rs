@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod auth;
 pub mod cluster;
 pub mod server;
 
