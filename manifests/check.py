@@ -70,7 +70,14 @@ def main():
     check(psc.get("runAsNonRoot") is True, "pod: runAsNonRoot is not true")
     check(psc.get("runAsUser", 0) != 0, "pod: runAsUser is 0")
     check(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", "pod: seccomp is not RuntimeDefault")
-    check(pod.get("automountServiceAccountToken") is False, "pod: service account token mounted")
+    env_values = {e["name"]: e.get("value") for c in pod.get("containers", []) for e in c.get("env", [])}
+    kubernetes_auth = env_values.get("MR_AUTH_MODE") == "kubernetes"
+    # The token is mounted only for the server's own reviews (--auth-mode kubernetes).
+    check(pod.get("automountServiceAccountToken") is kubernetes_auth,
+          f"pod: service account token {'not ' if kubernetes_auth else ''}mounted with auth mode {env_values.get('MR_AUTH_MODE')}")
+    check(kubernetes_auth, "the overlays check callers with --auth-mode kubernetes")
+    if kubernetes_auth:
+        check_kubernetes_auth(by_kind, pod, env_values)
     containers = pod.get("containers", []) + pod.get("initContainers", [])
     main_c = next((c for c in containers if c["name"] == NAME), None)
     if not check(main_c is not None, f"no container named {NAME}"):
@@ -156,6 +163,38 @@ def main():
                 dsn = base64.b64decode(raw).decode() if raw else secret.get("stringData", {}).get(ref["key"], "")
                 form = r"postgres(ql)?://[^/]+/\w+" if overlay == "postgres" else r"[^:@/]+:[^@]*@tcp\([^)]+:\d+\)/\w+"
                 check(re.match(form, dsn), f"{overlay}: DSN {dsn!r} is not of the form {form}")
+
+
+def rules_of(obj):
+    return {(g, r, v, tuple(rule.get("resourceNames", [])))
+            for rule in obj.get("rules", []) for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+
+
+def check_kubernetes_auth(by_kind, pod, env_values):
+    """The RBAC of --auth-mode kubernetes: the pod's ServiceAccount may create the two reviews,
+    and the Roles a cluster admin binds to callers grant the verbs the server asks about on the
+    Service it names."""
+    account = pod.get("serviceAccountName")
+    accounts = {a["metadata"]["name"] for a in by_kind.get("ServiceAccount", [])}
+    check(account in accounts, f"pod runs as ServiceAccount {account!r}, which is not rendered")
+    roles = {r["metadata"]["name"]: r for r in by_kind.get("ClusterRole", [])}
+    bound = [b for b in by_kind.get("ClusterRoleBinding", [])
+             if any(s.get("kind") == "ServiceAccount" and s.get("name") == account for s in b.get("subjects", []))]
+    granted = set()
+    for b in bound:
+        granted |= rules_of(roles.get(b["roleRef"]["name"], {}))
+    for group, resource in (("authentication.k8s.io", "tokenreviews"), ("authorization.k8s.io", "subjectaccessreviews")):
+        check((group, resource, "create", ()) in granted, f"the ServiceAccount may not create {resource}")
+    service = env_values.get("MR_AUTH_KUBERNETES_RESOURCE_NAME")
+    services = {s["metadata"]["name"] for s in by_kind.get("Service", [])}
+    check(service in services, f"MR_AUTH_KUBERNETES_RESOURCE_NAME {service!r} is not the registry's Service {services}")
+    namespaced = {r["metadata"]["name"]: rules_of(r) for r in by_kind.get("Role", [])}
+    want = {f"registry-user-{service}": {"get"}, f"registry-admin-{service}": {"get", "create", "update", "delete"}}
+    for name, verbs in want.items():
+        rules = namespaced.get(name)
+        if check(rules is not None, f"Role {name} is not rendered"):
+            have = {v for (g, r, v, names) in rules if g == "" and r == "services" and names == (service,)}
+            check(have == verbs, f"Role {name} grants {sorted(have)} on services/{service}, want {sorted(verbs)}")
 
 
 if __name__ == "__main__":

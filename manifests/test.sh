@@ -37,6 +37,8 @@ done
 sed 's/^  replicas:/  replica:/' "$out/postgres.yaml" > "$out/typo.yaml"
 if validate "$out/typo.yaml" >/dev/null 2>&1; then fail "canary: a misspelt field passed validation"; else ok "canary: a misspelt field fails validation"; fi
 if "$py" manifests/check.py sqlite "$out/postgres.yaml" >/dev/null 2>&1; then fail "canary: postgres passed as sqlite"; else ok "canary: postgres fails the sqlite assertions"; fi
+sed 's/- tokenreviews$/- tokenreviewz/' "$out/postgres.yaml" > "$out/no-review.yaml"
+if "$py" manifests/check.py postgres "$out/no-review.yaml" >/dev/null 2>&1; then fail "canary: RBAC without tokenreviews passed"; else ok "canary: RBAC without tokenreviews fails"; fi
 
 if "$venv/bin/hadolint" Dockerfile; then ok "Dockerfile: hadolint"; else fail "Dockerfile: hadolint"; fi
 
