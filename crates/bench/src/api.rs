@@ -94,8 +94,15 @@ pub struct Api {
 
 impl Api {
     /// `server` is the server's root URL (`http://127.0.0.1:PORT`).
-    pub fn new(server: &str) -> anyhow::Result<Api> {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    /// `token`, when given, is sent as a bearer token with every request.
+    pub fn new(server: &str, token: Option<&str>) -> anyhow::Result<Api> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).default_headers(headers).build()?;
         Ok(Api { http, base: format!("{server}{API_PREFIX}"), root: server.to_owned(), metrics: format!("{server}/metrics") })
     }
 

@@ -149,6 +149,13 @@ struct Args {
     /// time `model-registry export` of it and `import` of the file into a fresh database.
     #[arg(long)]
     transfer: bool,
+    /// A flag for the server, repeatable (e.g. `--server-arg=--auth-mode=token
+    /// --server-arg=--auth-token-file=tokens`, to measure what checking tokens costs).
+    #[arg(long = "server-arg", value_name = "FLAG", allow_hyphen_values = true)]
+    server_args: Vec<String>,
+    /// A file whose content every request sends as `Authorization: Bearer <content>`.
+    #[arg(long, value_name = "FILE")]
+    bearer_token_file: Option<PathBuf>,
     /// The server binary (`cargo build --release -p model-registry`).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/release/model-registry"))]
     bin: PathBuf,
@@ -199,6 +206,16 @@ async fn main() -> anyhow::Result<ExitCode> {
         mixed: Duration::from_secs(args.mixed_secs),
         sizes,
         workloads: args.workloads.clone(),
+        server_args: args.server_args.clone(),
+        token: match &args.bearer_token_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read --bearer-token-file {}", path.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => None,
+        },
     };
 
     for &backend in &args.backends {
@@ -256,6 +273,10 @@ struct Settings {
     /// Ascending.
     sizes: Vec<usize>,
     workloads: Vec<Workload>,
+    /// Extra server flags (`--server-arg`).
+    server_args: Vec<String>,
+    /// The bearer token every request sends.
+    token: Option<String>,
 }
 
 /// What the server's commit counters say of a run.
@@ -287,8 +308,8 @@ impl Run<'_> {
     }
 
     async fn bench_server(&self, bin: &Path, db: &BenchDb) -> anyhow::Result<(Vec<Row>, Vec<String>)> {
-        let mut server = Server::start(bin, self.backend, db.server_dsn()).await?;
-        let mut api = Api::new(server.base_url())?;
+        let mut server = Server::start(bin, self.backend, db.server_dsn(), &self.settings.server_args).await?;
+        let mut api = Api::new(server.base_url(), self.settings.token.as_deref())?;
         let mut notes = vec![self.note(format!("idle RSS after start {:.1} MiB", server.rss_mib()?))];
         let outcome = self.workloads(&mut api, &mut server, db, &mut notes).await;
         server.stop().await?;
@@ -340,7 +361,7 @@ impl Run<'_> {
                 // they had: the server starts again after the ANALYZE.
                 db.analyze().await?;
                 server.restart().await?;
-                *api = Api::new(server.base_url())?;
+                *api = Api::new(server.base_url(), self.settings.token.as_deref())?;
             }
             for &clients in self.clients(Workload::PointRead) {
                 self.announce(Workload::PointRead, clients, settings.duration);

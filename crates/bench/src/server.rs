@@ -33,7 +33,7 @@ impl Server {
     /// The server gets `RUST_LOG=warn`, no `MR_*` variables and no `~/.model-registry.yaml`, so
     /// only the flags given here configure it. Its output goes to a temporary log file, whose
     /// end is shown if it exits or does not become ready.
-    pub async fn start(bin: &Path, backend: Backend, dsn: &str) -> anyhow::Result<Server> {
+    pub async fn start(bin: &Path, backend: Backend, dsn: &str, extra: &[String]) -> anyhow::Result<Server> {
         let port = free_port()?;
         let log = NamedTempFile::with_prefix("mr_bench_server_")?;
         let output = File::options().append(true).open(log.path())?;
@@ -41,6 +41,7 @@ impl Server {
         command
             .args(["proxy", "--hostname", "127.0.0.1", "--port", &port.to_string()])
             .args(["--embedmd-database-type", backend.name(), "--embedmd-database-dsn", dsn])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .env("HOME", "/nonexistent")
             .stdin(Stdio::null())
