@@ -522,6 +522,28 @@ mod tests {
     }
 
     #[test]
+    fn auth_and_tls_flags_from_the_file() {
+        let _guard = ENV.lock().unwrap();
+        let file = yaml(
+            "auth-mode: oidc\nauth-oidc-issuer: https://id.example\nauth-oidc-roles: writer=ml,reader=*\n\
+             tls-cert-file: /tls/crt\ntls-key-file: /tls/key\n",
+        );
+        let cli = parse_from(["model-registry", "proxy", "-c", file.path().to_str().unwrap()], None).unwrap();
+        let p = proxy(&cli);
+        assert_eq!(p.auth.auth_mode, crate::auth::Mode::Oidc);
+        assert_eq!(p.auth.auth_oidc_role_claim, "groups");
+        let roles = p.auth.auth_oidc_roles.clone().unwrap().0;
+        assert_eq!(roles, [(crate::auth::Role::Writer, "ml".to_owned()), (crate::auth::Role::Reader, "*".to_owned())]);
+        assert_eq!(p.tls_cert_file.as_deref(), Some(std::path::Path::new("/tls/crt")));
+        let defaults = parse_from(["model-registry", "proxy"], None).unwrap();
+        assert_eq!(proxy(&defaults).auth.auth_mode, crate::auth::Mode::None);
+        let err = parse_from(["model-registry", "proxy", "--tls-cert-file", "/tls/crt"], None).unwrap_err();
+        assert!(err.to_string().contains("--tls-key-file"), "{err}");
+        let err = parse_from(["model-registry", "proxy", "--auth-oidc-roles", "owner=x"], None).unwrap_err();
+        assert!(err.to_string().contains("unknown role"), "{err}");
+    }
+
+    #[test]
     fn pool_and_timeout_flags_from_flag_env_and_file() {
         let _guard = ENV.lock().unwrap();
         let cli = parse_from(["model-registry", "proxy"], None).unwrap();

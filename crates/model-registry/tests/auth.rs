@@ -181,6 +181,19 @@ async fn every_declared_route_refuses_anonymous_callers_in_every_mode_but_none()
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn metrics_on_their_own_port_stay_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = token_file(dir.path(), &[("bob", "reader", BOB)]);
+    let metrics_port = support::server::free_port().to_string();
+    let args = ["--auth-mode", "token", "--auth-token-file", file.to_str().unwrap(), "--metrics-port", &metrics_port];
+    let server = Server::start_logging(&args).await;
+    server.wait_ready(Duration::from_secs(30)).await;
+    let scraped = server.http.get(format!("http://127.0.0.1:{metrics_port}/metrics")).send().await.unwrap();
+    assert_eq!(scraped.status(), 200);
+    assert_eq!(server.http.get(server.url("/metrics")).bearer_auth(BOB).send().await.unwrap().status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn https_with_a_test_ca_and_a_renewed_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key, ca_file) = (dir.path().join("tls.crt"), dir.path().join("tls.key"), dir.path().join("ca.crt"));

@@ -78,6 +78,9 @@ struct Keys {
     by_kid: HashMap<String, DecodingKey>,
     /// When the keys were last fetched (successfully or not).
     fetched: Option<Instant>,
+    /// Why the last fetch failed, if it did: a kid not cached then is unknown for want of an
+    /// answer (503), not because the provider does not have it.
+    failure: Option<String>,
     jwks_uri: Option<String>,
 }
 
@@ -121,13 +124,20 @@ impl Oidc {
         (keys.by_kid.get(kid).cloned(), keys.fetched)
     }
 
+    fn unknown_key(&self, kid: &str) -> Denied {
+        match &self.keys.read().unwrap_or_else(|e| e.into_inner()).failure {
+            Some(failure) => Denied::Unavailable(failure.clone()),
+            None => Denied::Unauthenticated(format!("invalid token: signed with unknown key {kid:?}")),
+        }
+    }
+
     /// The key named `kid`, fetching the key set again when it is unknown or old.
     async fn find_key(&self, kid: &str) -> Result<DecodingKey, Denied> {
         let stale = |fetched: Option<Instant>, after: Duration| fetched.is_none_or(|at| at.elapsed() >= after);
         let (key, fetched) = self.key(kid);
         match key {
             Some(key) if !stale(fetched, JWKS_MAX_AGE) => return Ok(key),
-            None if !stale(fetched, JWKS_MIN_REFRESH) => return Err(unknown_key(kid)),
+            None if !stale(fetched, JWKS_MIN_REFRESH) => return Err(self.unknown_key(kid)),
             _ => {}
         }
         let _one = self.refreshing.lock().await;
@@ -145,7 +155,7 @@ impl Oidc {
         } else if let Some(key) = key {
             return Ok(key);
         }
-        self.key(kid).0.ok_or_else(|| unknown_key(kid))
+        self.key(kid).0.ok_or_else(|| self.unknown_key(kid))
     }
 
     async fn refresh(&self) -> Result<(), Denied> {
@@ -168,7 +178,15 @@ impl Oidc {
         .await;
         let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
         keys.fetched = Some(Instant::now());
-        let (jwks_uri, set) = result.map_err(|e| Denied::Unavailable(format!("cannot fetch the OpenID provider's keys: {e}")))?;
+        let (jwks_uri, set) = match result {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                let failure = format!("cannot fetch the OpenID provider's keys: {e}");
+                keys.failure = Some(failure.clone());
+                return Err(Denied::Unavailable(failure));
+            }
+        };
+        keys.failure = None;
         keys.jwks_uri = Some(jwks_uri);
         keys.by_kid =
             set.keys.iter().filter_map(|jwk| Some((jwk.common.key_id.clone()?, DecodingKey::from_jwk(jwk).ok()?))).collect();
@@ -214,10 +232,6 @@ impl Oidc {
         };
         self.roles.iter().filter(|(_, group)| group == "*" || values.contains(&group.as_str())).map(|(role, _)| *role).max()
     }
-}
-
-fn unknown_key(kid: &str) -> Denied {
-    Denied::Unauthenticated(format!("invalid token: signed with unknown key {kid:?}"))
 }
 
 /// A client trusting the system's roots and, when given, one more CA.
