@@ -156,24 +156,37 @@ pub enum Access {
     Needs(Role),
 }
 
+/// How an edge words a refusal (401, 403, 503) in its API's error body; the layer adds the
+/// headers. Kubeflow's ([`upstream_refusal`]) unless the edge says otherwise
+/// ([`Guarded::refusing_with`]).
+pub type Refusal = fn(StatusCode, String) -> Response;
+
+/// Upstream's `{code, message}`.
+pub fn upstream_refusal(status: StatusCode, message: String) -> Response {
+    (status, Json(ErrorBody { code: status.canonical_reason().unwrap_or_default(), message })).into_response()
+}
+
+/// What a route declared: its access, and its edge's way of refusing.
+#[derive(Clone, Copy)]
+struct Declared {
+    access: Access,
+    refusal: Refusal,
+}
+
 /// The access each route declared, by method and route template (as axum matched it). A route
 /// missing here is refused in every mode but `none`.
-#[derive(Debug, Clone, Default)]
-pub struct AccessTable(HashMap<(Method, String), Access>);
+#[derive(Clone, Default)]
+pub struct AccessTable(HashMap<(Method, String), Declared>);
 
 impl AccessTable {
-    pub fn declare(&mut self, method: Method, path: impl Into<String>, access: Access) {
-        self.0.insert((method, path.into()), access);
-    }
-
     /// HEAD is served by GET's handler, so it needs what GET needs.
-    pub fn get(&self, method: &Method, path: &str) -> Option<Access> {
+    fn get(&self, method: &Method, path: &str) -> Option<Declared> {
         let method = if method == Method::HEAD { &Method::GET } else { method };
         self.0.get(&(method.clone(), path.to_owned())).copied()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Method, &str, Access)> {
-        self.0.iter().map(|((m, p), a)| (m, p.as_str(), *a))
+        self.0.iter().map(|((m, p), d)| (m, p.as_str(), d.access))
     }
 }
 
@@ -193,15 +206,22 @@ impl<S: Clone + Send + Sync + 'static> Guarded<S> {
     /// `handler` serving `methods` at `path`, each needing `access`.
     pub fn route(mut self, path: &str, methods: &[Method], access: Access, handler: MethodRouter<S>) -> Self {
         for method in methods {
-            self.access.declare(method.clone(), path, access);
+            self.access.0.insert((method.clone(), path.to_owned()), Declared { access, refusal: upstream_refusal });
         }
         self.router = self.router.route(path, handler);
         self
     }
 
+    /// Refusals of the routes declared so far worded by `refusal` (an edge with its own error
+    /// format, such as MLflow's `{error_code, message}`).
+    pub fn refusing_with(mut self, refusal: Refusal) -> Self {
+        self.access.0.values_mut().for_each(|d| d.refusal = refusal);
+        self
+    }
+
     pub fn nest(mut self, prefix: &str, other: Guarded<S>) -> Self {
-        for (method, path, access) in other.access.iter() {
-            self.access.declare(method.clone(), format!("{prefix}{path}"), access);
+        for ((method, path), declared) in other.access.0 {
+            self.access.0.insert((method, format!("{prefix}{path}")), declared);
         }
         self.router = self.router.nest(prefix, other.router);
         self
@@ -298,14 +318,16 @@ fn is_probe(path: &str) -> bool {
 /// sees the matched route template.
 pub async fn enforce(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
     let Some(authenticator) = &gate.auth.authenticator else { return next.run(request).await };
-    let access = match request.extensions().get::<MatchedPath>() {
+    let needs = |access| Some(Declared { access, refusal: upstream_refusal });
+    let declared = match request.extensions().get::<MatchedPath>() {
         Some(route) => gate.access.get(request.method(), route.as_str()),
-        None if is_probe(request.uri().path()) => Some(Access::Open),
+        None if is_probe(request.uri().path()) => needs(Access::Open),
         // No route (404, or 503 while starting): told only to callers who could read.
-        None => Some(Access::Needs(Role::Reader)),
+        None => needs(Access::Needs(Role::Reader)),
     };
-    let denied = |denied: Denied| deny(&gate, denied);
-    let role = match access {
+    let refusal = declared.map_or(upstream_refusal as Refusal, |d| d.refusal);
+    let denied = |denied: Denied| deny(&gate, refusal, denied);
+    let role = match declared.map(|d| d.access) {
         Some(Access::Open) => return next.run(request).await,
         Some(Access::Needs(role)) => Some(role),
         None => None,
@@ -340,16 +362,15 @@ struct ErrorBody<'a> {
     message: String,
 }
 
-/// Upstream's error body; 401 with the challenge of RFC 6750, counted by mode.
-fn deny(gate: &Gate, denied: Denied) -> Response {
+/// The route's error body; 401 with the challenge of RFC 6750, counted by mode.
+fn deny(gate: &Gate, refusal: Refusal, denied: Denied) -> Response {
     let status = match &denied {
         Denied::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
         Denied::Forbidden { .. } => StatusCode::FORBIDDEN,
         Denied::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     gate.metrics.record_auth_refusal(gate.auth.mode.as_str(), status.as_u16());
-    let body = ErrorBody { code: status.canonical_reason().unwrap_or_default(), message: denied.to_string() };
-    let mut response = (status, Json(body)).into_response();
+    let mut response = refusal(status, denied.to_string());
     let headers = response.headers_mut();
     match &denied {
         Denied::Unauthenticated(_) => {
@@ -404,7 +425,10 @@ mod tests {
             .route("/things", &[Method::GET], Access::Needs(Role::Reader), get(|| async { "list" }))
             .route("/things", &[Method::POST], Access::Needs(Role::Writer), post(|| async { "made" }))
             .route("/doc", &[Method::GET], Access::Open, get(|| async { "doc" }));
-        let nested = Guarded::default().nest("/api", declared);
+        let mlflowish = Guarded::default()
+            .route("/own", &[Method::GET], Access::Needs(Role::Reader), get(|| async { "own" }))
+            .refusing_with(|status, message| (status, format!("own format: {message}")).into_response());
+        let nested = Guarded::default().nest("/api", declared.merge(mlflowish));
         // Registered without declaring its access.
         let router = nested.router.route("/forgotten", get(|| async { "oops" }));
         let authenticator: Option<Arc<dyn Authenticator>> = (mode != Mode::None).then(|| Arc::new(Fixed) as _);
@@ -427,6 +451,12 @@ mod tests {
         assert_eq!(status(&app, Method::GET, "/forgotten", None).await, 401);
         assert_eq!(status(&app, Method::GET, "/forgotten", Some("w")).await, 403);
         assert_eq!(status(&app, Method::PUT, "/api/things", Some("w")).await, 403, "a method nobody declared");
+
+        let own = app.clone().oneshot(Request::get("/api/own").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(own.status(), 401);
+        assert!(own.headers().contains_key(header::WWW_AUTHENTICATE));
+        let body = axum::body::to_bytes(own.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], b"own format: a bearer token is required");
 
         let open = router(Mode::None);
         assert_eq!(status(&open, Method::POST, "/api/things", None).await, 200);
