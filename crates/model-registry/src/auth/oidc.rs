@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::RwLock;
-use std::time::{Duration, Instant};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::{allow, Authenticator, BoxFuture, Denied, Identity, Need, Role};
 
@@ -21,6 +22,12 @@ pub const JWKS_MIN_REFRESH: Duration = Duration::from_secs(5);
 /// Keys are fetched again after this even when every `kid` is known, so that a key the
 /// provider withdrew stops being accepted.
 pub const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
+/// A token whose signature and claims checked out is trusted again without those checks, by
+/// its SHA-256, until it expires but for no longer than this: a key the provider withdraws stops
+/// being accepted within it (plus [`JWKS_MAX_AGE`]).
+pub const VERIFIED_TTL: Duration = Duration::from_secs(60);
+/// Verified tokens remembered at most; beyond it expired ones are dropped, and if none were, all.
+pub const MAX_VERIFIED: usize = 10_000;
 /// Time limit of a request to the provider.
 pub const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -93,6 +100,8 @@ pub struct Oidc {
     keys: RwLock<Keys>,
     /// One fetch at a time; others wait for it and use its result.
     refreshing: tokio::sync::Mutex<()>,
+    /// Tokens already verified, by SHA-256, with when to stop trusting them.
+    verified: Mutex<HashMap<[u8; 32], (Instant, Identity)>>,
 }
 
 impl Oidc {
@@ -116,6 +125,7 @@ impl Oidc {
             http: http_client(settings.ca_file.as_deref(), PROVIDER_TIMEOUT)?,
             keys: RwLock::new(Keys::default()),
             refreshing: tokio::sync::Mutex::new(()),
+            verified: Mutex::new(HashMap::new()),
         })
     }
 
@@ -194,7 +204,30 @@ impl Oidc {
         Ok(())
     }
 
+    /// Who presents `token`, from the cache of verified tokens or by verifying it.
     async fn identify(&self, token: &str) -> Result<Identity, Denied> {
+        let hash = <[u8; 32]>::from(Sha256::digest(token.as_bytes()));
+        if let Some((until, identity)) = self.verified.lock().unwrap_or_else(|e| e.into_inner()).get(&hash) {
+            if Instant::now() < *until {
+                return Ok(identity.clone());
+            }
+        }
+        let (identity, exp) = self.verify(token).await?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let left = Duration::from_secs(exp.saturating_sub(now)).min(VERIFIED_TTL);
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if verified.len() >= MAX_VERIFIED {
+            verified.retain(|_, (until, _)| Instant::now() < *until);
+            if verified.len() >= MAX_VERIFIED {
+                verified.clear();
+            }
+        }
+        verified.insert(hash, (Instant::now() + left, identity.clone()));
+        Ok(identity)
+    }
+
+    /// Checks the signature and the claims; the identity and the token's `exp`.
+    async fn verify(&self, token: &str) -> Result<(Identity, u64), Denied> {
         let invalid = |why: String| Denied::Unauthenticated(format!("invalid token: {why}"));
         let header = jsonwebtoken::decode_header(token).map_err(|e| invalid(e.to_string()))?;
         if !ALLOWED.contains(&header.alg) {
@@ -215,7 +248,9 @@ impl Oidc {
             .claims;
         let subject =
             ["sub", "client_id"].iter().find_map(|c| claims.get(*c).and_then(Value::as_str)).unwrap_or("unknown").to_owned();
-        Ok(Identity { subject, role: self.role_of(&claims) })
+        // Required and checked above.
+        let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or_default();
+        Ok((Identity { subject, role: self.role_of(&claims) }, exp))
     }
 
     /// The highest role whose value the role claim holds (a string, space-separated words as in
