@@ -123,18 +123,24 @@ async fn the_official_python_client_sends_its_user_token() {
     assert!(!nobody.status.success() && stderr.contains("401"), "no token, no access: {stderr}");
 }
 
-/// Every operation of both API versions declares its operation's role; nothing else is open
-/// but the OpenAPI documents.
+/// Every operation of both API versions and every page of the web UI declares its table's
+/// role; nothing else is open but the OpenAPI documents.
 #[test]
 fn every_operation_declares_its_tables_role() {
     let declared = declared_routes();
     for api in ApiVersion::ALL {
         for op in operations(api) {
             let path = format!("{}{}", api.base_path(), op.path.replace("{id}", "1"));
-            let method = Method::from_bytes(format!("{:?}", op.method).to_uppercase().as_bytes()).unwrap();
+            let method = op.method.http();
             let found = declared.iter().find(|(m, p, _)| *m == method && *p == path);
             assert_eq!(found.map(|f| f.2), Some(Access::Needs(op.role())), "{method} {path}");
         }
+    }
+    // The web UI's page table.
+    for page in model_registry::http::ui::PAGES {
+        let path = page.path.split('/').map(|s| if s.starts_with('{') { "1" } else { s }).collect::<Vec<_>>().join("/");
+        let found = declared.iter().find(|(m, p, _)| *m == page.method.http() && *p == path);
+        assert_eq!(found.map(|f| f.2), Some(Access::Needs(page.role)), "{:?} {}", page.method, page.path);
     }
     for (method, path, access) in &declared {
         if *access == Access::Open {
