@@ -3,6 +3,7 @@
 mod deadline;
 mod error;
 mod extract;
+pub mod mlflow;
 mod observe;
 pub mod openapi;
 mod readiness;
@@ -41,12 +42,13 @@ const BODY_LIMIT: usize = 4 * 1024 * 1024;
 /// is answered 503 at once rather than queued.
 pub const MAX_CONCURRENT_REQUESTS: u32 = 64;
 
-/// Every route with the access it declared: both REST APIs, the web UI's pages when `ui`,
+/// Every route with the access it declared: both REST APIs, MLflow's, the web UI's pages when `ui`,
 /// `/metrics` unless it has a port of its own (then it needs a reader here).
 pub fn guarded_routes(ui: bool, with_metrics: bool) -> Guarded<AppState> {
     let mut routes = ApiVersion::ALL
         .into_iter()
         .fold(Guarded::default(), |routes, api| routes.nest(&api.base_path(), routes::api(api).merge(openapi::routes(api))));
+    routes = routes.merge(mlflow::routes());
     if ui {
         routes = routes.merge(ui::routes());
     }

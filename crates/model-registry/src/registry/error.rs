@@ -8,6 +8,10 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// Something still points at what a delete would remove (an inference service serving a
+    /// model version).
+    #[error("{0}")]
+    InUse(String),
     /// A required field is missing.
     #[error("{0}")]
     Unprocessable(String),
