@@ -106,6 +106,7 @@ fn page(
         descending,
         after,
         limit: Some(PAGE),
+        offset: None,
         filter,
     }
 }

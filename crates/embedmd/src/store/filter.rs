@@ -76,7 +76,14 @@ pub enum FilterValue {
 pub enum Filter {
     And(Vec<Filter>),
     Or(Vec<Filter>),
-    Compare { target: Target, op: CmpOp, value: FilterValue },
+    /// True where the inner filter is not (a property test is false for a node without the
+    /// property, so its negation holds there).
+    Not(Box<Filter>),
+    Compare {
+        target: Target,
+        op: CmpOp,
+        value: FilterValue,
+    },
 }
 
 impl Filter {
@@ -85,6 +92,7 @@ impl Filter {
         match self {
             Filter::And(parts) => join(parts, " AND ", dialect, kind, next),
             Filter::Or(parts) => join(parts, " OR ", dialect, kind, next),
+            Filter::Not(inner) => format!("NOT ({})", inner.render(dialect, kind, next)),
             Filter::Compare { target, op, value } => match target {
                 Target::Column(column) => {
                     let sql = format!("n.{}", column_sql(*column, kind));

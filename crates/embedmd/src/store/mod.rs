@@ -3,6 +3,7 @@
 //! once; [`Dialect`] supplies table names and placeholders. Reads of many nodes cost two
 //! queries (rows, then all their properties), never one per row.
 
+mod delete;
 mod filter;
 
 use std::collections::{BTreeMap, HashMap};
@@ -117,6 +118,8 @@ pub enum OrderColumn {
     Id,
     CreateTime,
     UpdateTime,
+    /// The stored name; pages by [`ListQuery::offset`] only (a token holds no text).
+    Name,
 }
 
 impl OrderColumn {
@@ -125,6 +128,7 @@ impl OrderColumn {
             OrderColumn::Id => "id",
             OrderColumn::CreateTime => "create_time_since_epoch",
             OrderColumn::UpdateTime => "last_update_time_since_epoch",
+            OrderColumn::Name => "name",
         }
     }
 
@@ -134,6 +138,7 @@ impl OrderColumn {
             OrderColumn::Id => node.id,
             OrderColumn::CreateTime => node.create_time,
             OrderColumn::UpdateTime => node.update_time,
+            OrderColumn::Name => 0,
         }
     }
 }
@@ -192,6 +197,8 @@ pub struct ListQuery {
     pub after: Option<(i64, i64)>,
     /// `None`: every row.
     pub limit: Option<u32>,
+    /// Rows skipped before the page (MLflow's page tokens); `None` for keyset paging by `after`.
+    pub offset: Option<u32>,
     /// A resolved `filterQuery`.
     pub filter: Option<Filter>,
 }
@@ -452,6 +459,7 @@ impl Store {
             descending: false,
             after: None,
             limit: Some(limit),
+            offset: None,
             filter: None,
         };
         self.list(conn, kind, &query).await
@@ -470,7 +478,11 @@ impl Store {
                 (OrderColumn::Id, false) => "n.id".to_owned(),
                 (OrderColumn::Id, true) => "n.id DESC".to_owned(),
                 (column, descending) => {
-                    let alias = if column == OrderColumn::CreateTime { "n.create_time" } else { "n.update_time" };
+                    let alias = match column {
+                        OrderColumn::CreateTime => "n.create_time",
+                        OrderColumn::Name => "n.name",
+                        _ => "n.update_time",
+                    };
                     let dir = if descending { "DESC" } else { "ASC" };
                     format!("{alias} {dir}, n.id {dir}")
                 }
@@ -542,6 +554,10 @@ impl Store {
         if let Some(limit) = query.limit {
             let p = next(&mut args, Arg::from(i64::from(limit)));
             sql.push_str(&format!(" LIMIT {p}"));
+            if let Some(offset) = query.offset.filter(|o| *o > 0) {
+                let p = next(&mut args, Arg::from(i64::from(offset)));
+                sql.push_str(&format!(" OFFSET {p}"));
+            }
         }
         (sql, args)
     }

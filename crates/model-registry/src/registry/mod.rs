@@ -14,7 +14,10 @@ pub use api::ApiVersion;
 pub use codec::{parse_id, Schema};
 pub use error::{public_reason, Error, Result};
 pub use paging::ListParams;
-pub use service::{Listing, Registry, Written};
+pub use service::{
+    canonical_stage, Condition, Listing, MlModel, MlVersion, NewVersion, Registry, SearchField, SearchOp, SearchOrder,
+    SearchPage, Written, MLFLOW_PREFIX, MLFLOW_STAGES,
+};
 #[cfg(test)]
 pub(crate) use spec::tests::with_gadget;
 pub use spec::{mlmd_types, EntityKind, History, Link, Nested, Nouns, ParentSpec, Spec, ARTIFACT_KINDS, ARTIFACT_NOUNS};

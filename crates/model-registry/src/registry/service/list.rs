@@ -137,6 +137,7 @@ impl Registry {
             descending: page.descending,
             after: page.after,
             limit: None,
+            offset: None,
             filter,
         };
         let remaining = usize::try_from(page.size).ok().filter(|s| *s > 0);

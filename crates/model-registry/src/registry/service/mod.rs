@@ -5,6 +5,7 @@
 
 mod history;
 mod list;
+mod mlflow;
 mod serving;
 mod summary;
 mod upsert;
@@ -23,6 +24,10 @@ use super::paging::ListParams;
 use super::spec::{EntityKind, Link};
 
 pub use list::Listing;
+pub use mlflow::{
+    canonical_stage, Condition, MlModel, MlVersion, NewVersion, SearchField, SearchOp, SearchOrder, SearchPage,
+    PREFIX as MLFLOW_PREFIX, STAGES as MLFLOW_STAGES,
+};
 pub use write::Written;
 
 /// The model registry over one datastore.

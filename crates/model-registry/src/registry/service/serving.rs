@@ -41,6 +41,7 @@ impl Registry {
                     descending: true,
                     after: None,
                     limit: Some(1),
+                    offset: None,
                     filter: None,
                 };
                 let mut latest = self.store.list(&mut conn, EntityKind::ModelVersion.spec().node, &query).await?;
