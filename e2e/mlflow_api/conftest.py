@@ -28,6 +28,8 @@ from mrserver import BACKENDS, MRServer, _Instance, _stop  # noqa: E402
 # Errors must surface at once, not after MLflow's default of 7 retries with backoff.
 os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
 os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "60"
+# Whatever the client opens as its tracking store stays out of the checkout.
+os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{tempfile.mkdtemp(prefix='mlflow-tracking-')}/mlflow.db")
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
