@@ -294,8 +294,15 @@ async fn version_by_alias(ctx: Ctx, p: Params) -> Reply {
 
 async fn create_version(ctx: Ctx, p: Params) -> Reply {
     let name = model_name(&p, "name")?;
+    let source = p.opt_str("source")?.filter(|s| !s.is_empty()).ok_or_else(|| missing("source"))?;
+    // MLflow refuses relative references in a source: a path that climbs out of where it points.
+    if source.split(['/', '\\']).any(|segment| segment == "..") {
+        return Err(MlflowError::invalid(format!(
+            "Invalid model version source: '{source}'. An absolute path must be provided without relative path references."
+        )));
+    }
     let new = NewVersion {
-        source: p.opt_str("source")?.filter(|s| !s.is_empty()).ok_or_else(|| missing("source"))?,
+        source,
         run_id: p.opt_str("run_id")?,
         run_link: p.opt_str("run_link")?,
         description: p.opt_str("description")?,

@@ -69,7 +69,11 @@ pub struct MlVersion {
     pub user_id: Option<String>,
     pub stage: String,
     pub description: Option<String>,
+    /// MLflow's `source` as the client gave it (a Kubeflow version's artifact URI).
     pub source: Option<String>,
+    /// Where the model's files are: the model artifact's URI (for a `models:/` source, the
+    /// referenced version's).
+    pub storage: Option<String>,
     pub run_id: Option<String>,
     pub run_link: Option<String>,
     pub tags: Vec<(String, String)>,
@@ -183,7 +187,7 @@ fn model_of(node: &Node, latest: Vec<MlVersion>) -> MlModel {
     }
 }
 
-fn version_of(node: &Node, model: &Node, source: Option<String>) -> MlVersion {
+fn version_of(node: &Node, model: &Node, storage: Option<String>) -> MlVersion {
     let version = bare_name(node.name.as_deref().unwrap_or_default()).to_owned();
     let aliases = prefixed(&model.properties.custom, ALIAS).into_iter().filter(|(_, v)| *v == version).map(|(a, _)| a).collect();
     // A version Kubeflow archived is MLflow's "Archived", whatever stage it had.
@@ -197,7 +201,8 @@ fn version_of(node: &Node, model: &Node, source: Option<String>) -> MlVersion {
         user_id: typed_text(node, "author"),
         stage,
         description: typed_text(node, "description"),
-        source: source.or_else(|| custom_text(node, SOURCE)),
+        source: custom_text(node, SOURCE).or_else(|| storage.clone()),
+        storage: storage.or_else(|| custom_text(node, SOURCE)),
         run_id: custom_text(node, RUN_ID),
         run_link: custom_text(node, RUN_LINK),
         tags: prefixed(&node.properties.custom, TAG),
@@ -205,9 +210,10 @@ fn version_of(node: &Node, model: &Node, source: Option<String>) -> MlVersion {
     }
 }
 
-/// The newest version of each stage among `versions` (any order), highest number first as
-/// MLflow lists them: by creation, which is version order for MLflow's numbers.
-fn latest_per_stage(mut versions: Vec<(i64, MlVersion)>) -> Vec<MlVersion> {
+/// The newest version of each stage among `versions` (any order), by creation, which is version
+/// order for MLflow's numbers; listed oldest first as MLflow's get lists them, or by stage name
+/// as its search does.
+fn latest_per_stage(mut versions: Vec<(i64, MlVersion)>, by_stage: bool) -> Vec<MlVersion> {
     versions.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
     let mut seen = Vec::new();
     let mut out = Vec::new();
@@ -217,7 +223,10 @@ fn latest_per_stage(mut versions: Vec<(i64, MlVersion)>) -> Vec<MlVersion> {
             out.push(v);
         }
     }
-    out.sort_by(|a, b| STAGES.iter().position(|s| *s == a.stage).cmp(&STAGES.iter().position(|s| *s == b.stage)));
+    out.reverse();
+    if by_stage {
+        out.sort_by(|a, b| a.stage.cmp(&b.stage));
+    }
     out
 }
 
@@ -338,7 +347,7 @@ impl Registry {
     }
 
     /// Models with their latest versions: a fixed number of queries for any number of models.
-    async fn models_of(&self, conn: &mut Conn<'_>, nodes: &[Node]) -> Result<Vec<MlModel>> {
+    async fn models_of(&self, conn: &mut Conn<'_>, nodes: &[Node], by_stage: bool) -> Result<Vec<MlModel>> {
         let ids: Vec<i64> = nodes.iter().map(|n| n.id).collect();
         let versions = self.recent_versions(conn, &ids).await?;
         let sources = self.sources(conn, &versions.iter().map(|v| v.id).collect::<Vec<_>>()).await?;
@@ -350,7 +359,7 @@ impl Registry {
                 grouped.entry(*model_id).or_default().push((v.id, version_of(v, model, sources.get(&v.id).cloned())));
             }
         }
-        Ok(nodes.iter().map(|n| model_of(n, latest_per_stage(grouped.remove(&n.id).unwrap_or_default()))).collect())
+        Ok(nodes.iter().map(|n| model_of(n, latest_per_stage(grouped.remove(&n.id).unwrap_or_default(), by_stage))).collect())
     }
 
     async fn versions_of(&self, conn: &mut Conn<'_>, model: &Node, nodes: &[Node]) -> Result<Vec<MlVersion>> {
@@ -386,7 +395,7 @@ impl Registry {
         let mut reader = self.datastore.reader().await?;
         let mut conn = reader.conn();
         let node = self.model_node(&mut conn, name).await?;
-        Ok(self.models_of(&mut conn, std::slice::from_ref(&node)).await?.remove(0))
+        Ok(self.models_of(&mut conn, std::slice::from_ref(&node), false).await?.remove(0))
     }
 
     /// Runs `change` on a model's node inside one write transaction (the model locked first)
@@ -632,20 +641,28 @@ impl Registry {
                         }
                         number += 1;
                     }
+                    // A `models:/<name>/<version>` (or `@alias`) source is another version of this
+                    // registry: its files are that version's, and its run is too unless given.
+                    let (mut source, mut storage, mut run_id) = (new.source.clone(), new.source.clone(), new.run_id.clone());
+                    if let Some(reference) = new.source.strip_prefix("models:/") {
+                        let referenced = this.referenced_version(conn, reference, &new.source).await?;
+                        source = format!("models:/{}/{}", referenced.model, referenced.version);
+                        storage = referenced.storage.clone().unwrap_or_default();
+                        if run_id.is_none() {
+                            run_id = referenced.run_id.clone();
+                        }
+                    }
                     let mut custom: BTreeMap<String, Value> =
                         new.tags.iter().map(|(k, v)| (format!("{TAG}{k}"), Value::String(v.clone()))).collect();
                     custom.insert(STAGE.into(), Value::String(STAGES[0].into()));
-                    custom.insert(SOURCE.into(), Value::String(new.source.clone()));
-                    if let Some(run_id) = new.run_id.clone().filter(|r| !r.is_empty()) {
-                        custom.insert(RUN_ID.into(), Value::String(run_id));
-                    }
-                    if let Some(link) = new.run_link.clone().filter(|r| !r.is_empty()) {
-                        custom.insert(RUN_LINK.into(), Value::String(link));
-                    }
+                    custom.insert(SOURCE.into(), Value::String(source));
+                    // Absent ones are empty, as MLflow's server stores its request's defaults.
+                    custom.insert(RUN_ID.into(), Value::String(run_id.unwrap_or_default()));
+                    custom.insert(RUN_LINK.into(), Value::String(new.run_link.clone().unwrap_or_default()));
                     let version_spec = EntityKind::ModelVersion.spec();
                     let draft = Draft {
                         name: Some(number.to_string()),
-                        description: new.description.clone(),
+                        description: Some(new.description.clone().unwrap_or_default()),
                         custom: Some(custom),
                         ..Draft::default()
                     };
@@ -653,11 +670,8 @@ impl Registry {
                         this.insert(conn, version_spec, draft, Some((EntityKind::RegisteredModel, model.id)), true).await?;
                     let artifact_spec = EntityKind::ModelArtifact.spec();
                     let uri = artifact_spec.field("uri").expect("artifacts have a uri");
-                    let artifact = Draft {
-                        name: Some(name.clone()),
-                        fields: vec![(uri, Stored::Uri(new.source.clone()))],
-                        ..Draft::default()
-                    };
+                    let artifact =
+                        Draft { name: Some(name.clone()), fields: vec![(uri, Stored::Uri(storage))], ..Draft::default() };
                     this.insert(conn, artifact_spec, artifact, Some((EntityKind::ModelVersion, node.id)), true).await?;
                     model.properties.custom.insert(LAST_VERSION.into(), Value::Int(number));
                     this.save(conn, &model).await?;
@@ -666,6 +680,24 @@ impl Registry {
             })
             .await?;
         Ok(version_of(&node, &model, None))
+    }
+
+    /// The version a `models:/` source names (`<name>/<version>` or `<name>@<alias>`), or 400.
+    async fn referenced_version(&self, conn: &mut Conn<'_>, reference: &str, source: &str) -> Result<MlVersion> {
+        let invalid = || Error::bad_request(format!("Invalid model version source: '{source}'."));
+        let (name, version) = match reference.rsplit_once('@') {
+            Some((name, alias)) => {
+                let model = self.model_node(conn, name).await?;
+                (name, custom_text(&model, &format!("{ALIAS}{alias}")).ok_or_else(invalid)?)
+            }
+            None => reference.rsplit_once('/').map(|(n, v)| (n, v.to_owned())).ok_or_else(invalid)?,
+        };
+        if name.is_empty() || version.is_empty() {
+            return Err(invalid());
+        }
+        let model = self.model_node(conn, name).await?;
+        let node = self.version_node(conn, &model, name, &version).await?;
+        Ok(self.versions_of(conn, &model, &[node]).await?.remove(0))
     }
 
     pub async fn mlflow_version(&self, name: &str, version: &str) -> Result<MlVersion> {
@@ -777,7 +809,7 @@ impl Registry {
     }
 
     pub async fn mlflow_download_uri(&self, name: &str, version: &str) -> Result<String> {
-        Ok(self.mlflow_version(name, version).await?.source.unwrap_or_default())
+        Ok(self.mlflow_version(name, version).await?.storage.unwrap_or_default())
     }
 
     /// A page of registered models; also whether more follow.
@@ -816,7 +848,7 @@ impl Registry {
         let mut nodes = self.store.list(&mut conn, NodeKind::Context, &query).await?;
         let more = nodes.len() > page.limit as usize;
         nodes.truncate(page.limit as usize);
-        Ok((self.models_of(&mut conn, &nodes).await?, more))
+        Ok((self.models_of(&mut conn, &nodes, true).await?, more))
     }
 
     /// A page of model versions; also whether more follow.
