@@ -17,6 +17,7 @@ import sys
 import sysconfig
 import textwrap
 import time
+import urllib.parse
 import urllib.request
 from importlib import metadata
 from pathlib import Path
@@ -105,6 +106,19 @@ def test_register_and_read_back_then_stopped(tmp_path):
     # The data stays: a new server on the same directory serves it.
     with local(data, author="tester") as again:
         assert again.get_model_artifact("mnist", "v1").uri == "s3://models/mnist/v1"
+
+
+def test_tracking_uri_serves_mlflows_api(tmp_path):
+    """`mlflow.set_registry_uri(registry.tracking_uri)` is all MLflow's client needs: what the
+    Kubeflow client registered is there under MLflow's paths."""
+    with local(tmp_path, author="tester") as registry:
+        assert registry.tracking_uri == registry.server.url == f"http://127.0.0.1:{registry.server.port}"
+        registry.register_model("mnist", "s3://models/mnist/v1", version="v1", model_format_name="onnx",
+                                model_format_version="1")
+        query = urllib.parse.urlencode({"name": "mnist", "version": "v1"})
+        url = f"{registry.tracking_uri}/api/2.0/mlflow/model-versions/get-download-uri?{query}"
+        with urllib.request.urlopen(url, timeout=10) as r:
+            assert json.loads(r.read()) == {"artifact_uri": "s3://models/mnist/v1"}
 
 
 def test_plain_call_lives_until_the_process_exits(tmp_path):

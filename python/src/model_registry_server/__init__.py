@@ -142,6 +142,12 @@ class LocalServer:
         return f"{self.url}/"
 
     @property
+    def tracking_uri(self) -> str:
+        """Where MLflow's client finds this server's MLflow API (`/api/2.0/mlflow/...`):
+        `mlflow.set_registry_uri(server.tracking_uri)`."""
+        return self.url
+
+    @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
 
@@ -253,6 +259,11 @@ def _local_registry_class():
             def ui_url(self) -> str:
                 """The web UI's address (the server's `/`)."""
                 return self.server.ui_url
+
+            @property
+            def tracking_uri(self) -> str:
+                """For MLflow's client: `mlflow.set_registry_uri(registry.tracking_uri)`."""
+                return self.server.tracking_uri
 
             def stop(self) -> None:
                 self.server.stop()
