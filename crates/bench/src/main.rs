@@ -58,10 +58,12 @@
 //!     --mixed-secs 30 --seed-models 4000,100000 --analyze without,with
 //! ```
 //!
-//! With `--transfer` it measures `model-registry export` and `import` instead ([`transfer`]).
+//! With `--transfer` it measures `model-registry export` and `import` instead ([`transfer`]); with
+//! `--mlflow`, MLflow's Model Registry API, optionally beside MLflow's own server ([`mlflow`]).
 
 mod api;
 mod database;
+mod mlflow;
 mod report;
 mod seed;
 mod server;
@@ -156,6 +158,12 @@ struct Args {
     /// A file whose content every request sends as `Authorization: Bearer <content>`.
     #[arg(long, value_name = "FILE")]
     bearer_token_file: Option<PathBuf>,
+    /// Instead of the HTTP workloads: MLflow's API (M1-M3, [`mlflow`]) on each backend.
+    #[arg(long)]
+    mlflow: bool,
+    /// With --mlflow: also run M1-M3 against MLflow's own server at this URL.
+    #[arg(long)]
+    mlflow_url: Option<String>,
     /// The server binary (`cargo build --release -p model-registry`).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/release/model-registry"))]
     bin: PathBuf,
@@ -227,6 +235,29 @@ async fn main() -> anyhow::Result<ExitCode> {
         let rows = transfer::run(&bin, &admin, &args.backends, models).await?;
         print!("{}", transfer::table(&rows));
         return Ok(ExitCode::SUCCESS);
+    }
+
+    if args.mlflow {
+        let mut rows = Vec::new();
+        for &backend in &args.backends {
+            let db = BenchDb::create(backend, &admin).await?;
+            let outcome = async {
+                let server = Server::start(&bin, backend, db.server_dsn(), &[]).await?;
+                let results = mlflow::bench(server.base_url(), &settings.clients, settings.duration).await;
+                server.stop().await?;
+                results
+            }
+            .await;
+            db.drop_database().await?;
+            rows.extend(outcome?.into_iter().map(|r| (format!("model-registry {}", backend.name()), r)));
+        }
+        if let Some(url) = &args.mlflow_url {
+            rows.extend(
+                mlflow::bench(url, &settings.clients, settings.duration).await?.into_iter().map(|r| ("mlflow server".into(), r)),
+            );
+        }
+        print!("{}", mlflow::table(&rows));
+        return Ok(if rows.iter().any(|(_, r)| r.errors > 0) { ExitCode::FAILURE } else { ExitCode::SUCCESS });
     }
 
     let mut rows = Vec::new();

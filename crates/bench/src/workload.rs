@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use crate::api::{Api, ApiError, Model, ModelWithProps, Props};
+use crate::mlflow::MlflowWorker;
 
 /// Latencies are recorded in microseconds, from 1 µs to 60 s.
 const MAX_LATENCY_MICROS: u64 = 60_000_000;
@@ -37,6 +38,13 @@ pub enum Workload {
     Mixed,
     #[value(name = "w6")]
     UiPages,
+    /// MLflow's API (`--mlflow`, [`crate::mlflow`]).
+    #[value(name = "m1")]
+    MlflowRegister,
+    #[value(name = "m2")]
+    MlflowAlias,
+    #[value(name = "m3")]
+    MlflowSearch,
 }
 
 impl Workload {
@@ -48,6 +56,9 @@ impl Workload {
             Workload::FilteredSearch => "W4 filtered",
             Workload::Mixed => "W5 mixed 80/20",
             Workload::UiPages => "W6 UI page",
+            Workload::MlflowRegister => "M1 register",
+            Workload::MlflowAlias => "M2 get by alias",
+            Workload::MlflowSearch => "M3 search",
         }
     }
 }
@@ -220,9 +231,15 @@ pub async fn ui_page(api: &Api, page: UiPage, models: &[Model], clients: u32, du
     result
 }
 
+/// An MLflow workload ([`crate::mlflow`]): each worker sends its ops to its own server.
+pub async fn mlflow(api: &Api, workload: Workload, workers: Vec<MlflowWorker>, duration: Duration) -> RunResult {
+    run(api, workload, workers.into_iter().map(Worker::Mlflow).collect(), duration).await.0
+}
+
 /// One client of a workload, with what it keeps between its ops.
 #[derive(Debug)]
 enum Worker {
+    Mlflow(MlflowWorker),
     Register {
         created: Vec<Model>,
     },
@@ -258,6 +275,7 @@ enum Worker {
 impl Worker {
     async fn op(&mut self, api: &Api) -> Result<(), OpError> {
         match self {
+            Worker::Mlflow(worker) => worker.op().await,
             Worker::Register { created } => register_model(api, created).await,
             Worker::PointRead { models, next } => {
                 let model = &models[*next % models.len()];

@@ -1,0 +1,192 @@
+//! `--mlflow`: MLflow's Model Registry REST API (`/api/2.0/mlflow`), on this server over each
+//! backend and, with `--mlflow-url`, on MLflow's own server for comparison. Before the runs,
+//! [`MODELS`] registered models are created through the API, each with one version (an `s3://`
+//! source) and the alias `champion` on it.
+//!
+//! - **M1 register**: `registered-models/create`, `model-versions/create` and
+//!   `registered-models/alias` for a new model. One op = those three requests.
+//! - **M2 get by alias**: `GET registered-models/alias?name=&alias=champion` over the prepared
+//!   models, in turn. One op = one request; the answer must be that model's version 1.
+//! - **M3 search**: alternately `registered-models/search` with `name LIKE 'mlf-1%'`
+//!   (about 1/16 of the models, `max_results=100`) and `model-versions/search` with
+//!   `name = '<a prepared model>'`. One op = one request; every model must match.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::api::{Api, ApiError};
+use crate::workload::{self, OpError, RunResult, Workload};
+
+/// Registered models prepared before M2 and M3.
+pub const MODELS: usize = 1000;
+/// M3's name filter: names are `mlf-` and 32 hex digits, so about 1/16 match.
+const NAME_PREFIX: &str = "mlf-1";
+
+/// MLflow's REST API of one server.
+#[derive(Debug, Clone)]
+pub struct MlflowApi {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl MlflowApi {
+    pub fn new(server: &str) -> anyhow::Result<MlflowApi> {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+        Ok(MlflowApi { http, base: format!("{}/api/2.0/mlflow", server.trim_end_matches('/')) })
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Value) -> Result<Value, ApiError> {
+        let url = format!("{}/{path}", self.base);
+        let request = if method == Method::GET {
+            let query: Vec<(String, String)> = body
+                .as_object()
+                .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect())
+                .unwrap_or_default();
+            self.http.get(&url).query(&query)
+        } else {
+            self.http.request(method.clone(), &url).json(&body)
+        };
+        let failed = |status, detail| ApiError { request: format!("{method} {url} {body}"), status, detail };
+        let response = request.send().await.map_err(|e| failed(None, e.to_string()))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| failed(Some(status), e.to_string()))?;
+        if !status.is_success() {
+            return Err(failed(Some(status), text));
+        }
+        serde_json::from_str(&text).map_err(|e| failed(Some(status), format!("unexpected body ({e}): {text}")))
+    }
+
+    /// A new model with version 1 and the alias `champion` on it; returns its name.
+    async fn register(&self) -> Result<String, ApiError> {
+        let name = format!("mlf-{}", uuid::Uuid::new_v4().simple());
+        self.call(Method::POST, "registered-models/create", json!({"name": name, "tags": [{"key": "team", "value": "a"}]}))
+            .await?;
+        let source = format!("s3://bench/{name}/1");
+        let created = self.call(Method::POST, "model-versions/create", json!({"name": name, "source": source})).await?;
+        let version = created["model_version"]["version"].as_str().unwrap_or("1").to_owned();
+        self.call(Method::POST, "registered-models/alias", json!({"name": name, "alias": "champion", "version": version}))
+            .await?;
+        Ok(name)
+    }
+}
+
+/// One client of an MLflow workload, with what it keeps between its ops.
+#[derive(Debug)]
+pub struct MlflowWorker {
+    api: MlflowApi,
+    models: Arc<[String]>,
+    next: usize,
+    workload: Workload,
+}
+
+impl MlflowWorker {
+    pub async fn op(&mut self) -> Result<(), OpError> {
+        let model = &self.models[self.next % self.models.len()];
+        self.next += 1;
+        match self.workload {
+            Workload::MlflowRegister => {
+                self.api.register().await?;
+            }
+            Workload::MlflowAlias => {
+                let query = json!({"name": model, "alias": "champion"});
+                let found = self.api.call(Method::GET, "registered-models/alias", query).await?;
+                if found["model_version"]["name"] != model.as_str() || found["model_version"]["version"] != "1" {
+                    return Err(OpError::WrongAnswer(format!("alias champion of {model}: {found}")));
+                }
+            }
+            _ if self.next % 2 == 0 => {
+                let query = json!({"filter": format!("name LIKE '{NAME_PREFIX}%'"), "max_results": "100"});
+                let page = self.api.call(Method::GET, "registered-models/search", query).await?;
+                let items = page["registered_models"].as_array().cloned().unwrap_or_default();
+                if items.iter().any(|m| !m["name"].as_str().is_some_and(|n| n.starts_with(NAME_PREFIX))) {
+                    return Err(OpError::WrongAnswer(format!("a model not matching {NAME_PREFIX}%: {page}")));
+                }
+            }
+            _ => {
+                let query = json!({"filter": format!("name = '{model}'")});
+                let page = self.api.call(Method::GET, "model-versions/search", query).await?;
+                if page["model_versions"].as_array().map(Vec::len) != Some(1) {
+                    return Err(OpError::WrongAnswer(format!("versions of {model}: {page}")));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The prepared models, created by 8 clients at once.
+pub async fn prepare(api: &MlflowApi) -> anyhow::Result<Vec<String>> {
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                let mut names = Vec::new();
+                for _ in 0..MODELS / 8 {
+                    names.push(api.register().await?);
+                }
+                Ok::<_, ApiError>(names)
+            })
+        })
+        .collect();
+    let mut names = Vec::new();
+    for task in tasks {
+        names.extend(task.await??);
+    }
+    Ok(names)
+}
+
+/// M1, M2 and M3 at every client count against the server at `server`.
+pub async fn bench(server: &str, clients: &[u32], duration: Duration) -> anyhow::Result<Vec<RunResult>> {
+    let api = MlflowApi::new(server)?;
+    let models: Arc<[String]> = prepare(&api).await?.into();
+    // The closed-loop runner takes the Kubeflow client too; MLflow's workers do not use it.
+    let runner = Api::new(server, None)?;
+    let mut out = Vec::new();
+    for workload in [Workload::MlflowRegister, Workload::MlflowAlias, Workload::MlflowSearch] {
+        for &n in clients {
+            eprintln!("[{server}] {}, {n} clients, {} s", workload.label(), duration.as_secs());
+            let workers = (0..n as usize)
+                .map(|i| MlflowWorker {
+                    api: api.clone(),
+                    models: Arc::clone(&models),
+                    next: i * models.len() / n as usize,
+                    workload,
+                })
+                .collect();
+            out.push(workload::mlflow(&runner, workload, workers, duration).await);
+        }
+    }
+    Ok(out)
+}
+
+/// One line per (server, workload, clients).
+pub fn table(rows: &[(String, RunResult)]) -> String {
+    let mut out = format!(
+        "{:<22} {:<18} {:>7} {:>9} {:>10} {:>8} {:>8} {:>7}\n",
+        "server", "workload", "clients", "ops", "ops/s", "p50 ms", "p99 ms", "errors"
+    );
+    for (server, run) in rows {
+        let _ = writeln!(
+            out,
+            "{:<22} {:<18} {:>7} {:>9} {:>10.1} {:>8.2} {:>8.2} {:>7}",
+            server,
+            run.workload.label(),
+            run.clients,
+            run.ops(),
+            run.ops_per_sec(),
+            run.latency_ms(0.50),
+            run.latency_ms(0.99),
+            run.errors
+        );
+    }
+    for (server, run) in rows {
+        if let Some(error) = &run.first_error {
+            let _ = write!(out, "\nfirst error, {server} {} with {} clients:\n  {error}\n", run.workload.label(), run.clients);
+        }
+    }
+    out
+}
