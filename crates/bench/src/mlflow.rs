@@ -98,7 +98,7 @@ impl MlflowWorker {
                     return Err(OpError::WrongAnswer(format!("alias champion of {model}: {found}")));
                 }
             }
-            _ if self.next % 2 == 0 => {
+            _ if self.next.is_multiple_of(2) => {
                 let query = json!({"filter": format!("name LIKE '{NAME_PREFIX}%'"), "max_results": "100"});
                 let page = self.api.call(Method::GET, "registered-models/search", query).await?;
                 let items = page["registered_models"].as_array().cloned().unwrap_or_default();
