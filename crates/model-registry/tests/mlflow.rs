@@ -12,6 +12,7 @@ testkit::on_every_backend!(
     deletes_leave_no_row_behind,
     served_versions_and_their_models_are_not_deleted,
     a_search_page_costs_a_fixed_number_of_queries,
+    bad_input_is_a_400_never_a_500,
 );
 
 const TABLES: [&str; 9] = [
@@ -167,4 +168,34 @@ async fn a_search_page_costs_a_fixed_number_of_queries(backend: Backend) {
     assert_eq!(costs[0].1, costs[2].1, "{costs:?}");
     assert_eq!(costs[1].1, costs[3].1, "{costs:?}");
     assert!(costs.iter().all(|(_, c)| *c <= 8.0), "{costs:?}");
+}
+
+async fn bad_input_is_a_400_never_a_500(backend: Backend) {
+    use reqwest::Method as M;
+    let api = Api::start(backend).await;
+    ok(&api, M::POST, "registered-models/create", json!({"name": "m"})).await;
+    ok(&api, M::POST, "registered-models/set-tag", json!({"name": "m", "key": "team", "value": "a"})).await;
+    // MySQL's collation holds `Team` and `team` as one property name: a 400 there, a tag elsewhere.
+    let (status, body) =
+        mlflow(&api, M::POST, "registered-models/set-tag", json!({"name": "m", "key": "Team", "value": "b"})).await;
+    let expected = if backend == Backend::MySql { 400 } else { 200 };
+    assert_eq!(status, expected, "{body}");
+    let long = "x".repeat(300);
+    for (path, body) in [
+        ("registered-models/set-tag", json!({"name": "m", "key": long, "value": "v"})),
+        ("registered-models/rename", json!({"name": "m", "new_name": long})),
+        ("registered-models/create", json!({"name": long})),
+        ("model-versions/create", json!({"name": "m", "source": format!("s3://b/{}", "y".repeat(3000))})),
+        ("model-versions/create", json!({"name": "m", "source": "s3://b/../../etc"})),
+        ("model-versions/create", json!({"name": "m"})),
+        ("registered-models/alias", json!({"name": "m", "alias": "a b", "version": "1"})),
+        ("registered-models/create", json!({"name": "a/b"})),
+    ] {
+        let (status, err) = mlflow(&api, M::POST, path, body.clone()).await;
+        assert_eq!((status, err["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")), "{path} {body}: {err}");
+    }
+    let (status, err) = mlflow(&api, M::GET, "registered-models/search", json!({"filter": "name = 'a' OR name = 'b'"})).await;
+    assert_eq!((status, err["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")), "{err}");
+    let (status, err) = mlflow(&api, M::GET, "registered-models/search", json!({"page_token": "!!"})).await;
+    assert_eq!((status, err["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")), "{err}");
 }

@@ -18,10 +18,11 @@ const MAX_MODEL_RESULTS: i64 = 1000;
 const VERSION_RESULTS_DEFAULT: i64 = 10_000;
 /// MLflow allows 200 000; a page this size is already some megabytes of JSON.
 const MAX_VERSION_RESULTS: i64 = 10_000;
-/// MLflow's limits on tag keys and values and on alias names (`mlflow/utils/validation.py`).
-const MAX_TAG_KEY_CHARS: usize = 250;
+/// MLflow's limits on tag keys and values and on alias names (`mlflow/utils/validation.py`),
+/// except that a key or alias with its reserved prefix must fit a property name (255).
+const MAX_TAG_KEY_CHARS: usize = 255 - "mlflow.tag.".len();
 const MAX_TAG_VALUE_CHARS: usize = 100_000;
-const MAX_ALIAS_CHARS: usize = 255;
+const MAX_ALIAS_CHARS: usize = 255 - "mlflow.alias.".len();
 
 macro_rules! op {
     ($name:literal, $method:ident, $path:literal, $role:ident, $handler:path) => {

@@ -11,7 +11,7 @@ use embedmd::store::{
 };
 
 use super::{now_ms, Registry};
-use crate::registry::codec::{bare_name, Draft, Stored};
+use crate::registry::codec::{bare_name, bounded, Draft, Stored, MAX_NAME_CHARS, MAX_URI_BYTES};
 use crate::registry::error::{Error, Result};
 use crate::registry::filter::like_literal;
 use crate::registry::spec::EntityKind;
@@ -427,8 +427,12 @@ impl Registry {
             state: None,
         };
         let now = now_ms().max(node.update_time + 1);
-        self.store.update(conn, NodeKind::Context, node.id, &fields, &node.properties, now).await?;
-        Ok(())
+        let kind = if node.type_id == self.rm_type() { EntityKind::RegisteredModel } else { EntityKind::ModelVersion };
+        // Where the database folds case, a tag `A` beside a tag `a` is a 400, not a 500.
+        self.store
+            .update(conn, NodeKind::Context, node.id, &fields, &node.properties, now)
+            .await
+            .map_err(|e| self.conflict(kind.spec(), &fields.name, &node.properties, e))
     }
 
     pub async fn mlflow_update_model(&self, name: &str, description: Option<String>) -> Result<MlModel> {
@@ -441,6 +445,7 @@ impl Registry {
     }
 
     pub async fn mlflow_rename_model(&self, name: &str, new_name: &str) -> Result<MlModel> {
+        bounded("new_name", new_name.to_owned(), MAX_NAME_CHARS)?;
         let (this, name_owned, new) = (self.clone(), name.to_owned(), new_name.to_owned());
         self.datastore
             .write(move |conn| {
@@ -615,6 +620,9 @@ impl Registry {
     }
 
     pub async fn mlflow_create_version(&self, name: &str, new: NewVersion) -> Result<MlVersion> {
+        if new.source.len() > MAX_URI_BYTES {
+            return Err(Error::bad_request(format!("source is longer than {MAX_URI_BYTES} bytes")));
+        }
         let (this, name) = (self.clone(), name.to_owned());
         let (model, node) = self
             .datastore

@@ -210,7 +210,7 @@ impl Registry {
 
     /// A unique-key violation on write is a duplicate name or external id, or, where the property
     /// table's collation folds names, two custom properties of the body that it holds as one.
-    fn conflict(&self, spec: &Spec, name: &str, properties: &Properties, e: embedmd::Error) -> Error {
+    pub(super) fn conflict(&self, spec: &Spec, name: &str, properties: &Properties, e: embedmd::Error) -> Error {
         match e {
             e @ embedmd::Error::UniqueViolation(_)
                 if self.datastore.dialect().property_names_fold_case() && e.is_primary_key_violation() =>
