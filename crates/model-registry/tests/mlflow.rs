@@ -13,6 +13,7 @@ testkit::on_every_backend!(
     served_versions_and_their_models_are_not_deleted,
     a_search_page_costs_a_fixed_number_of_queries,
     bad_input_is_a_400_never_a_500,
+    concurrent_creates_get_distinct_numbers,
 );
 
 const TABLES: [&str; 9] = [
@@ -198,4 +199,28 @@ async fn bad_input_is_a_400_never_a_500(backend: Backend) {
     assert_eq!((status, err["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")), "{err}");
     let (status, err) = mlflow(&api, M::GET, "registered-models/search", json!({"page_token": "!!"})).await;
     assert_eq!((status, err["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")), "{err}");
+}
+
+async fn concurrent_creates_get_distinct_numbers(backend: Backend) {
+    use reqwest::Method as M;
+    let api = Api::start(backend).await;
+    ok(&api, M::POST, "registered-models/create", json!({"name": "busy"})).await;
+    let creates = (0..8).map(|i| {
+        let api = api.clone();
+        async move { ok(&api, M::POST, "model-versions/create", json!({"name": "busy", "source": format!("s3://b/{i}")})).await }
+    });
+    let mut numbers: Vec<i64> =
+        futures_join(creates).await.iter().map(|v| v["model_version"]["version"].as_str().unwrap().parse().unwrap()).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=8).collect::<Vec<_>>());
+}
+
+/// Runs the futures at once (each on its own task) and collects their outputs in order.
+async fn futures_join<F: std::future::Future<Output = Value> + Send + 'static>(futures: impl Iterator<Item = F>) -> Vec<Value> {
+    let tasks: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(task.await.unwrap());
+    }
+    out
 }

@@ -300,6 +300,22 @@ impl Registry {
         nodes.pop().ok_or_else(|| model_not_found(name))
     }
 
+    /// A model's id, read before its write transaction: on MySQL a read inside the transaction
+    /// before [`Registry::locked_model`]'s lock would fix the snapshot the transaction reads
+    /// before the previous writer of the model committed.
+    async fn model_id(&self, name: &str) -> Result<i64> {
+        let mut reader = self.datastore.reader().await?;
+        Ok(self.model_node(&mut reader.conn(), name).await?.id)
+    }
+
+    /// The model `id` locked for the rest of the transaction, then read; 404 if it was deleted
+    /// or renamed since its id was read.
+    async fn locked_model(&self, conn: &mut Conn<'_>, id: i64, name: &str) -> Result<Node> {
+        self.store.lock(conn, NodeKind::Context, id).await?;
+        let node = self.store.get(conn, NodeKind::Context, &[self.rm_type()], &[id]).await?.pop();
+        node.filter(|n| n.name.as_deref() == Some(name)).ok_or_else(|| model_not_found(name))
+    }
+
     async fn version_node(&self, conn: &mut Conn<'_>, model: &Node, name: &str, version: &str) -> Result<Node> {
         let stored = format!("{}:{version}", model.id);
         let mut nodes = self.store.find(conn, NodeKind::Context, &[self.mv_type()], Some(&stored), None, 1).await?;
@@ -405,11 +421,11 @@ impl Registry {
         F: FnOnce(&mut Node) -> Result<()> + Clone + Send + 'static,
     {
         let (this, name) = (self.clone(), name.to_owned());
+        let model_id = self.model_id(&name).await?;
         self.datastore
             .write(move |conn| {
                 Box::pin(async move {
-                    let mut node = this.model_node(conn, &name).await?;
-                    this.store.lock(conn, NodeKind::Context, node.id).await?;
+                    let mut node = this.locked_model(conn, model_id, &name).await?;
                     change(&mut node)?;
                     this.save(conn, &node).await
                 })
@@ -447,10 +463,11 @@ impl Registry {
     pub async fn mlflow_rename_model(&self, name: &str, new_name: &str) -> Result<MlModel> {
         bounded("new_name", new_name.to_owned(), MAX_NAME_CHARS)?;
         let (this, name_owned, new) = (self.clone(), name.to_owned(), new_name.to_owned());
+        let model_id = self.model_id(name).await?;
         self.datastore
             .write(move |conn| {
                 Box::pin(async move {
-                    let node = this.model_node(conn, &name_owned).await?;
+                    let node = this.locked_model(conn, model_id, &name_owned).await?;
                     if !this.store.find(conn, NodeKind::Context, &[this.rm_type()], Some(&new), None, 1).await?.is_empty() {
                         return Err(Error::Conflict(format!("Registered Model (name={new}) already exists.")));
                     }
@@ -482,11 +499,11 @@ impl Registry {
 
     pub async fn mlflow_set_alias(&self, name: &str, alias: &str, version: &str) -> Result<()> {
         let (this, name, alias, version) = (self.clone(), name.to_owned(), alias.to_owned(), version.to_owned());
+        let model_id = self.model_id(&name).await?;
         self.datastore
             .write(move |conn| {
                 Box::pin(async move {
-                    let mut node = this.model_node(conn, &name).await?;
-                    this.store.lock(conn, NodeKind::Context, node.id).await?;
+                    let mut node = this.locked_model(conn, model_id, &name).await?;
                     this.version_node(conn, &node, &name, &version).await?;
                     node.properties.custom.insert(format!("{ALIAS}{alias}"), Value::String(version));
                     this.save(conn, &node).await
@@ -568,11 +585,11 @@ impl Registry {
     /// links, in one transaction; refused while an inference service refers to any of them.
     pub async fn mlflow_delete_model(&self, name: &str) -> Result<()> {
         let (this, name) = (self.clone(), name.to_owned());
+        let model_id = self.model_id(&name).await?;
         self.datastore
             .write(move |conn| {
                 Box::pin(async move {
-                    let model = this.model_node(conn, &name).await?;
-                    this.store.lock(conn, NodeKind::Context, model.id).await?;
+                    let model = this.locked_model(conn, model_id, &name).await?;
                     let what = format!("Registered Model (name={name})");
                     this.check_unserved(conn, "registered_model_id", &[model.id], &what).await?;
                     let query = ListQuery {
@@ -599,11 +616,11 @@ impl Registry {
 
     pub async fn mlflow_delete_version(&self, name: &str, version: &str) -> Result<()> {
         let (this, name, version) = (self.clone(), name.to_owned(), version.to_owned());
+        let model_id = self.model_id(&name).await?;
         self.datastore
             .write(move |conn| {
                 Box::pin(async move {
-                    let mut model = this.model_node(conn, &name).await?;
-                    this.store.lock(conn, NodeKind::Context, model.id).await?;
+                    let mut model = this.locked_model(conn, model_id, &name).await?;
                     let node = this.version_node(conn, &model, &name, &version).await?;
                     let what = format!("Model Version (name={name}, version={version})");
                     this.check_unserved(conn, "model_version_id", &[node.id], &what).await?;
@@ -624,12 +641,12 @@ impl Registry {
             return Err(Error::bad_request(format!("source is longer than {MAX_URI_BYTES} bytes")));
         }
         let (this, name) = (self.clone(), name.to_owned());
+        let model_id = self.model_id(&name).await?;
         let (model, node) = self
             .datastore
             .write(move |conn| {
                 Box::pin(async move {
-                    let mut model = this.model_node(conn, &name).await?;
-                    this.store.lock(conn, NodeKind::Context, model.id).await?;
+                    let mut model = this.locked_model(conn, model_id, &name).await?;
                     let last = match model.properties.custom.get(LAST_VERSION) {
                         Some(Value::Int(n)) => *n,
                         _ => 0,
@@ -722,11 +739,11 @@ impl Registry {
         F: FnOnce(&mut Node) -> Result<()> + Clone + Send + 'static,
     {
         let (this, name, version) = (self.clone(), name.to_owned(), version.to_owned());
+        let model_id = self.model_id(&name).await?;
         self.datastore
             .write(move |conn| {
                 Box::pin(async move {
-                    let model = this.model_node(conn, &name).await?;
-                    this.store.lock(conn, NodeKind::Context, model.id).await?;
+                    let model = this.locked_model(conn, model_id, &name).await?;
                     let mut node = this.version_node(conn, &model, &name, &version).await?;
                     change(&mut node)?;
                     this.save(conn, &node).await
@@ -780,11 +797,11 @@ impl Registry {
             )));
         }
         let (this, name_owned, version_owned) = (self.clone(), name.to_owned(), version.to_owned());
+        let model_id = self.model_id(name).await?;
         self.datastore
             .write(move |conn| {
                 Box::pin(async move {
-                    let model = this.model_node(conn, &name_owned).await?;
-                    this.store.lock(conn, NodeKind::Context, model.id).await?;
+                    let model = this.locked_model(conn, model_id, &name_owned).await?;
                     let mut node = this.version_node(conn, &model, &name_owned, &version_owned).await?;
                     let mut changed = vec![];
                     if archive_existing {
