@@ -3,7 +3,7 @@
 
 use super::NodeKind;
 use crate::arg::Arg;
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, Table};
 
 /// A main-table column a filter may test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +79,9 @@ pub enum Filter {
     /// True where the inner filter is not (a property test is false for a node without the
     /// property, so its negation holds there).
     Not(Box<Filter>),
+    /// Contexts whose parent (ParentContext) is one of these: one uncorrelated subquery on the
+    /// link's parent index, not a probe per row.
+    ChildOf(Vec<i64>),
     Compare {
         target: Target,
         op: CmpOp,
@@ -93,6 +96,15 @@ impl Filter {
             Filter::And(parts) => join(parts, " AND ", dialect, kind, next),
             Filter::Or(parts) => join(parts, " OR ", dialect, kind, next),
             Filter::Not(inner) => format!("NOT ({})", inner.render(dialect, kind, next)),
+            Filter::ChildOf(parents) if parents.is_empty() => "1 = 0".to_owned(),
+            Filter::ChildOf(parents) => {
+                let placeholders: Vec<String> = parents.iter().map(|id| next(Arg::from(*id))).collect();
+                format!(
+                    "n.id IN (SELECT l.context_id FROM {} l WHERE l.parent_context_id IN ({}))",
+                    dialect.table(Table::ParentContext),
+                    placeholders.join(", ")
+                )
+            }
             Filter::Compare { target, op, value } => match target {
                 Target::Column(column) => {
                     let sql = format!("n.{}", column_sql(*column, kind));

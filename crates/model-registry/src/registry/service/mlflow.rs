@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use embedmd::store::{
-    CmpOp, Column, Conn, Filter, FilterValue, ListQuery, Node, NodeKind, OrderColumn, Target, Value, ValueColumn,
+    CmpOp, Column, Conn, Filter, FilterValue, ListQuery, Node, NodeKind, OrderColumn, Parent, Target, Value, ValueColumn,
 };
 
 use super::{now_ms, Registry};
@@ -274,6 +274,15 @@ fn tag_filter(key: &str, op: SearchOp, values: &[String]) -> Result<Filter> {
     Ok(text_filter(&make, op, values))
 }
 
+/// The versions of the models `ids`: one model's through its parent link (a keyed read), several
+/// models' through one subquery on the links.
+fn children_of(ids: &[i64]) -> (Option<Parent>, Option<Filter>) {
+    match ids {
+        [one] => (Some(Parent::Context(*one)), None),
+        many => (None, Some(Filter::ChildOf(many.to_vec()))),
+    }
+}
+
 fn and(mut filters: Vec<Filter>) -> Option<Filter> {
     match filters.len() {
         0 => None,
@@ -340,16 +349,10 @@ impl Registry {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let filter = prop(
-            "registered_model_id",
-            false,
-            ValueColumn::Int,
-            CmpOp::In,
-            FilterValue::List(ids.iter().map(|i| FilterValue::Int(*i)).collect()),
-        );
+        let (parent, filter) = children_of(ids);
         let query = ListQuery {
             type_ids: vec![self.mv_type()],
-            parent: None,
+            parent,
             name: None,
             external_id: None,
             order: OrderColumn::Id,
@@ -357,7 +360,7 @@ impl Registry {
             after: None,
             limit: Some(LATEST_SCAN),
             offset: None,
-            filter: Some(filter),
+            filter,
         };
         Ok(self.store.list(conn, NodeKind::Context, &query).await?)
     }
@@ -881,6 +884,7 @@ impl Registry {
         let mut reader = self.datastore.reader().await?;
         let mut conn = reader.conn();
         let mut filters = Vec::new();
+        let mut parent = None;
         for c in conditions {
             let values = &c.values;
             filters.push(match &c.field {
@@ -903,20 +907,23 @@ impl Registry {
                         offset: None,
                         filter: Some(name_filter),
                     };
-                    let ids: Vec<FilterValue> = self
-                        .store
-                        .list(&mut conn, NodeKind::Context, &query)
-                        .await?
-                        .iter()
-                        .map(|m| FilterValue::Int(m.id))
-                        .collect();
+                    let ids: Vec<i64> =
+                        self.store.list(&mut conn, NodeKind::Context, &query).await?.iter().map(|m| m.id).collect();
                     if ids.len() > MAX_MODELS_PER_VERSION_FILTER as usize {
                         return Err(Error::bad_request(format!(
                             "Invalid filter: the name condition matches more than {MAX_MODELS_PER_VERSION_FILTER} \
                              registered models; narrow it"
                         )));
                     }
-                    prop("registered_model_id", false, ValueColumn::Int, CmpOp::In, FilterValue::List(ids))
+                    match children_of(&ids) {
+                        // One model, in the first such condition: its versions by the parent link.
+                        (Some(one), _) if parent.is_none() => {
+                            parent = Some(one);
+                            continue;
+                        }
+                        (Some(_), _) => Filter::ChildOf(ids),
+                        (None, filter) => filter.unwrap_or(Filter::ChildOf(Vec::new())),
+                    }
                 }
                 SearchField::Tag(key) => tag_filter(key, c.op, values)?,
                 SearchField::RunId => text_filter(&|op, v| prop(RUN_ID, true, ValueColumn::String, op, v), c.op, values),
@@ -944,7 +951,7 @@ impl Registry {
         };
         let query = ListQuery {
             type_ids: vec![self.mv_type()],
-            parent: None,
+            parent,
             name: None,
             external_id: None,
             order,
