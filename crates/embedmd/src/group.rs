@@ -90,8 +90,9 @@ impl GroupCommit {
                 (succeeded, answer)
             })
         });
-        let stopped = E::from(Error::Unavailable(sqlx::Error::PoolClosed));
-        self.jobs.send(job).await.map_err(|_| stopped)?;
+        // Built only when the committer is gone: converting an error may log it.
+        let stopped = || E::from(Error::Unavailable(sqlx::Error::PoolClosed));
+        self.jobs.send(job).await.map_err(|_| stopped())?;
         // Dropped unanswered only by a write that panicked.
         answered.await.map_err(|_| E::from(Error::Db(sqlx::Error::Protocol("the write was abandoned".into()))))?
     }

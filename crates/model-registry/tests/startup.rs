@@ -249,3 +249,17 @@ fn text_logs_on_a_terminal_keep_their_colours() {
     assert!(text.contains("listening"), "{text}");
     assert!(text.contains("\x1b["), "{text:?}");
 }
+
+/// A write that succeeds leaves no warning behind: a warning in every write's log hides the ones
+/// that matter (the group committer once built its "stopped" error, which logs, for each write).
+#[tokio::test]
+async fn a_successful_write_logs_no_warning() {
+    let server = Server::start_logging(&["--log-format", "text"]).await;
+    server.wait_ready(Duration::from_secs(30)).await;
+    for name in ["first", "second"] {
+        server.write(reqwest::Method::POST, "/registered_models", serde_json::json!({ "name": name })).await;
+    }
+    let log = server.stop();
+    assert!(log.contains("status=201"), "{log}");
+    assert!(!log.contains("WARN"), "{log}");
+}
