@@ -61,7 +61,7 @@ async fn replicas_migrate_once_and_writers_survive_a_node_loss() {
         (0..servers.len()).map(|s| outcome.first_success_after(s, killed + Duration::from_millis(1))).collect::<Vec<_>>(),
         outcome.longest()
     );
-    assert!(statuses.keys().all(|s| [201, 503].contains(s)), "no 500, only 201 and 503: {statuses:?}");
+    assert!(statuses.keys().all(|s| [201, 503].contains(s)), "no 500, only 201 and 503: {statuses:?}: {:?}", outcome.unexpected);
     assert!(outcome.acknowledged.len() > 100, "{statuses:?}");
     for port in PORTS {
         let stored = ids_on(port).await;

@@ -60,6 +60,8 @@ pub struct Outcome {
     /// Ids of the models whose create was answered 201, with their names.
     pub acknowledged: Vec<(String, String)>,
     pub answers: Vec<Answer>,
+    /// Answers other than 201 and 503, with their names and bodies, to say what went wrong.
+    pub unexpected: Vec<(String, u16, String)>,
 }
 
 impl Outcome {
@@ -114,8 +116,10 @@ pub async fn write_load(servers: Arc<Vec<Server>>, writers: usize, run_for: Dura
                     {
                         let mut o = outcome.lock().unwrap();
                         o.answers.push(Answer { server: index, at: started + took, status, took });
-                        if status == 201 {
-                            o.acknowledged.push((body["id"].as_str().expect("an id").to_owned(), name));
+                        match status {
+                            201 => o.acknowledged.push((body["id"].as_str().expect("an id").to_owned(), name)),
+                            503 => {}
+                            _ => o.unexpected.push((name, status, body.to_string())),
                         }
                     }
                     if status == 503 {
