@@ -14,6 +14,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::artifacts::ArtifactStore;
 use crate::config::{self, HttpTimeouts, ServerConfig};
 use crate::http;
 use crate::metrics::Metrics;
@@ -41,14 +42,21 @@ pub enum StoreState {
 pub struct AppState {
     store: Arc<RwLock<Arc<StoreState>>>,
     metrics: Metrics,
+    artifacts: ArtifactStore,
 }
 
 impl AppState {
-    fn new() -> Self {
+    fn new(artifacts: ArtifactStore) -> Self {
         AppState {
             store: Arc::new(RwLock::new(Arc::new(StoreState::Starting("connecting to the database".into())))),
             metrics: Metrics::default(),
+            artifacts,
         }
+    }
+
+    /// MLflow's artifact proxy (`--artifacts-destination`).
+    pub fn artifacts(&self) -> &ArtifactStore {
+        &self.artifacts
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -87,11 +95,12 @@ impl App {
             Some(port) => Some(bind(&config.hostname, port, Endpoint::Metrics).await?),
             None => None,
         };
-        let ServerConfig { datastore, pool, timeouts, max_concurrent_requests, ui, auth, tls, .. } = config;
+        let ServerConfig { datastore, pool, timeouts, max_concurrent_requests, ui, auth, tls, artifacts_destination, .. } =
+            config;
         Ok(App {
             listener,
             metrics_listener,
-            state: AppState::new(),
+            state: AppState::new(ArtifactStore::new(artifacts_destination)),
             datastore,
             pool,
             timeouts,
@@ -115,6 +124,7 @@ impl App {
             datastore = %datastore.describe(),
             auth = %auth.mode(),
             https = tls.is_some(),
+            artifacts = %state.artifacts().destination(),
             "listening"
         );
         if ui {

@@ -139,6 +139,11 @@ pub struct ProxyArgs {
     /// The PEM private key of --tls-cert-file.
     #[arg(long, env = "MR_TLS_KEY_FILE", value_name = "FILE", requires = "tls_cert_file")]
     pub tls_key_file: Option<PathBuf>,
+    /// Where MLflow's artifact proxy keeps files: a directory, file://, s3://, gs:// or az://
+    /// (credentials from the cloud's usual environment variables) [default: `mlartifacts`
+    /// beside the SQLite file; in the working directory for MySQL and PostgreSQL].
+    #[arg(long, env = "MR_ARTIFACTS_DESTINATION", value_name = "DIR|URL")]
+    pub artifacts_destination: Option<crate::artifacts::Destination>,
 }
 
 /// Who may call the server (docs/security.md).

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use embedmd::{Backend, ConnectTarget, PoolConfig, TlsConfig};
 
+use crate::artifacts::Destination;
 use crate::cli::{AuthArgs, DatabaseArgs, ProxyArgs};
 
 /// Everything `proxy` needs.
@@ -25,6 +26,8 @@ pub struct ServerConfig {
     pub auth: crate::auth::Auth,
     /// HTTPS instead of HTTP (`--tls-cert-file`, `--tls-key-file`).
     pub tls: Option<crate::http::Tls>,
+    /// Where MLflow's artifact proxy keeps files.
+    pub artifacts_destination: Destination,
 }
 
 /// The HTTP edge's time limits (see the `--http-*-timeout` flags).
@@ -54,18 +57,21 @@ impl ServerConfig {
             hostname: hostname.into(),
             port,
             metrics_port: None,
-            datastore,
             pool: PoolConfig::default(),
             timeouts: HttpTimeouts::default(),
             max_concurrent_requests: crate::http::MAX_CONCURRENT_REQUESTS,
             ui: true,
             auth: crate::auth::Auth::default(),
             tls: None,
+            artifacts_destination: Destination::default_for(&datastore),
+            datastore,
         }
     }
 
     pub fn from_args(proxy: &ProxyArgs, database: &DatabaseArgs) -> Result<Self, embedmd::dsn::DsnError> {
+        let defaults = ServerConfig::new(proxy.hostname.clone(), proxy.port, datastore_target(database)?);
         Ok(ServerConfig {
+            artifacts_destination: proxy.artifacts_destination.clone().unwrap_or(defaults.artifacts_destination.clone()),
             timeouts: HttpTimeouts {
                 read_header: proxy.http_read_header_timeout,
                 request: proxy.http_request_timeout,
@@ -75,7 +81,7 @@ impl ServerConfig {
             max_concurrent_requests: proxy.max_concurrent_requests,
             metrics_port: proxy.metrics_port,
             ui: proxy.ui,
-            ..ServerConfig::new(proxy.hostname.clone(), proxy.port, datastore_target(database)?)
+            ..defaults
         })
     }
 }

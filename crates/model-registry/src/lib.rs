@@ -2,6 +2,7 @@
 //! move a whole registry between databases (transfer).
 
 pub mod app;
+pub mod artifacts;
 pub mod auth;
 pub mod cli;
 pub mod config;

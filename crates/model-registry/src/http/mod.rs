@@ -4,6 +4,7 @@ mod deadline;
 mod error;
 mod extract;
 pub mod mlflow;
+pub mod mlflow_artifacts;
 mod observe;
 pub mod openapi;
 mod readiness;
@@ -67,6 +68,8 @@ pub fn guarded_routes(ui: bool, with_metrics: bool) -> Guarded<AppState> {
 /// content type, which a cross-origin page cannot send without a preflight nobody answers.
 pub fn router(state: AppState, max_concurrent_requests: u32, ui: bool, auth: Auth, with_metrics: bool) -> Router {
     let permits = Arc::new(Semaphore::new(max_concurrent_requests as usize));
+    // Outside the JSON API's body limit and request permits: transfers stream, with their own.
+    let artifacts = mlflow_artifacts::router(state.artifacts().clone());
     let routes = guarded_routes(ui, with_metrics);
     let gate = Gate { auth, access: Arc::new(routes.access), metrics: state.metrics().clone() };
     routes
@@ -77,6 +80,7 @@ pub fn router(state: AppState, max_concurrent_requests: u32, ui: bool, auth: Aut
         .layer(axum::middleware::from_fn(reject_declared_oversize))
         .layer(axum::middleware::from_fn_with_state(permits, shed_load))
         .with_state(state)
+        .merge(artifacts)
 }
 
 /// `GET /metrics` on its own port, outside the concurrency limit and open: a server shedding
