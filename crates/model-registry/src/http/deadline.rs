@@ -12,7 +12,7 @@ use crate::registry::Error;
 /// handler's future drops its transaction, which rolls back.
 /// Artifact transfers are exempt: they are bounded by an idle timeout instead.
 pub async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    if super::mlflow_artifacts::is_transfer(request.uri().path()) {
+    if super::mlflow::artifacts::is_transfer(request.uri().path()) {
         return next.run(request).await;
     }
     match tokio::time::timeout(limit, next.run(request)).await {

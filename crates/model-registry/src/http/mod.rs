@@ -4,7 +4,6 @@ mod deadline;
 mod error;
 mod extract;
 pub mod mlflow;
-pub mod mlflow_artifacts;
 mod observe;
 pub mod openapi;
 mod readiness;
@@ -69,7 +68,7 @@ pub fn guarded_routes(ui: bool, with_metrics: bool) -> Guarded<AppState> {
 pub fn router(state: AppState, max_concurrent_requests: u32, ui: bool, auth: Auth, with_metrics: bool) -> Router {
     let permits = Arc::new(Semaphore::new(max_concurrent_requests as usize));
     // Outside the JSON API's body limit and request permits: transfers stream, with their own.
-    let artifacts = mlflow_artifacts::router(state.artifacts().clone());
+    let artifacts = mlflow::artifacts::router(state.artifacts().clone());
     let routes = guarded_routes(ui, with_metrics);
     let gate = Gate { auth, access: Arc::new(routes.access), metrics: state.metrics().clone() };
     routes

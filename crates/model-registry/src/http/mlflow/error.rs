@@ -25,6 +25,8 @@ pub enum ErrorCode {
     BadRequest,
     PermissionDenied,
     Unauthenticated,
+    /// What MLflow's proxy answers for presigned downloads, which a proxy cannot give.
+    NotImplemented,
 }
 
 impl ErrorCode {
@@ -36,6 +38,7 @@ impl ErrorCode {
             ErrorCode::ResourceConflict => StatusCode::CONFLICT,
             ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             // MLflow answers a duplicate name with 400, not 409.
             ErrorCode::ResourceAlreadyExists | ErrorCode::InvalidParameterValue | ErrorCode::BadRequest => {
                 StatusCode::BAD_REQUEST

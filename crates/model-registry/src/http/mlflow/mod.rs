@@ -3,6 +3,7 @@
 //! prefixes, the request parameters as MLflow's server reads them, and its error body
 //! (`error.rs`). Handlers parse, call `registry/`, and answer MLflow's JSON; no SQL here.
 
+pub mod artifacts;
 pub mod error;
 mod model_registry;
 mod search;

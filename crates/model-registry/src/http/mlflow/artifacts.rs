@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::error::{ErrorCode, MlflowError};
 use crate::artifacts::{ArtifactError, ArtifactPath, ArtifactStore, MAX_PARTS};
 use crate::auth::Role;
 
@@ -48,68 +49,45 @@ struct Proxy {
     transfers: Arc<Semaphore>,
 }
 
-/// MLflow's `ErrorCode`s the proxy answers with, and their statuses.
-#[derive(Debug, Clone, Copy)]
-enum Code {
-    InvalidParameterValue,
-    ResourceDoesNotExist,
-    TemporarilyUnavailable,
-    NotImplemented,
-    InternalError,
-}
-
-struct Failure(Code, String);
-
-impl From<ArtifactError> for Failure {
+impl From<ArtifactError> for MlflowError {
     fn from(e: ArtifactError) -> Self {
         let code = match &e {
             ArtifactError::InvalidPath(_) | ArtifactError::Invalid(_) | ArtifactError::Interrupted(_) => {
-                Code::InvalidParameterValue
+                ErrorCode::InvalidParameterValue
             }
-            ArtifactError::NotFound(_) => Code::ResourceDoesNotExist,
-            ArtifactError::Unusable => Code::InternalError,
+            ArtifactError::NotFound(_) => ErrorCode::ResourceDoesNotExist,
+            ArtifactError::Unusable => ErrorCode::InternalError,
             ArtifactError::Store(cause) => {
                 tracing::error!(error = %cause, "artifact store failed");
-                Code::InternalError
+                ErrorCode::InternalError
             }
             ArtifactError::Io(cause) => {
                 tracing::error!(error = %cause, "artifact store failed");
-                Code::InternalError
+                ErrorCode::InternalError
             }
         };
-        Failure(code, e.to_string())
+        MlflowError::new(code, e.to_string())
     }
 }
 
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        let Failure(code, message) = self;
-        let (status, name) = match code {
-            Code::InvalidParameterValue => (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE"),
-            Code::ResourceDoesNotExist => (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST"),
-            Code::TemporarilyUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "TEMPORARILY_UNAVAILABLE"),
-            Code::NotImplemented => (StatusCode::NOT_IMPLEMENTED, "NOT_IMPLEMENTED"),
-            Code::InternalError => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
-        };
-        (status, Json(json!({"error_code": name, "message": message}))).into_response()
-    }
-}
+type Reply = Result<Response, MlflowError>;
 
-type Reply = Result<Response, Failure>;
-
-fn invalid(message: impl Into<String>) -> Failure {
-    Failure(Code::InvalidParameterValue, message.into())
+fn invalid(message: impl Into<String>) -> MlflowError {
+    MlflowError::invalid(message)
 }
 
 impl Proxy {
-    fn permit(&self) -> Result<OwnedSemaphorePermit, Failure> {
+    fn permit(&self) -> Result<OwnedSemaphorePermit, MlflowError> {
         self.transfers.clone().try_acquire_owned().map_err(|_| {
-            Failure(Code::TemporarilyUnavailable, format!("{MAX_TRANSFERS} artifact transfers are in progress; retry shortly"))
+            MlflowError::new(
+                ErrorCode::TemporarilyUnavailable,
+                format!("{MAX_TRANSFERS} artifact transfers are in progress; retry shortly"),
+            )
         })
     }
 }
 
-fn parse_path(raw: &str) -> Result<ArtifactPath, Failure> {
+fn parse_path(raw: &str) -> Result<ArtifactPath, MlflowError> {
     ArtifactPath::parse(raw).map_err(|e| invalid(e.to_string()))
 }
 
@@ -127,7 +105,7 @@ fn body_stream(request: Request) -> impl Stream<Item = Result<Bytes, String>> + 
     })
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(request: Request) -> Result<T, Failure> {
+async fn read_json<T: serde::de::DeserializeOwned>(request: Request) -> Result<T, MlflowError> {
     let bytes = axum::body::to_bytes(request.into_body(), MAX_JSON_BYTES)
         .await
         .map_err(|_| invalid(format!("the request body is not JSON of at most {MAX_JSON_BYTES} bytes")))?;
@@ -228,14 +206,14 @@ struct AbortUpload {
 
 /// The file a multipart call writes: its directory from the URL, its name from the client's
 /// local file (`path`), as MLflow's cloud repositories join them.
-fn upload_target(dir: &str, local_file: Option<String>) -> Result<ArtifactPath, Failure> {
+fn upload_target(dir: &str, local_file: Option<String>) -> Result<ArtifactPath, MlflowError> {
     let local_file = local_file.ok_or_else(|| invalid("Missing value for required parameter 'path'."))?;
     let name = local_file.rsplit(['/', '\\']).next().unwrap_or_default();
     parse_path(dir)?.join(name).map_err(|e| invalid(e.to_string()))
 }
 
 /// The address the client used to reach us, for the part URLs it is sent back to.
-fn base_url(headers: &HeaderMap, prefix: &str) -> Result<String, Failure> {
+fn base_url(headers: &HeaderMap, prefix: &str) -> Result<String, MlflowError> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -285,7 +263,7 @@ async fn complete_upload(State(proxy): State<Proxy>, Path(dir): Path<String>, re
         .parts
         .iter()
         .map(|p| p.part_number.and_then(|n| u32::try_from(n).ok()).ok_or_else(|| invalid("every part needs a part_number")))
-        .collect::<Result<Vec<u32>, Failure>>()?;
+        .collect::<Result<Vec<u32>, MlflowError>>()?;
     let _permit = proxy.permit()?;
     proxy.store.complete_multipart(&target, &upload_id, &parts).await?;
     empty()
@@ -302,7 +280,12 @@ async fn abort_upload(State(proxy): State<Proxy>, Path(dir): Path<String>, reque
 /// `GET .../presigned/...`: MLflow's direct-download URLs; through a proxy there are none, and
 /// the client falls back to streaming through `GET .../artifacts/...` on this answer.
 async fn presigned() -> Reply {
-    Err(Failure(Code::NotImplemented, "Multipart download is not supported for the current artifact repository".into()))
+    Err(MlflowError::new(ErrorCode::NotImplemented, "Multipart download is not supported for the current artifact repository"))
+}
+
+/// Unknown paths under a prefix are MLflow's `ENDPOINT_NOT_FOUND`.
+async fn endpoint_not_found(request: Request) -> MlflowError {
+    MlflowError::new(ErrorCode::EndpointNotFound, format!("No API endpoint found for {}", request.uri().path()))
 }
 
 /// The operation table: method, path (relative to each prefix), the role it needs, handler.
@@ -337,6 +320,7 @@ pub fn router(store: ArtifactStore) -> Router {
         for (path, handler) in paths {
             router = router.route(&path, handler);
         }
+        router = router.route(&format!("{prefix}/{{*rest}}"), axum::routing::any(endpoint_not_found));
     }
     router.with_state(proxy)
 }
