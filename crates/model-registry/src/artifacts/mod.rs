@@ -219,6 +219,28 @@ impl ArtifactStore {
         &self.destination
     }
 
+    /// Where `path` is in the destination itself (`file:///...`, `s3://bucket/...`), for
+    /// clients that read the store directly (a Kubeflow model artifact's `uri`, KServe).
+    pub fn uri_of(&self, path: &ArtifactPath) -> String {
+        match &self.destination {
+            Destination::Directory(dir) => {
+                let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+                format!("file://{}/{path}", dir.display().to_string().trim_end_matches('/'))
+            }
+            Destination::Bucket(url) => format!(
+                "{}://{}/{}",
+                url.scheme(),
+                url.host_str().unwrap_or_default(),
+                [url.path().trim_matches('/'), &path.to_string()]
+                    .iter()
+                    .filter(|p| !p.is_empty())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join("/")
+            ),
+        }
+    }
+
     /// Writes `body` to `path`, replacing what was there once the whole body has arrived; a
     /// body that fails part way leaves nothing behind. Returns the bytes written.
     pub async fn put<S, E>(&self, path: &ArtifactPath, body: S) -> Result<u64, ArtifactError>

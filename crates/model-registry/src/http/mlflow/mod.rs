@@ -5,8 +5,11 @@
 
 pub mod artifacts;
 pub mod error;
+mod logged_models;
 mod model_registry;
+mod run_search;
 mod search;
+mod tracking;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -81,7 +84,7 @@ pub struct Operation {
 
 /// Every operation of MLflow's API this server answers.
 pub fn operations() -> Vec<Operation> {
-    model_registry::OPERATIONS.to_vec()
+    model_registry::OPERATIONS.iter().chain(tracking::OPERATIONS).chain(logged_models::OPERATIONS).copied().collect()
 }
 
 /// The request message: for a GET the query string (a repeated key is a list), for the other
@@ -191,17 +194,24 @@ async fn params(request: Request, state: &AppState) -> Result<Params, MlflowErro
 
 fn handler(op: Operation) -> MethodRouter<AppState> {
     let op = Arc::new(op);
-    on(op.method.filter(), move |State(state): State<AppState>, request: Request| async move {
-        let reply = async {
-            let registry = ready(&state)?;
-            let params = params(request, &state).await?;
-            (op.handler)(Ctx { registry, state }, params).await
-        };
-        match reply.await {
-            Ok(value) => Json(value).into_response(),
-            Err(e) => e.into_response(),
-        }
-    })
+    on(
+        op.method.filter(),
+        move |State(state): State<AppState>, path: Option<axum::extract::Path<BTreeMap<String, String>>>, request: Request| async move {
+            let reply = async {
+                let registry = ready(&state)?;
+                let mut params = params(request, &state).await?;
+                // Path parameters (`/logged-models/{model_id}`) are fields of the message too.
+                for (key, value) in path.map(|p| p.0).unwrap_or_default() {
+                    params.0.insert(key, Value::String(value));
+                }
+                (op.handler)(Ctx { registry, state }, params).await
+            };
+            match reply.await {
+                Ok(value) => Json(value).into_response(),
+                Err(e) => e.into_response(),
+            }
+        },
+    )
 }
 
 /// Unknown paths under a prefix are MLflow's `ENDPOINT_NOT_FOUND`.

@@ -1,0 +1,691 @@
+//! MLflow's tracking service (`MlflowService` of `service.proto`): experiments, runs, their
+//! params, metrics and tags, metric history. One set of data with the Kubeflow API: an MLflow
+//! experiment is a Kubeflow `Experiment`, a run an `ExperimentRun`, a param a `Parameter`
+//! and a metric a `Metric` logged under the run (each log leaves a metric history row); tags
+//! are custom properties under their own keys. Every call goes through `registry/`, in the
+//! registry's own JSON, translated here both ways.
+
+use serde_json::{json, Map, Value};
+
+use super::error::{ErrorCode, MlflowError};
+use super::{missing, Ctx, Method, Operation, Params, Reply};
+use crate::auth::Role;
+use crate::registry::{EntityKind, Error, Link, ListParams, Listing, Registry, Schema};
+
+/// MLflow's `log-batch` limits (`mlflow/utils/validation.py`).
+pub const MAX_METRICS_PER_BATCH: usize = 1000;
+pub const MAX_PARAMS_TAGS_PER_BATCH: usize = 100;
+pub const MAX_ENTITIES_PER_BATCH: usize = 1000;
+/// Longest param value MLflow stores.
+pub const MAX_PARAM_VAL_LENGTH: usize = 6000;
+/// Params, metrics and tags one run shows (`runs/get`, `runs/search`); MLflow has no limit, a
+/// run logging more keeps them, and `metrics/get-history` reads any one of them.
+pub const MAX_RUN_DATA: usize = 2000;
+/// Runs `runs/search` looks at per request: it filters and orders a run's params and metrics
+/// in memory, so this bounds its work.
+pub const MAX_SEARCHED_RUNS: usize = 5000;
+/// `max_results` of the search calls when absent, as MLflow's.
+const DEFAULT_MAX_RESULTS: i64 = 1000;
+
+macro_rules! op {
+    ($name:literal, $method:ident, $path:literal, $role:ident, $handler:path) => {
+        Operation {
+            name: $name,
+            method: Method::$method,
+            path: $path,
+            role: Role::$role,
+            handler: |ctx, params| Box::pin($handler(ctx, params)),
+        }
+    };
+}
+
+pub const OPERATIONS: &[Operation] = &[
+    op!("createExperiment", Post, "/experiments/create", Writer, create_experiment),
+    op!("getExperiment", Get, "/experiments/get", Reader, get_experiment),
+    op!("getExperimentByName", Get, "/experiments/get-by-name", Reader, get_experiment_by_name),
+    op!("searchExperiments", Post, "/experiments/search", Reader, search_experiments),
+    op!("searchExperimentsGet", Get, "/experiments/search", Reader, search_experiments),
+    op!("updateExperiment", Post, "/experiments/update", Writer, update_experiment),
+    op!("deleteExperiment", Post, "/experiments/delete", Admin, delete_experiment),
+    op!("restoreExperiment", Post, "/experiments/restore", Writer, restore_experiment),
+    op!("setExperimentTag", Post, "/experiments/set-experiment-tag", Writer, set_experiment_tag),
+    op!("createRun", Post, "/runs/create", Writer, create_run),
+    op!("getRun", Get, "/runs/get", Reader, get_run),
+    op!("updateRun", Post, "/runs/update", Writer, update_run),
+    op!("deleteRun", Post, "/runs/delete", Admin, delete_run),
+    op!("restoreRun", Post, "/runs/restore", Writer, restore_run),
+    op!("searchRuns", Post, "/runs/search", Reader, search_runs),
+    op!("logMetric", Post, "/runs/log-metric", Writer, log_metric),
+    op!("logParam", Post, "/runs/log-parameter", Writer, log_param),
+    op!("logBatch", Post, "/runs/log-batch", Writer, log_batch),
+    op!("logInputs", Post, "/runs/log-inputs", Writer, log_inputs),
+    op!("setTag", Post, "/runs/set-tag", Writer, set_tag),
+    op!("deleteTag", Post, "/runs/delete-tag", Writer, delete_tag),
+    op!("getMetricHistory", Get, "/metrics/get-history", Reader, get_metric_history),
+];
+
+// ---------------------------------------------------------------- ids, values, lists
+
+/// An MLflow id this server gave out is a registry id; any other string names nothing.
+fn id_of(raw: &str, not_found: impl FnOnce() -> MlflowError) -> Result<i64, MlflowError> {
+    raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(not_found)
+}
+
+fn run_not_found(run_id: &str) -> MlflowError {
+    MlflowError::not_found(format!("Run with id={run_id} not found"))
+}
+
+fn experiment_not_found(id: &str) -> MlflowError {
+    MlflowError::not_found(format!("No Experiment with id={id} exists"))
+}
+
+/// A registry read whose 404 is MLflow's message for that entity.
+fn or_missing<T>(result: Result<T, Error>, not_found: impl FnOnce() -> MlflowError) -> Result<T, MlflowError> {
+    match result {
+        Err(Error::NotFound(_)) => Err(not_found()),
+        other => other.map_err(MlflowError::from),
+    }
+}
+
+fn string_value(value: &str) -> Value {
+    json!({"metadataType": "MetadataStringValue", "string_value": value})
+}
+
+/// The string custom properties of a registry entity as MLflow tags.
+fn tags_of(entity: &Value) -> Vec<Value> {
+    let Some(custom) = entity.get("customProperties").and_then(Value::as_object) else { return Vec::new() };
+    custom
+        .iter()
+        .filter_map(|(key, v)| v.get("string_value").and_then(Value::as_str).map(|value| json!({"key": key, "value": value})))
+        .collect()
+}
+
+/// A `{key, value}` list from the request (`tags`), as custom properties.
+fn tags_param(params: &Params, field: &str) -> Result<Map<String, Value>, MlflowError> {
+    let mut custom = Map::new();
+    for tag in params.list(field) {
+        let key = tag.get("key").and_then(Value::as_str).ok_or_else(|| missing(&format!("{field}.key")))?;
+        let value = tag.get("value").and_then(Value::as_str).unwrap_or_default();
+        custom.insert(key.to_owned(), string_value(value));
+    }
+    Ok(custom)
+}
+
+fn millis(entity: &Value, field: &str) -> Option<i64> {
+    match entity.get(field)? {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+}
+
+fn lifecycle(entity: &Value) -> &'static str {
+    if entity.get("state").and_then(Value::as_str) == Some("ARCHIVED") {
+        "deleted"
+    } else {
+        "active"
+    }
+}
+
+/// Every item of a registry list (a page or a stream).
+async fn items(listing: Listing) -> Result<Vec<Value>, MlflowError> {
+    let document = match listing {
+        Listing::Page(value) => value,
+        Listing::Stream(mut pieces) => {
+            let mut bytes = Vec::new();
+            while let Some(piece) = pieces.recv().await {
+                bytes.extend(piece?);
+            }
+            serde_json::from_slice(&bytes).map_err(|e| MlflowError::new(ErrorCode::InternalError, e.to_string()))?
+        }
+    };
+    Ok(document.get("items").and_then(Value::as_array).cloned().unwrap_or_default())
+}
+
+fn page_of(size: usize) -> ListParams {
+    ListParams { page_size: Some(size.to_string()), ..ListParams::default() }
+}
+
+// ---------------------------------------------------------------- experiments
+
+fn experiment_json(e: &Value) -> Value {
+    let id = e.get("id").and_then(Value::as_str).unwrap_or_default();
+    json!({
+        "experiment_id": id,
+        "name": e.get("name").cloned().unwrap_or_default(),
+        "artifact_location": format!("mlflow-artifacts:/{id}"),
+        "lifecycle_stage": lifecycle(e),
+        "creation_time": millis(e, "createTimeSinceEpoch"),
+        "last_update_time": millis(e, "lastUpdateTimeSinceEpoch"),
+        "tags": tags_of(e),
+    })
+}
+
+async fn experiment(registry: &Registry, raw: &str) -> Result<Value, MlflowError> {
+    id_of(raw, || experiment_not_found(raw))?;
+    or_missing(registry.get(EntityKind::Experiment, raw).await, || experiment_not_found(raw))
+}
+
+async fn create_experiment(ctx: Ctx, params: Params) -> Reply {
+    let name = params.str("name")?;
+    if name.is_empty() {
+        return Err(MlflowError::invalid("Invalid experiment name: ''"));
+    }
+    if params.opt_str("artifact_location")?.is_some_and(|l| !l.is_empty()) {
+        return Err(MlflowError::invalid(
+            "artifact_location is not supported: this server keeps every experiment's artifacts under its --artifacts-destination",
+        ));
+    }
+    let body = json!({"name": name, "customProperties": tags_param(&params, "tags")?});
+    let created = ctx.registry.create(EntityKind::Experiment, Schema::Create, &body, None).await.map_err(|e| match e {
+        Error::Conflict(_) => MlflowError::new(ErrorCode::ResourceAlreadyExists, format!("Experiment '{name}' already exists.")),
+        e => e.into(),
+    })?;
+    Ok(json!({"experiment_id": created["id"]}))
+}
+
+async fn get_experiment(ctx: Ctx, params: Params) -> Reply {
+    let id = params.str("experiment_id")?;
+    Ok(json!({"experiment": experiment_json(&experiment(&ctx.registry, &id).await?)}))
+}
+
+async fn get_experiment_by_name(ctx: Ctx, params: Params) -> Reply {
+    let name = params.str("experiment_name")?;
+    let query = ListParams { name: Some(name.clone()), ..ListParams::default() };
+    let found = or_missing(ctx.registry.find(&[EntityKind::Experiment], &query).await, || {
+        MlflowError::not_found(format!("Could not find experiment with name '{name}'"))
+    })?;
+    Ok(json!({"experiment": experiment_json(&found)}))
+}
+
+fn max_results(params: &Params, limit: i64) -> Result<usize, MlflowError> {
+    let n = params.opt_int("max_results")?.unwrap_or(DEFAULT_MAX_RESULTS);
+    if !(1..=limit).contains(&n) {
+        return Err(MlflowError::invalid(format!(
+            "Invalid value {n} for parameter 'max_results' supplied. It must be at most {limit}."
+        )));
+    }
+    Ok(n as usize)
+}
+
+/// `view_type` / `run_view_type`: which lifecycle stages a search returns.
+fn view_keeps(params: &Params, field: &str, entity: &Value) -> Result<bool, MlflowError> {
+    let stage = lifecycle(entity);
+    Ok(match params.opt_str(field)?.as_deref().unwrap_or("ACTIVE_ONLY") {
+        "ACTIVE_ONLY" | "1" => stage == "active",
+        "DELETED_ONLY" | "2" => stage == "deleted",
+        "ALL" | "3" => true,
+        other => return Err(MlflowError::invalid(format!("Invalid value {other} for parameter '{field}' supplied."))),
+    })
+}
+
+async fn search_experiments(ctx: Ctx, params: Params) -> Reply {
+    let limit = max_results(&params, 50_000)?;
+    let filter = params.opt_str("filter")?.filter(|f| !f.trim().is_empty());
+    let name_filter = filter.as_deref().map(parse_name_filter).transpose()?;
+    let mut listed = ListParams { page_size: Some(limit.to_string()), ..ListParams::default() };
+    listed.next_page_token = params.opt_str("page_token")?.filter(|t| !t.is_empty());
+    let all = ctx.registry.list(&[EntityKind::Experiment], None, &listed).await?;
+    let (items, next) = match all {
+        Listing::Page(page) => {
+            let next = page.get("nextPageToken").and_then(Value::as_str).filter(|t| !t.is_empty()).map(str::to_owned);
+            (page.get("items").and_then(Value::as_array).cloned().unwrap_or_default(), next)
+        }
+        stream => (items(stream).await?, None),
+    };
+    let mut experiments = Vec::new();
+    for e in &items {
+        if view_keeps(&params, "view_type", e)?
+            && name_filter.as_ref().is_none_or(|(op, value)| name_matches(op, value, e["name"].as_str().unwrap_or_default()))
+        {
+            experiments.push(experiment_json(e));
+        }
+    }
+    let mut reply = json!({"experiments": experiments});
+    if let Some(next) = next {
+        reply["next_page_token"] = next.into();
+    }
+    Ok(reply)
+}
+
+/// The one experiment filter supported: `name = '...'`, `name != '...'`, `name LIKE '...'`,
+/// `name ILIKE '...'`.
+fn parse_name_filter(filter: &str) -> Result<(String, String), MlflowError> {
+    let unsupported =
+        || MlflowError::invalid(format!("Unsupported experiment filter {filter:?}: only name = / != / LIKE / ILIKE '<value>'"));
+    let rest =
+        filter.trim().strip_prefix("name").or_else(|| filter.trim().strip_prefix("attributes.name")).ok_or_else(unsupported)?;
+    let rest = rest.trim_start();
+    let (op, value) = ["!=", "=", "ILIKE", "LIKE"]
+        .iter()
+        .find_map(|op| rest.strip_prefix(op).map(|v| (op.to_string(), v.trim())))
+        .ok_or_else(unsupported)?;
+    let value = value
+        .strip_prefix('\'')
+        .and_then(|v| v.strip_suffix('\''))
+        .or_else(|| value.strip_prefix('"').and_then(|v| v.strip_suffix('"')))
+        .ok_or_else(unsupported)?;
+    Ok((op, value.to_owned()))
+}
+
+fn name_matches(op: &str, pattern: &str, name: &str) -> bool {
+    match op {
+        "=" => name == pattern,
+        "!=" => name != pattern,
+        "LIKE" => super::run_search::like(pattern, name),
+        _ => super::run_search::like(&pattern.to_lowercase(), &name.to_lowercase()),
+    }
+}
+
+async fn patch_experiment(ctx: &Ctx, raw: &str, body: Value) -> Reply {
+    experiment(&ctx.registry, raw).await?;
+    ctx.registry.update(&[EntityKind::Experiment], raw, &body).await?;
+    Ok(json!({}))
+}
+
+async fn update_experiment(ctx: Ctx, params: Params) -> Reply {
+    let id = params.str("experiment_id")?;
+    let name = params.str("new_name")?;
+    patch_experiment(&ctx, &id, json!({"name": name})).await
+}
+
+async fn delete_experiment(ctx: Ctx, params: Params) -> Reply {
+    let id = params.str("experiment_id")?;
+    patch_experiment(&ctx, &id, json!({"state": "ARCHIVED"})).await
+}
+
+async fn restore_experiment(ctx: Ctx, params: Params) -> Reply {
+    let id = params.str("experiment_id")?;
+    patch_experiment(&ctx, &id, json!({"state": "LIVE"})).await
+}
+
+async fn set_experiment_tag(ctx: Ctx, params: Params) -> Reply {
+    let id = params.str("experiment_id")?;
+    let (key, value) = (params.str("key")?, params.opt_str("value")?.unwrap_or_default());
+    let current = experiment(&ctx.registry, &id).await?;
+    let mut custom = current.get("customProperties").and_then(Value::as_object).cloned().unwrap_or_default();
+    custom.insert(key, string_value(&value));
+    patch_experiment(&ctx, &id, json!({"customProperties": custom})).await
+}
+
+// ---------------------------------------------------------------- runs
+
+async fn run(registry: &Registry, raw: &str) -> Result<Value, MlflowError> {
+    id_of(raw, || run_not_found(raw))?;
+    or_missing(registry.get(EntityKind::ExperimentRun, raw).await, || run_not_found(raw))
+}
+
+fn run_info(r: &Value) -> Value {
+    let id = r.get("id").and_then(Value::as_str).unwrap_or_default();
+    let experiment = r.get("experimentId").and_then(Value::as_str).unwrap_or_default();
+    json!({
+        "run_id": id,
+        "run_uuid": id,
+        "run_name": r.get("name").cloned().unwrap_or_default(),
+        "experiment_id": experiment,
+        "user_id": r.get("owner").cloned().unwrap_or(json!("")),
+        "status": r.get("status").cloned().unwrap_or(json!("RUNNING")),
+        "start_time": millis(r, "startTimeSinceEpoch"),
+        "end_time": millis(r, "endTimeSinceEpoch"),
+        "artifact_uri": format!("mlflow-artifacts:/{experiment}/{id}/artifacts"),
+        "lifecycle_stage": lifecycle(r),
+    })
+}
+
+/// A run's latest metrics and its params, as MLflow's `RunData` lists them.
+async fn run_data(registry: &Registry, run_id: i64) -> Result<(Vec<Value>, Vec<Value>), MlflowError> {
+    let kinds = [EntityKind::Metric, EntityKind::Parameter];
+    let logged = items(registry.list(&kinds, Some((Link::Attribution, run_id)), &page_of(MAX_RUN_DATA)).await?).await?;
+    let (mut metrics, mut params) = (Vec::new(), Vec::new());
+    for a in &logged {
+        let key = a.get("name").cloned().unwrap_or_default();
+        match a.get("artifactType").and_then(Value::as_str) {
+            Some("metric") => metrics.push(json!({
+                "key": key,
+                "value": a.get("value").cloned().unwrap_or_default(),
+                "timestamp": millis(a, "timestamp").unwrap_or_default(),
+                "step": millis(a, "step").unwrap_or_default(),
+            })),
+            Some("parameter") => params.push(json!({"key": key, "value": a.get("value").cloned().unwrap_or_default()})),
+            _ => {}
+        }
+    }
+    Ok((metrics, params))
+}
+
+async fn run_json(registry: &Registry, r: &Value) -> Result<Value, MlflowError> {
+    let id: i64 = r.get("id").and_then(Value::as_str).and_then(|s| s.parse().ok()).unwrap_or_default();
+    let (metrics, params) = run_data(registry, id).await?;
+    Ok(json!({
+        "info": run_info(r),
+        "data": {"metrics": metrics, "params": params, "tags": tags_of(r)},
+        "inputs": {},
+    }))
+}
+
+async fn create_run(ctx: Ctx, params: Params) -> Reply {
+    let experiment_id = params.opt_str("experiment_id")?.unwrap_or_else(|| "0".into());
+    experiment(&ctx.registry, &experiment_id).await?;
+    let mut custom = tags_param(&params, "tags")?;
+    let name = params
+        .opt_str("run_name")?
+        .filter(|n| !n.is_empty())
+        .or_else(|| custom.get("mlflow.runName").and_then(|v| v["string_value"].as_str()).map(str::to_owned))
+        .unwrap_or_else(|| format!("run-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]));
+    custom.insert("mlflow.runName".into(), string_value(&name));
+    let start = params.opt_int("start_time")?.unwrap_or_else(now_ms);
+    let mut body = json!({
+        "name": name,
+        "experimentId": experiment_id,
+        "status": "RUNNING",
+        "startTimeSinceEpoch": start.to_string(),
+        "customProperties": custom,
+    });
+    if let Some(user) = params.opt_str("user_id")?.filter(|u| !u.is_empty()) {
+        body["owner"] = user.into();
+    }
+    let created = ctx.registry.create(EntityKind::ExperimentRun, Schema::Create, &body, None).await?;
+    Ok(json!({"run": run_json(&ctx.registry, &created).await?}))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+async fn get_run(ctx: Ctx, params: Params) -> Reply {
+    let id = params.opt_str("run_id")?.or(params.opt_str("run_uuid")?).ok_or_else(|| missing("run_id"))?;
+    let r = run(&ctx.registry, &id).await?;
+    Ok(json!({"run": run_json(&ctx.registry, &r).await?}))
+}
+
+fn run_id_param(params: &Params) -> Result<String, MlflowError> {
+    params.opt_str("run_id")?.or(params.opt_str("run_uuid")?).ok_or_else(|| missing("run_id"))
+}
+
+async fn update_run(ctx: Ctx, params: Params) -> Reply {
+    let id = run_id_param(&params)?;
+    let current = run(&ctx.registry, &id).await?;
+    let mut body = json!({});
+    if let Some(status) = params.opt_str("status")? {
+        body["status"] = status.into();
+    }
+    if let Some(end) = params.opt_int("end_time")? {
+        body["endTimeSinceEpoch"] = end.to_string().into();
+    }
+    if let Some(name) = params.opt_str("run_name")?.filter(|n| !n.is_empty()) {
+        let mut custom = current.get("customProperties").and_then(Value::as_object).cloned().unwrap_or_default();
+        custom.insert("mlflow.runName".into(), string_value(&name));
+        body["name"] = name.into();
+        body["customProperties"] = custom.into();
+    }
+    let updated = ctx.registry.update(&[EntityKind::ExperimentRun], &id, &body).await?;
+    Ok(json!({"run_info": run_info(&updated)}))
+}
+
+async fn set_run_state(ctx: Ctx, params: Params, state: &str) -> Reply {
+    let id = run_id_param(&params)?;
+    run(&ctx.registry, &id).await?;
+    ctx.registry.update(&[EntityKind::ExperimentRun], &id, &json!({"state": state})).await?;
+    Ok(json!({}))
+}
+
+async fn delete_run(ctx: Ctx, params: Params) -> Reply {
+    set_run_state(ctx, params, "ARCHIVED").await
+}
+
+async fn restore_run(ctx: Ctx, params: Params) -> Reply {
+    set_run_state(ctx, params, "LIVE").await
+}
+
+/// A run that may be logged to: it exists and is not deleted.
+async fn active_run(registry: &Registry, raw: &str) -> Result<(i64, Value), MlflowError> {
+    let r = run(registry, raw).await?;
+    if lifecycle(&r) != "active" {
+        return Err(MlflowError::invalid(format!("The run {raw} must be in the 'active' state. Current state is deleted.")));
+    }
+    Ok((raw.parse().expect("checked by run()"), r))
+}
+
+fn metric_of(value: &Value, path: &str) -> Result<(String, f64, i64, i64), MlflowError> {
+    let params = Params(value.as_object().cloned().unwrap_or_default());
+    let key = params.opt_str("key")?.ok_or_else(|| missing(&format!("{path}key")))?;
+    let number = match params.0.get("value") {
+        Some(Value::Number(n)) => n.as_f64(),
+        // MLflow's JSON writes NaN and the infinities as strings.
+        Some(Value::String(s)) => match s.as_str() {
+            "NaN" => Some(f64::NAN),
+            "Infinity" => Some(f64::INFINITY),
+            "-Infinity" => Some(f64::NEG_INFINITY),
+            s => s.parse().ok(),
+        },
+        _ => None,
+    }
+    .ok_or_else(|| MlflowError::invalid(format!("Missing value for required parameter '{path}value'.")))?;
+    let timestamp = params.opt_int("timestamp")?.ok_or_else(|| missing(&format!("{path}timestamp")))?;
+    let step = params.opt_int("step")?.unwrap_or(0);
+    Ok((key, number, timestamp, step))
+}
+
+async fn write_metric(
+    registry: &Registry,
+    run_id: &str,
+    (key, value, timestamp, step): (String, f64, i64, i64),
+) -> Result<(), MlflowError> {
+    if !value.is_finite() {
+        return Err(MlflowError::invalid(format!("Metric '{key}' has a value of {value}, which this server cannot store")));
+    }
+    let body = json!({
+        "artifactType": "metric",
+        "name": key,
+        "value": value,
+        "timestamp": timestamp.to_string(),
+        "step": step,
+    });
+    registry.upsert_artifact(EntityKind::ExperimentRun, run_id, &body).await?;
+    Ok(())
+}
+
+async fn log_metric(ctx: Ctx, params: Params) -> Reply {
+    let id = run_id_param(&params)?;
+    active_run(&ctx.registry, &id).await?;
+    write_metric(&ctx.registry, &id, metric_of(&Value::Object(params.0.clone()), "")?).await?;
+    Ok(json!({}))
+}
+
+fn param_of(value: &Value, path: &str) -> Result<(String, String), MlflowError> {
+    let params = Params(value.as_object().cloned().unwrap_or_default());
+    let key = params.opt_str("key")?.ok_or_else(|| missing(&format!("{path}key")))?;
+    let value = params.opt_str("value")?.unwrap_or_default();
+    if value.chars().count() > MAX_PARAM_VAL_LENGTH {
+        return Err(MlflowError::invalid(format!(
+            "Param value '{}...' had length {}, which exceeded length limit of {MAX_PARAM_VAL_LENGTH}",
+            value.chars().take(20).collect::<String>(),
+            value.chars().count()
+        )));
+    }
+    Ok((key, value))
+}
+
+/// Params are written once: the same value again is fine, another value is MLflow's error and
+/// nothing of the request is written.
+async fn write_params(registry: &Registry, run_id: &str, numeric: i64, new: &[(String, String)]) -> Result<(), MlflowError> {
+    if new.is_empty() {
+        return Ok(());
+    }
+    let (_, existing) = run_data(registry, numeric).await?;
+    let mut fresh = Vec::new();
+    for (key, value) in new {
+        match existing.iter().find(|p| p["key"] == key.as_str()) {
+            Some(old) if old["value"] != value.as_str() => {
+                return Err(MlflowError::invalid(format!(
+                    "Changing param values is not allowed. Param with key='{key}' was already logged with value='{}' for run ID='{run_id}'. Attempted logging new value '{value}'.",
+                    old["value"].as_str().unwrap_or_default()
+                )));
+            }
+            Some(_) => {}
+            None => fresh.push((key, value)),
+        }
+    }
+    for (key, value) in fresh {
+        let body = json!({"artifactType": "parameter", "name": key, "value": value, "parameterType": "string"});
+        registry.upsert_artifact(EntityKind::ExperimentRun, run_id, &body).await?;
+    }
+    Ok(())
+}
+
+async fn log_param(ctx: Ctx, params: Params) -> Reply {
+    let id = run_id_param(&params)?;
+    let (numeric, _) = active_run(&ctx.registry, &id).await?;
+    let param = param_of(&Value::Object(params.0.clone()), "")?;
+    write_params(&ctx.registry, &id, numeric, &[param]).await?;
+    Ok(json!({}))
+}
+
+fn batch_limit(entity: &str, limit: usize, length: usize) -> Result<(), MlflowError> {
+    if length > limit {
+        return Err(MlflowError::invalid(format!(
+            "A batch logging request can contain at most {limit} {entity}. Got {length} {entity}. Please split up {entity} across multiple requests and try again."
+        )));
+    }
+    Ok(())
+}
+
+async fn log_batch(ctx: Ctx, params: Params) -> Reply {
+    let id = run_id_param(&params)?;
+    let (metrics, new_params, tags) = (params.list("metrics"), params.list("params"), params.list("tags"));
+    batch_limit("metrics", MAX_METRICS_PER_BATCH, metrics.len())?;
+    batch_limit("params", MAX_PARAMS_TAGS_PER_BATCH, new_params.len())?;
+    batch_limit("tags", MAX_PARAMS_TAGS_PER_BATCH, tags.len())?;
+    batch_limit("metrics, params, and tags", MAX_ENTITIES_PER_BATCH, metrics.len() + new_params.len() + tags.len())?;
+    // Everything is checked before anything is written.
+    let metrics =
+        metrics.iter().enumerate().map(|(i, m)| metric_of(m, &format!("metrics[{i}]."))).collect::<Result<Vec<_>, _>>()?;
+    let new_params =
+        new_params.iter().enumerate().map(|(i, p)| param_of(p, &format!("params[{i}]."))).collect::<Result<Vec<_>, _>>()?;
+    let tags = tags_param(&params, "tags")?;
+    let (numeric, current) = active_run(&ctx.registry, &id).await?;
+    write_params(&ctx.registry, &id, numeric, &new_params).await?;
+    for metric in metrics {
+        write_metric(&ctx.registry, &id, metric).await?;
+    }
+    if !tags.is_empty() {
+        let mut custom = current.get("customProperties").and_then(Value::as_object).cloned().unwrap_or_default();
+        custom.extend(tags);
+        ctx.registry.update(&[EntityKind::ExperimentRun], &id, &json!({"customProperties": custom})).await?;
+    }
+    Ok(json!({}))
+}
+
+/// Datasets are not kept (the registry has no place for MLflow's dataset inputs yet); the call
+/// succeeds so that autologging goes on.
+async fn log_inputs(ctx: Ctx, params: Params) -> Reply {
+    let id = run_id_param(&params)?;
+    active_run(&ctx.registry, &id).await?;
+    Ok(json!({}))
+}
+
+async fn set_tag(ctx: Ctx, params: Params) -> Reply {
+    let id = run_id_param(&params)?;
+    let (key, value) = (params.str("key")?, params.opt_str("value")?.unwrap_or_default());
+    let (_, current) = active_run(&ctx.registry, &id).await?;
+    let mut custom = current.get("customProperties").and_then(Value::as_object).cloned().unwrap_or_default();
+    custom.insert(key.clone(), string_value(&value));
+    let mut body = json!({"customProperties": custom});
+    if key == "mlflow.runName" && !value.is_empty() {
+        body["name"] = value.into();
+    }
+    ctx.registry.update(&[EntityKind::ExperimentRun], &id, &body).await?;
+    Ok(json!({}))
+}
+
+async fn delete_tag(ctx: Ctx, params: Params) -> Reply {
+    let id = run_id_param(&params)?;
+    let key = params.str("key")?;
+    let (_, current) = active_run(&ctx.registry, &id).await?;
+    let mut custom = current.get("customProperties").and_then(Value::as_object).cloned().unwrap_or_default();
+    if custom.remove(&key).is_none() {
+        return Err(MlflowError::not_found(format!("No tag with name: {key} in run with id {id}")));
+    }
+    ctx.registry.update(&[EntityKind::ExperimentRun], &id, &json!({"customProperties": custom})).await?;
+    Ok(json!({}))
+}
+
+async fn get_metric_history(ctx: Ctx, params: Params) -> Reply {
+    let id = run_id_param(&params)?;
+    let key = params.str("metric_key")?;
+    run(&ctx.registry, &id).await?;
+    let size = params.opt_int("max_results")?.filter(|n| *n > 0).unwrap_or(25_000);
+    let query = ListParams {
+        name: Some(key.clone()),
+        page_size: Some(size.to_string()),
+        next_page_token: params.opt_str("page_token")?.filter(|t| !t.is_empty()),
+        ..ListParams::default()
+    };
+    let rows = items(ctx.registry.metric_history(Some(&id), &query).await?).await?;
+    let metrics: Vec<Value> = rows
+        .iter()
+        .map(|m| {
+            json!({
+                "key": key,
+                "value": m.get("value").cloned().unwrap_or_default(),
+                "timestamp": millis(m, "timestamp").unwrap_or_default(),
+                "step": millis(m, "step").unwrap_or_default(),
+            })
+        })
+        .collect();
+    Ok(json!({"metrics": metrics}))
+}
+
+// ---------------------------------------------------------------- run search
+
+async fn search_runs(ctx: Ctx, params: Params) -> Reply {
+    let limit = max_results(&params, 50_000)?;
+    let filter = super::run_search::Filter::parse(params.opt_str("filter")?.as_deref().unwrap_or_default())?;
+    let order = super::run_search::Order::parse_all(&params.list("order_by"))?;
+    let offset: usize = match params.opt_str("page_token")?.filter(|t| !t.is_empty()) {
+        Some(token) => token.parse().map_err(|_| MlflowError::invalid(format!("Invalid page token {token:?}")))?,
+        None => 0,
+    };
+    let mut runs = Vec::new();
+    for experiment_id in params.list("experiment_ids") {
+        let experiment_id = experiment_id.as_str().map(str::to_owned).unwrap_or_else(|| experiment_id.to_string());
+        let numeric = id_of(&experiment_id, || experiment_not_found(&experiment_id))?;
+        let page = page_of(MAX_SEARCHED_RUNS);
+        let listed = ctx.registry.list(&[EntityKind::ExperimentRun], Some((Link::ParentContext, numeric)), &page).await?;
+        runs.extend(items(listed).await?);
+        if runs.len() > MAX_SEARCHED_RUNS {
+            return Err(MlflowError::invalid(format!(
+                "runs/search looks at most {MAX_SEARCHED_RUNS} runs per request; narrow experiment_ids"
+            )));
+        }
+    }
+    let mut matched = Vec::new();
+    for r in &runs {
+        if !view_keeps(&params, "run_view_type", r)? {
+            continue;
+        }
+        let full = run_json(&ctx.registry, r).await?;
+        if filter.matches(&full) {
+            matched.push(full);
+        }
+    }
+    super::run_search::sort(&mut matched, &order);
+    let page: Vec<Value> = matched.iter().skip(offset).take(limit).cloned().collect();
+    let mut reply = json!({"runs": page});
+    if offset + limit < matched.len() {
+        reply["next_page_token"] = (offset + limit).to_string().into();
+    }
+    Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn experiment_name_filters() {
+        assert_eq!(parse_name_filter("name = 'iris'").unwrap(), ("=".into(), "iris".into()));
+        assert_eq!(parse_name_filter("name LIKE 'ir%'").unwrap(), ("LIKE".into(), "ir%".into()));
+        assert!(parse_name_filter("tags.x = 'y'").is_err());
+    }
+}
