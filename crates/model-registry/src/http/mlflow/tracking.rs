@@ -161,7 +161,25 @@ fn experiment_json(e: &Value) -> Value {
     })
 }
 
+/// MLflow's "Default" experiment, id `0`: the registry's experiment of that name, created on
+/// first use (registry ids start at 1). It answers under its registry id.
+pub const DEFAULT_EXPERIMENT: &str = "Default";
+
 async fn experiment(registry: &Registry, raw: &str) -> Result<Value, MlflowError> {
+    if raw == "0" {
+        let query = ListParams { name: Some(DEFAULT_EXPERIMENT.into()), ..ListParams::default() };
+        return match registry.find(&[EntityKind::Experiment], &query).await {
+            Err(Error::NotFound(_)) => {
+                let body = json!({"name": DEFAULT_EXPERIMENT});
+                match registry.create(EntityKind::Experiment, Schema::Create, &body, None).await {
+                    // Created meanwhile by another request.
+                    Err(Error::Conflict(_)) => Ok(registry.find(&[EntityKind::Experiment], &query).await?),
+                    other => Ok(other?),
+                }
+            }
+            other => Ok(other?),
+        };
+    }
     id_of(raw, || experiment_not_found(raw))?;
     or_missing(registry.get(EntityKind::Experiment, raw).await, || experiment_not_found(raw))
 }
@@ -278,8 +296,8 @@ fn name_matches(op: &str, pattern: &str, name: &str) -> bool {
 }
 
 async fn patch_experiment(ctx: &Ctx, raw: &str, body: Value) -> Reply {
-    experiment(&ctx.registry, raw).await?;
-    ctx.registry.update(&[EntityKind::Experiment], raw, &body).await?;
+    let id = experiment(&ctx.registry, raw).await?["id"].as_str().unwrap_or_default().to_owned();
+    ctx.registry.update(&[EntityKind::Experiment], &id, &body).await?;
     Ok(json!({}))
 }
 
@@ -365,7 +383,7 @@ async fn run_json(registry: &Registry, r: &Value) -> Result<Value, MlflowError> 
 
 async fn create_run(ctx: Ctx, params: Params) -> Reply {
     let experiment_id = params.opt_str("experiment_id")?.unwrap_or_else(|| "0".into());
-    experiment(&ctx.registry, &experiment_id).await?;
+    let experiment_id = experiment(&ctx.registry, &experiment_id).await?["id"].as_str().unwrap_or_default().to_owned();
     let mut custom = tags_param(&params, "tags")?;
     let name = params
         .opt_str("run_name")?
@@ -446,7 +464,7 @@ async fn active_run(registry: &Registry, raw: &str) -> Result<(i64, Value), Mlfl
     Ok((raw.parse().expect("checked by run()"), r))
 }
 
-fn metric_of(value: &Value, path: &str) -> Result<(String, f64, i64, i64), MlflowError> {
+fn metric_of(value: &Value, path: &str) -> Result<MetricPoint, MlflowError> {
     let params = Params(value.as_object().cloned().unwrap_or_default());
     let key = params.opt_str("key")?.ok_or_else(|| missing(&format!("{path}key")))?;
     let number = match params.0.get("value") {
@@ -485,10 +503,46 @@ async fn write_metric(
     Ok(())
 }
 
+/// Steps one history query asks for at once (its `stepIds` list).
+const STEPS_PER_QUERY: usize = 100;
+
+type MetricPoint = (String, f64, i64, i64);
+
+/// The metrics of `new` not logged yet: MLflow keeps one row per (key, value, timestamp, step),
+/// and its client logs a run's metrics again when it logs a model. One history query per key
+/// (and per hundred steps).
+async fn not_yet_logged(registry: &Registry, run_id: &str, new: Vec<MetricPoint>) -> Result<Vec<MetricPoint>, MlflowError> {
+    let mut keys: Vec<&str> = new.iter().map(|m| m.0.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut seen = std::collections::HashSet::new();
+    for key in keys {
+        let mut steps: Vec<i64> = new.iter().filter(|m| m.0 == key).map(|m| m.3).collect();
+        steps.sort_unstable();
+        steps.dedup();
+        for chunk in steps.chunks(STEPS_PER_QUERY) {
+            let query = ListParams {
+                name: Some(key.to_owned()),
+                step_ids: Some(chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",")),
+                page_size: Some(MAX_METRICS_PER_BATCH.to_string()),
+                ..ListParams::default()
+            };
+            for row in items(registry.metric_history(Some(run_id), &query).await?).await? {
+                let value = row.get("value").and_then(Value::as_f64).unwrap_or(f64::NAN);
+                seen.insert((key.to_owned(), value.to_bits(), millis(&row, "timestamp"), millis(&row, "step")));
+            }
+        }
+    }
+    Ok(new.into_iter().filter(|(k, v, t, s)| !seen.contains(&(k.clone(), v.to_bits(), Some(*t), Some(*s)))).collect())
+}
+
 async fn log_metric(ctx: Ctx, params: Params) -> Reply {
     let id = run_id_param(&params)?;
     active_run(&ctx.registry, &id).await?;
-    write_metric(&ctx.registry, &id, metric_of(&Value::Object(params.0.clone()), "")?).await?;
+    let metric = metric_of(&Value::Object(params.0.clone()), "")?;
+    for metric in not_yet_logged(&ctx.registry, &id, vec![metric]).await? {
+        write_metric(&ctx.registry, &id, metric).await?;
+    }
     Ok(json!({}))
 }
 
@@ -565,7 +619,7 @@ async fn log_batch(ctx: Ctx, params: Params) -> Reply {
     let tags = tags_param(&params, "tags")?;
     let (numeric, current) = active_run(&ctx.registry, &id).await?;
     write_params(&ctx.registry, &id, numeric, &new_params).await?;
-    for metric in metrics {
+    for metric in not_yet_logged(&ctx.registry, &id, metrics).await? {
         write_metric(&ctx.registry, &id, metric).await?;
     }
     if !tags.is_empty() {
