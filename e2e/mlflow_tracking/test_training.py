@@ -30,7 +30,8 @@ KUBEFLOW_VENV = Path(os.environ.get("MR_TEST_VENV", REPO / ".venv"))
 
 
 def train(url: str, experiment: str) -> dict:
-    """The script of the issue, up to `log_model`; returns what the later checks need."""
+    """The script of the issue, up to `log_model(registered_model_name="iris")`; returns what the
+    later checks need."""
     mlflow.set_tracking_uri(url)
     mlflow.set_experiment(experiment)
     X, y = load_iris(return_X_y=True)
@@ -49,7 +50,7 @@ def train(url: str, experiment: str) -> dict:
         mlflow.log_artifact(str(files / "notes.txt"))
         mlflow.log_artifacts(str(files / "plots"), artifact_path="plots")
         model = LogisticRegression(max_iter=200).fit(X, y)
-        info = mlflow.sklearn.log_model(model, name="model", input_example=X[:2])
+        info = mlflow.sklearn.log_model(model, name="model", registered_model_name="iris", input_example=X[:2])
     return {"run_id": run.info.run_id, "model_uri": info.model_uri, "expected": model.predict(X[:10]).tolist()}
 
 
@@ -76,7 +77,7 @@ def test_training_script_round_trip(server):
         from sklearn.datasets import load_iris
         mlflow.set_tracking_uri({server.url!r})
         X, _ = load_iris(return_X_y=True)
-        print(json.dumps(mlflow.sklearn.load_model({out['model_uri']!r}).predict(X[:10]).tolist()))
+        print(json.dumps(mlflow.sklearn.load_model("models:/iris/1").predict(X[:10]).tolist()))
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -126,6 +127,12 @@ def kubeflow_view(url: str, run_id: str, experiment_id: str) -> None:
     assert [a["name"] for a in logged if a["artifactType"] == "model-artifact"] == ["model"]
     history = rest(f"{api}/experiment_runs/{run_id}/metric_history?name=loss&pageSize=200")
     assert history["size"] == 100
+    # The registered version, served from where its files are.
+    model = rest(f"{api}/registered_model?name=iris")
+    version = rest(f"{api}/registered_models/{model['id']}/versions")["items"][0]
+    assert version["name"] == "1"
+    files = rest(f"{api}/model_versions/{version['id']}/artifacts")["items"]
+    assert len(files) == 1 and files[0]["uri"].endswith("/artifacts") and "/models/m-" in files[0]["uri"], files
     python = KUBEFLOW_VENV / "bin" / "python"
     if not python.exists():
         pytest.fail(f"the Kubeflow client's venv {KUBEFLOW_VENV} is missing (scripts/test-env.sh)", pytrace=False)

@@ -219,6 +219,14 @@ impl ArtifactStore {
         &self.destination
     }
 
+    /// The `mlflow-artifacts:/` form of a URI inside the destination (one [`Self::uri_of`] gave),
+    /// which MLflow's clients download through this proxy; `None` for any other URI.
+    pub fn proxied_uri(&self, uri: &str) -> Option<String> {
+        let root = self.uri_of(&ArtifactPath::root());
+        let rest = uri.strip_prefix(root.trim_end_matches('/'))?.strip_prefix('/')?;
+        ArtifactPath::parse(rest).ok().map(|path| format!("mlflow-artifacts:/{path}"))
+    }
+
     /// Where `path` is in the destination itself (`file:///...`, `s3://bucket/...`), for
     /// clients that read the store directly (a Kubeflow model artifact's `uri`, KServe).
     pub fn uri_of(&self, path: &ArtifactPath) -> String {

@@ -338,6 +338,8 @@ async fn search_versions(ctx: Ctx, p: Params) -> Reply {
 
 async fn download_uri(ctx: Ctx, p: Params) -> Reply {
     let uri = ctx.registry.mlflow_download_uri(&model_name(&p, "name")?, &version(&p)?).await?;
+    // Files in the artifacts destination (a logged model's) are downloaded through the proxy.
+    let uri = ctx.state.artifacts().proxied_uri(&uri).unwrap_or(uri);
     Ok(json!({ "artifact_uri": uri }))
 }
 

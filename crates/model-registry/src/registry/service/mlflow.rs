@@ -672,7 +672,19 @@ impl Registry {
                     // A `models:/<name>/<version>` (or `@alias`) source is another version of this
                     // registry: its files are that version's, and its run is too unless given.
                     let (mut source, mut storage, mut run_id) = (new.source.clone(), new.source.clone(), new.run_id.clone());
-                    if let Some(reference) = new.source.strip_prefix("models:/") {
+                    let logged_model = new.source.strip_prefix("models:/m-").and_then(|id| id.parse::<i64>().ok());
+                    if let Some(id) = logged_model {
+                        // MLflow 3's logged model (`log_model`): a model artifact of the tracking API,
+                        // whose files and run the version takes.
+                        let spec = EntityKind::ModelArtifact.spec();
+                        let found = this.store.get(conn, spec.node, &[this.type_id(EntityKind::ModelArtifact)], &[id]).await?;
+                        let artifact =
+                            found.first().ok_or_else(|| Error::not_found(format!("Logged model '{}' not found.", new.source)))?;
+                        storage = artifact.uri.clone().unwrap_or_default();
+                        if run_id.is_none() {
+                            run_id = custom_text(artifact, "mlflow.sourceRunId");
+                        }
+                    } else if let Some(reference) = new.source.strip_prefix("models:/") {
                         let referenced = this.referenced_version(conn, reference, &new.source).await?;
                         source = format!("models:/{}/{}", referenced.model, referenced.version);
                         storage = referenced.storage.clone().unwrap_or_default();
