@@ -60,8 +60,8 @@ impl ArtifactPath {
         if segments[0] == STAGING_DIR {
             return Err(InvalidPath("the directory .mlflow-mpu is reserved"));
         }
-        // Every segment is plain now; `from_iter` percent-encodes what a store cannot hold.
-        Ok(ArtifactPath(Path::from_iter(segments)))
+        // Kept as sent (no percent-encoding), so names list back as the client wrote them.
+        Path::parse(trimmed).map(ArtifactPath).map_err(|_| InvalidPath("not a valid path"))
     }
 
     pub fn is_root(&self) -> bool {
