@@ -243,7 +243,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             let db = BenchDb::create(backend, &admin).await?;
             let outcome = async {
                 let server = Server::start(&bin, backend, db.server_dsn(), &[]).await?;
-                let results = mlflow::bench(server.base_url(), &settings.clients, settings.duration).await;
+                let results = mlflow::bench(server.base_url(), &settings.clients, settings.duration, &args.workloads).await;
                 server.stop().await?;
                 results
             }
@@ -253,7 +253,10 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
         if let Some(url) = &args.mlflow_url {
             rows.extend(
-                mlflow::bench(url, &settings.clients, settings.duration).await?.into_iter().map(|r| ("mlflow server".into(), r)),
+                mlflow::bench(url, &settings.clients, settings.duration, &args.workloads)
+                    .await?
+                    .into_iter()
+                    .map(|r| ("mlflow server".into(), r)),
             );
         }
         print!("{}", mlflow::table(&rows));

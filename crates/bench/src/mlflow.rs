@@ -10,6 +10,12 @@
 //! - **M3 search**: alternately `registered-models/search` with `name LIKE 'mlf-1%'`
 //!   (about 1/16 of the models, `max_results=100`) and `model-versions/search` with
 //!   `name = '<a prepared model>'`. One op = one request; every model must match.
+//! - **M4 log-metric**: `runs/log-metric` of one metric (step counting up) to the client's own
+//!   run. One op = one request.
+//! - **M5 log-batch**: `runs/log-batch` of 10 metrics (keys `m0`..`m9`, the same step) and one new
+//!   param to the client's own run. One op = one request.
+//!
+//! `--workloads m4,m5` (any of m1-m5) runs only those; by default all five.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -81,6 +87,8 @@ pub struct MlflowWorker {
     models: Arc<[String]>,
     next: usize,
     workload: Workload,
+    /// The run M4 and M5 log to, this client's own.
+    run: String,
 }
 
 impl MlflowWorker {
@@ -97,6 +105,19 @@ impl MlflowWorker {
                 if found["model_version"]["name"] != model.as_str() || found["model_version"]["version"] != "1" {
                     return Err(OpError::WrongAnswer(format!("alias champion of {model}: {found}")));
                 }
+            }
+            Workload::MlflowLogMetric => {
+                let metric = json!({"run_id": self.run, "key": "loss", "value": 1.0 / self.next as f64, "timestamp": now_ms(), "step": self.next});
+                self.api.call(Method::POST, "runs/log-metric", metric).await?;
+            }
+            Workload::MlflowLogBatch => {
+                let (timestamp, step) = (now_ms(), self.next);
+                let metrics: Vec<Value> =
+                    (0..10).map(|k| json!({"key": format!("m{k}"), "value": k as f64 + step as f64, "timestamp": timestamp, "step": step})).collect();
+                let params = [json!({"key": format!("p{step}"), "value": "x"})];
+                self.api
+                    .call(Method::POST, "runs/log-batch", json!({"run_id": self.run, "metrics": metrics, "params": params}))
+                    .await?;
             }
             _ if self.next.is_multiple_of(2) => {
                 let query = json!({"filter": format!("name LIKE '{NAME_PREFIX}%'"), "max_results": "100"});
@@ -139,22 +160,58 @@ pub async fn prepare(api: &MlflowApi) -> anyhow::Result<Vec<String>> {
     Ok(names)
 }
 
-/// M1, M2 and M3 at every client count against the server at `server`.
-pub async fn bench(server: &str, clients: &[u32], duration: Duration) -> anyhow::Result<Vec<RunResult>> {
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+const ALL: [Workload; 5] = [
+    Workload::MlflowRegister,
+    Workload::MlflowAlias,
+    Workload::MlflowSearch,
+    Workload::MlflowLogMetric,
+    Workload::MlflowLogBatch,
+];
+
+/// A new run (in a new experiment) for each of `n` clients.
+async fn runs(api: &MlflowApi, n: usize) -> anyhow::Result<Vec<String>> {
+    let experiment =
+        api.call(Method::POST, "experiments/create", json!({"name": format!("bench-{}", uuid::Uuid::new_v4().simple())})).await?;
+    let mut runs = Vec::new();
+    for _ in 0..n {
+        let created = api
+            .call(Method::POST, "runs/create", json!({"experiment_id": experiment["experiment_id"], "start_time": now_ms()}))
+            .await?;
+        runs.push(created["run"]["info"]["run_id"].as_str().unwrap_or_default().to_owned());
+    }
+    Ok(runs)
+}
+
+/// M1-M5 (or those of `only` among them) at every client count against the server at `server`.
+pub async fn bench(server: &str, clients: &[u32], duration: Duration, only: &[Workload]) -> anyhow::Result<Vec<RunResult>> {
+    let chosen: Vec<Workload> = ALL.into_iter().filter(|w| only.contains(w) || !only.iter().any(|o| ALL.contains(o))).collect();
     let api = MlflowApi::new(server)?;
-    let models: Arc<[String]> = prepare(&api).await?.into();
+    let registry_workloads = [Workload::MlflowAlias, Workload::MlflowSearch];
+    let models: Arc<[String]> = if chosen.iter().any(|w| registry_workloads.contains(w)) {
+        prepare(&api).await?.into()
+    } else {
+        vec![String::new()].into()
+    };
     // The closed-loop runner takes the Kubeflow client too; MLflow's workers do not use it.
     let runner = Api::new(server, None)?;
     let mut out = Vec::new();
-    for workload in [Workload::MlflowRegister, Workload::MlflowAlias, Workload::MlflowSearch] {
+    for workload in chosen {
         for &n in clients {
             eprintln!("[{server}] {}, {n} clients, {} s", workload.label(), duration.as_secs());
-            let workers = (0..n as usize)
-                .map(|i| MlflowWorker {
+            let runs = runs(&api, n as usize).await?;
+            let workers = runs
+                .into_iter()
+                .enumerate()
+                .map(|(i, run)| MlflowWorker {
                     api: api.clone(),
                     models: Arc::clone(&models),
                     next: i * models.len() / n as usize,
                     workload,
+                    run,
                 })
                 .collect();
             out.push(workload::mlflow(&runner, workload, workers, duration).await);

@@ -45,6 +45,12 @@ pub enum Workload {
     MlflowAlias,
     #[value(name = "m3")]
     MlflowSearch,
+    /// MLflow's tracking API: one `runs/log-metric` per op.
+    #[value(name = "m4")]
+    MlflowLogMetric,
+    /// MLflow's tracking API: one `runs/log-batch` of 10 metrics and a param per op.
+    #[value(name = "m5")]
+    MlflowLogBatch,
 }
 
 impl Workload {
@@ -59,6 +65,8 @@ impl Workload {
             Workload::MlflowRegister => "M1 register",
             Workload::MlflowAlias => "M2 get by alias",
             Workload::MlflowSearch => "M3 search",
+            Workload::MlflowLogMetric => "M4 log-metric",
+            Workload::MlflowLogBatch => "M5 log-batch",
         }
     }
 }
