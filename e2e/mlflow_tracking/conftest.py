@@ -172,3 +172,37 @@ def s3_server(moto):
     s = Server("sqlite", "s3://artifacts/mlflow", env=MOTO_ENV)
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="module")
+def mlflow_server():
+    """MLflow's own server (the same pinned version) on SQLite, serving artifacts, for the
+    differential test; stopped at the end."""
+    workdir = Path(tempfile.mkdtemp(prefix="mlflow-server-"))
+    port = free_port()
+    log = open(workdir / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{workdir}/mlflow.db", "--artifacts-destination", str(workdir / "artifacts"),
+         "--workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except Exception:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            pytest.fail(f"mlflow server did not start:\n{open(workdir / 'server.log').read()[-3000:]}", pytrace=False)
+        time.sleep(0.5)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()

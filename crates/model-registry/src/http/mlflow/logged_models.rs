@@ -28,7 +28,7 @@ macro_rules! op {
             method: Method::$method,
             path: $path,
             role: Role::$role,
-            handler: |ctx, params| Box::pin($handler(ctx, params)),
+            handler: |ctx, params| Box::pin(async move { $handler(ctx, params).await.map(super::tracking::proto_json) }),
         }
     };
 }

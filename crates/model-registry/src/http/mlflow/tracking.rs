@@ -34,7 +34,7 @@ macro_rules! op {
             method: Method::$method,
             path: $path,
             role: Role::$role,
-            handler: |ctx, params| Box::pin($handler(ctx, params)),
+            handler: |ctx, params| Box::pin(async move { $handler(ctx, params).await.map(super::tracking::proto_json) }),
         }
     };
 }
@@ -63,6 +63,20 @@ pub const OPERATIONS: &[Operation] = &[
     op!("deleteTag", Post, "/runs/delete-tag", Writer, delete_tag),
     op!("getMetricHistory", Get, "/metrics/get-history", Reader, get_metric_history),
 ];
+
+/// A reply as MLflow's proto3 JSON writes it: unset fields (null) and empty lists left out.
+pub(super) fn proto_json(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null() && !v.as_array().is_some_and(Vec::is_empty))
+                .map(|(k, v)| (k, proto_json(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(proto_json).collect()),
+        other => other,
+    }
+}
 
 // ---------------------------------------------------------------- ids, values, lists
 
@@ -158,6 +172,8 @@ fn experiment_json(e: &Value) -> Value {
         "creation_time": millis(e, "createTimeSinceEpoch"),
         "last_update_time": millis(e, "lastUpdateTimeSinceEpoch"),
         "tags": tags_of(e),
+        // MLflow 3's workspaces: everything here is in its default one.
+        "workspace": "default",
     })
 }
 
@@ -378,6 +394,7 @@ async fn run_json(registry: &Registry, r: &Value) -> Result<Value, MlflowError> 
         "info": run_info(r),
         "data": {"metrics": metrics, "params": params, "tags": tags_of(r)},
         "inputs": {},
+        "outputs": {},
     }))
 }
 
@@ -403,7 +420,10 @@ async fn create_run(ctx: Ctx, params: Params) -> Reply {
         body["owner"] = user.into();
     }
     let created = ctx.registry.create(EntityKind::ExperimentRun, Schema::Create, &body, None).await?;
-    Ok(json!({"run": run_json(&ctx.registry, &created).await?}))
+    let mut run = run_json(&ctx.registry, &created).await?;
+    // MLflow's `CreateRun` answers without the (empty) outputs its `GetRun` has.
+    run.as_object_mut().map(|r| r.remove("outputs"));
+    Ok(json!({ "run": run }))
 }
 
 fn now_ms() -> i64 {

@@ -1,0 +1,108 @@
+"""The same sequence of tracking calls against this server and against `mlflow server` (same
+version, SQLite): the same statuses, error codes and bodies, except for the fields each server
+makes up itself (ids, times, generated names) and the differences docs/compatibility.md lists."""
+
+from __future__ import annotations
+
+import requests
+
+# Fields whose values each server makes up: compared for presence, not value.
+MADE_UP = {"experiment_id", "run_id", "run_uuid", "artifact_uri", "artifact_location", "creation_time", "last_update_time", "end_time"}
+
+
+def shape(value, key=None):
+    """The value with made-up fields blanked and lists of key/value pairs sorted."""
+    if key in MADE_UP:
+        return "<made up>" if value not in (None, "") else value
+    if isinstance(value, dict):
+        return {k: shape(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [shape(v) for v in value]
+        if all(isinstance(i, dict) and "key" in i for i in items):
+            items.sort(key=lambda i: (i["key"], str(i.get("step")), str(i.get("timestamp"))))
+        return items
+    return value
+
+
+class Both:
+    def __init__(self, ours: str, theirs: str):
+        self.urls = {"ours": ours, "mlflow": theirs}
+        self.ids = {"ours": {}, "mlflow": {}}
+
+    def call(self, method: str, path: str, body: dict | None = None, ids: dict | None = None):
+        """One request to each server (`{name}` placeholders filled with that server's ids);
+        both answers, checked for the same status and error code."""
+        answers = {}
+        for side, url in self.urls.items():
+            def fill(v, ids=self.ids[side]):
+                if isinstance(v, str):
+                    return v.format(**ids)
+                return [fill(i) for i in v] if isinstance(v, list) else v
+
+            payload = {k: fill(v) for k, v in (body or {}).items()}
+            if method == "GET":
+                r = requests.get(f"{url}/api/2.0/mlflow/{path}", params=payload, timeout=30)
+            else:
+                r = requests.request(method, f"{url}/api/2.0/mlflow/{path}", json=payload, timeout=30)
+            answers[side] = (r.status_code, r.json() if r.content else {})
+        (s1, b1), (s2, b2) = answers["ours"], answers["mlflow"]
+        assert s1 == s2, f"{method} {path}: status {s1} here, {s2} from MLflow: {b1} / {b2}"
+        assert b1.get("error_code") == b2.get("error_code"), f"{method} {path}: {b1} / {b2}"
+        for side, (_, b) in answers.items():
+            for name, pointer in (ids or {}).items():
+                value = b
+                for part in pointer.split("."):
+                    value = value[part]
+                self.ids[side][name] = value
+        return b1, b2
+
+    def same(self, method: str, path: str, body: dict | None = None, ids: dict | None = None, drop=()):
+        ours, theirs = self.call(method, path, body, ids)
+        if "error_code" in ours:
+            return
+        for field in drop:
+            ours.pop(field, None)
+            theirs.pop(field, None)
+        assert shape(ours) == shape(theirs), f"{method} {path}:\nhere:   {shape(ours)}\nMLflow: {shape(theirs)}"
+
+
+def test_tracking_calls_answer_as_mlflows_server(sqlite_server, mlflow_server):
+    both = Both(sqlite_server.url, mlflow_server)
+    both.same("POST", "experiments/create", {"name": "diff", "tags": [{"key": "team", "value": "a"}]}, ids={"exp": "experiment_id"})
+    both.same("POST", "experiments/create", {"name": "diff"})  # RESOURCE_ALREADY_EXISTS
+    both.same("GET", "experiments/get-by-name", {"experiment_name": "diff"})
+    both.same("GET", "experiments/get-by-name", {"experiment_name": "nope"})
+    both.same("GET", "experiments/get", {"experiment_id": "{exp}"})
+    both.same("POST", "experiments/set-experiment-tag", {"experiment_id": "{exp}", "key": "k", "value": "v"})
+    run = {"experiment_id": "{exp}", "start_time": 1700000000000, "run_name": "first", "user_id": "ann",
+           "tags": [{"key": "t", "value": "x"}]}
+    both.same("POST", "runs/create", run, ids={"run": "run.info.run_id"})
+    both.same("POST", "runs/log-parameter", {"run_id": "{run}", "key": "lr", "value": "0.1"})
+    both.same("POST", "runs/log-parameter", {"run_id": "{run}", "key": "lr", "value": "0.1"})
+    both.same("POST", "runs/log-parameter", {"run_id": "{run}", "key": "lr", "value": "0.2"})  # changed: refused
+    for step in range(3):
+        both.same("POST", "runs/log-metric", {"run_id": "{run}", "key": "loss", "value": 1.0 / (step + 1), "timestamp": 1700000000100 + step, "step": step})
+    both.same("POST", "runs/log-metric", {"run_id": "{run}", "key": "loss"})  # no value, no timestamp
+    both.same("GET", "metrics/get-history", {"run_id": "{run}", "metric_key": "loss"})
+    metrics = [{"key": "m", "value": 1.0, "timestamp": 0, "step": i} for i in range(1001)]
+    both.same("POST", "runs/log-batch", {"run_id": "{run}", "metrics": metrics})
+    batch = {"run_id": "{run}", "metrics": [{"key": "acc", "value": 0.9, "timestamp": 1700000000200, "step": 0}],
+             "params": [{"key": "depth", "value": "3"}], "tags": [{"key": "stage", "value": "dev"}]}
+    both.same("POST", "runs/log-batch", batch)
+    both.same("POST", "runs/set-tag", {"run_id": "{run}", "key": "t2", "value": "y"})
+    both.same("POST", "runs/delete-tag", {"run_id": "{run}", "key": "t2"})
+    both.same("POST", "runs/delete-tag", {"run_id": "{run}", "key": "t2"})  # already gone
+    both.same("GET", "runs/get", {"run_id": "{run}"})
+    both.same("POST", "runs/update", {"run_id": "{run}", "status": "FINISHED", "end_time": 1700000001000})
+    both.same("POST", "runs/search", {"experiment_ids": ["{exp}"], "filter": "metrics.acc > 0.5 and params.lr = '0.1'"})
+    both.same("POST", "runs/search", {"experiment_ids": ["{exp}"], "filter": "params.lr = '0.2'"})
+    both.same("POST", "runs/search", {"experiment_ids": ["{exp}"], "filter": "metrics.acc = 'x'"})
+    both.same("GET", "runs/get", {"run_id": "123456789"})
+    both.same("POST", "runs/delete", {"run_id": "{run}"})
+    both.same("GET", "runs/get", {"run_id": "{run}"})
+    both.same("POST", "runs/log-metric", {"run_id": "{run}", "key": "late", "value": 1.0, "timestamp": 0})
+    both.same("POST", "runs/restore", {"run_id": "{run}"})
+    both.same("POST", "experiments/delete", {"experiment_id": "{exp}"})
+    both.same("GET", "experiments/get", {"experiment_id": "{exp}"})
+    both.same("POST", "experiments/restore", {"experiment_id": "{exp}"})
+    both.same("GET", "experiments/get", {"experiment_id": "{exp}"})
