@@ -43,6 +43,8 @@ pub struct AppState {
     store: Arc<RwLock<Arc<StoreState>>>,
     metrics: Metrics,
     artifacts: ArtifactStore,
+    /// Artifact uploads and downloads under way, at most [`http::mlflow::artifacts::MAX_TRANSFERS`].
+    artifact_transfers: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -51,12 +53,17 @@ impl AppState {
             store: Arc::new(RwLock::new(Arc::new(StoreState::Starting("connecting to the database".into())))),
             metrics: Metrics::default(),
             artifacts,
+            artifact_transfers: Arc::new(tokio::sync::Semaphore::new(http::mlflow::artifacts::MAX_TRANSFERS)),
         }
     }
 
     /// MLflow's artifact proxy (`--artifacts-destination`).
     pub fn artifacts(&self) -> &ArtifactStore {
         &self.artifacts
+    }
+
+    pub fn artifact_transfers(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.artifact_transfers
     }
 
     pub fn metrics(&self) -> &Metrics {

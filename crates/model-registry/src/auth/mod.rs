@@ -185,6 +185,12 @@ impl AccessTable {
         self.0.get(&(method.clone(), path.to_owned())).copied()
     }
 
+    /// Both tables' routes: routers served apart (with different limits) behind one gate.
+    pub fn merged(mut self, other: AccessTable) -> AccessTable {
+        self.0.extend(other.0);
+        self
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&Method, &str, Access)> {
         self.0.iter().map(|((m, p), d)| (m, p.as_str(), d.access))
     }

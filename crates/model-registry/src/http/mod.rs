@@ -42,9 +42,15 @@ const BODY_LIMIT: usize = 4 * 1024 * 1024;
 /// is answered 503 at once rather than queued.
 pub const MAX_CONCURRENT_REQUESTS: u32 = 64;
 
-/// Every route with the access it declared: both REST APIs, MLflow's, the web UI's pages when `ui`,
-/// `/metrics` unless it has a port of its own (then it needs a reader here).
+/// Every route with the access it declared: both REST APIs, MLflow's and its artifact proxy, the
+/// web UI's pages when `ui`, `/metrics` unless it has a port of its own (then it needs a reader
+/// here).
 pub fn guarded_routes(ui: bool, with_metrics: bool) -> Guarded<AppState> {
+    api_routes(ui, with_metrics).merge(mlflow::artifacts::routes())
+}
+
+/// The routes behind the JSON APIs' body limit and request permits: all but the artifact proxy's.
+fn api_routes(ui: bool, with_metrics: bool) -> Guarded<AppState> {
     let mut routes = ApiVersion::ALL
         .into_iter()
         .fold(Guarded::default(), |routes, api| routes.nest(&api.base_path(), routes::api(api).merge(openapi::routes(api))));
@@ -67,14 +73,18 @@ pub fn guarded_routes(ui: bool, with_metrics: bool) -> Guarded<AppState> {
 /// content type, which a cross-origin page cannot send without a preflight nobody answers.
 pub fn router(state: AppState, max_concurrent_requests: u32, ui: bool, auth: Auth, with_metrics: bool) -> Router {
     let permits = Arc::new(Semaphore::new(max_concurrent_requests as usize));
-    // Outside the JSON API's body limit and request permits: transfers stream, with their own.
-    let artifacts = mlflow::artifacts::router(state.artifacts().clone());
-    let routes = guarded_routes(ui, with_metrics);
-    let gate = Gate { auth, access: Arc::new(routes.access), metrics: state.metrics().clone() };
+    let routes = api_routes(ui, with_metrics);
+    // Outside the JSON API's body limit and request permits (transfers stream, with their own),
+    // behind the same gate.
+    let artifacts = mlflow::artifacts::routes();
+    let access = routes.access.merged(artifacts.access);
+    let gate = Gate { auth, access: Arc::new(access), metrics: state.metrics().clone() };
+    let gate = axum::middleware::from_fn_with_state(gate, crate::auth::enforce);
+    let artifacts = artifacts.router.layer(gate.clone()).with_state(state.clone());
     routes
         .router
         .fallback(dispatch)
-        .layer(axum::middleware::from_fn_with_state(gate, crate::auth::enforce))
+        .layer(gate)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(reject_declared_oversize))
         .layer(axum::middleware::from_fn_with_state(permits, shed_load))

@@ -8,19 +8,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::extract::{FromRef, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{on, MethodFilter, MethodRouter};
-use axum::{Json, Router};
+use axum::routing::{any, delete as delete_route, get, post, put, MethodRouter};
+use axum::Json;
 use futures_util::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::error::{ErrorCode, MlflowError};
+use crate::app::AppState;
 use crate::artifacts::{ArtifactError, ArtifactPath, ArtifactStore, MAX_PARTS};
-use crate::auth::Role;
+use crate::auth::{Access, Guarded, Role};
 
 /// Where MLflow's clients reach the proxy: the SDK, and MLflow's web UI.
 pub const PREFIXES: [&str; 2] = ["/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts"];
@@ -43,10 +44,17 @@ pub fn is_transfer(path: &str) -> bool {
     PREFIXES.iter().any(|prefix| path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/')))
 }
 
+/// The proxy's part of the server's state: its store and the transfers under way.
 #[derive(Clone)]
 struct Proxy {
     store: ArtifactStore,
     transfers: Arc<Semaphore>,
+}
+
+impl FromRef<AppState> for Proxy {
+    fn from_ref(state: &AppState) -> Proxy {
+        Proxy { store: state.artifacts().clone(), transfers: state.artifact_transfers().clone() }
+    }
 }
 
 impl From<ArtifactError> for MlflowError {
@@ -289,38 +297,31 @@ async fn endpoint_not_found(request: Request) -> MlflowError {
 }
 
 /// The operation table: method, path (relative to each prefix), the role it needs, handler.
-fn operations() -> Vec<(MethodFilter, &'static str, Role, MethodRouter<Proxy>)> {
+fn operations() -> Vec<(Method, &'static str, Role, MethodRouter<AppState>)> {
     vec![
-        (MethodFilter::GET, "/artifacts", Role::Reader, on(MethodFilter::GET, list)),
-        (MethodFilter::GET, "/artifacts/{*path}", Role::Reader, on(MethodFilter::GET, download)),
-        (MethodFilter::PUT, "/artifacts/{*path}", Role::Writer, on(MethodFilter::PUT, upload)),
-        (MethodFilter::DELETE, "/artifacts/{*path}", Role::Admin, on(MethodFilter::DELETE, delete)),
-        (MethodFilter::POST, "/mpu/create/{*path}", Role::Writer, on(MethodFilter::POST, create_upload)),
-        (MethodFilter::PUT, "/mpu/parts/{upload_id}/{part}", Role::Writer, on(MethodFilter::PUT, upload_part)),
-        (MethodFilter::POST, "/mpu/complete/{*path}", Role::Writer, on(MethodFilter::POST, complete_upload)),
-        (MethodFilter::POST, "/mpu/abort/{*path}", Role::Writer, on(MethodFilter::POST, abort_upload)),
-        (MethodFilter::GET, "/presigned/{*path}", Role::Reader, on(MethodFilter::GET, presigned)),
+        (Method::GET, "/artifacts", Role::Reader, get(list)),
+        (Method::GET, "/artifacts/{*path}", Role::Reader, get(download)),
+        (Method::PUT, "/artifacts/{*path}", Role::Writer, put(upload)),
+        (Method::DELETE, "/artifacts/{*path}", Role::Admin, delete_route(delete)),
+        (Method::POST, "/mpu/create/{*path}", Role::Writer, post(create_upload)),
+        (Method::PUT, "/mpu/parts/{upload_id}/{part}", Role::Writer, put(upload_part)),
+        (Method::POST, "/mpu/complete/{*path}", Role::Writer, post(complete_upload)),
+        (Method::POST, "/mpu/abort/{*path}", Role::Writer, post(abort_upload)),
+        (Method::GET, "/presigned/{*path}", Role::Reader, get(presigned)),
     ]
 }
 
-/// The proxy's routes under both prefixes.
-pub fn router(store: ArtifactStore) -> Router {
-    let proxy = Proxy { store, transfers: Arc::new(Semaphore::new(MAX_TRANSFERS)) };
-    let mut router = Router::new();
+/// The proxy's routes under both prefixes, each declaring its role (refused in MLflow's body);
+/// unknown paths are `ENDPOINT_NOT_FOUND` to whoever may read.
+pub fn routes() -> Guarded<AppState> {
+    let methods = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
+    let mut routes = Guarded::default();
     for prefix in PREFIXES {
-        let mut paths: std::collections::BTreeMap<String, MethodRouter<Proxy>> = Default::default();
-        for (_, path, _role, handler) in operations() {
-            let path = format!("{prefix}{path}");
-            let merged = match paths.remove(&path) {
-                Some(existing) => existing.merge(handler),
-                None => handler,
-            };
-            paths.insert(path, merged);
+        for (method, path, role, handler) in operations() {
+            routes = routes.route(&format!("{prefix}{path}"), &[method], Access::Needs(role), handler);
         }
-        for (path, handler) in paths {
-            router = router.route(&path, handler);
-        }
-        router = router.route(&format!("{prefix}/{{*rest}}"), axum::routing::any(endpoint_not_found));
+        let rest = format!("{prefix}/{{*rest}}");
+        routes = routes.route(&rest, &methods, Access::Needs(Role::Reader), any(endpoint_not_found));
     }
-    router.with_state(proxy)
+    routes.refusing_with(super::error::refusal)
 }

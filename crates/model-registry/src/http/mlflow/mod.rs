@@ -11,6 +11,7 @@ mod run_search;
 mod search;
 mod tracking;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
