@@ -9,9 +9,8 @@
 use serde_json::{json, Map, Value};
 
 use super::error::{ErrorCode, MlflowError};
-use super::{missing, Ctx, Method, Operation, Params, Reply};
+use super::{missing, Ctx, Operation, Params, Reply};
 use crate::artifacts::ArtifactPath;
-use crate::auth::Role;
 use crate::registry::{EntityKind, Error, Link, ListParams, Listing};
 
 /// Logged models `logged-models/search` looks at per request (it filters in memory).
@@ -21,28 +20,16 @@ const MODEL_TYPE: &str = "mlflow.modelType";
 const SOURCE_RUN: &str = "mlflow.sourceRunId";
 const PARAM_PREFIX: &str = "mlflow.param.";
 
-macro_rules! op {
-    ($name:literal, $method:ident, $path:literal, $role:ident, $handler:path) => {
-        Operation {
-            name: $name,
-            method: Method::$method,
-            path: $path,
-            role: Role::$role,
-            handler: |ctx, params| Box::pin(async move { $handler(ctx, params).await.map(super::tracking::proto_json) }),
-        }
-    };
-}
-
 pub const OPERATIONS: &[Operation] = &[
-    op!("createLoggedModel", Post, "/logged-models", Writer, create),
-    op!("getLoggedModel", Get, "/logged-models/{model_id}", Reader, get),
-    op!("finalizeLoggedModel", Patch, "/logged-models/{model_id}", Writer, finalize),
-    op!("deleteLoggedModel", Delete, "/logged-models/{model_id}", Admin, delete),
-    op!("searchLoggedModels", Post, "/logged-models/search", Reader, search),
-    op!("setLoggedModelTags", Patch, "/logged-models/{model_id}/tags", Writer, set_tags),
-    op!("deleteLoggedModelTag", Delete, "/logged-models/{model_id}/tags/{tag_key}", Writer, delete_tag),
-    op!("logLoggedModelParams", Post, "/logged-models/{model_id}/params", Writer, log_params),
-    op!("logOutputs", Post, "/runs/outputs", Writer, log_outputs),
+    op!("createLoggedModel", Post, "/logged-models", Writer, create, proto),
+    op!("getLoggedModel", Get, "/logged-models/{model_id}", Reader, get, proto),
+    op!("finalizeLoggedModel", Patch, "/logged-models/{model_id}", Writer, finalize, proto),
+    op!("deleteLoggedModel", Delete, "/logged-models/{model_id}", Admin, delete, proto),
+    op!("searchLoggedModels", Post, "/logged-models/search", Reader, search, proto),
+    op!("setLoggedModelTags", Patch, "/logged-models/{model_id}/tags", Writer, set_tags, proto),
+    op!("deleteLoggedModelTag", Delete, "/logged-models/{model_id}/tags/{tag_key}", Writer, delete_tag, proto),
+    op!("logLoggedModelParams", Post, "/logged-models/{model_id}/params", Writer, log_params, proto),
+    op!("logOutputs", Post, "/runs/outputs", Writer, log_outputs, proto),
 ];
 
 fn string_value(value: &str) -> Value {

@@ -3,6 +3,28 @@
 //! prefixes, the request parameters as MLflow's server reads them, and its error body
 //! (`error.rs`). Handlers parse, call `registry/`, and answer MLflow's JSON; no SQL here.
 
+/// One entry of an operation table: name, method, path, role and handler; `proto` answers with
+/// proto3 JSON (unset fields and empty lists left out), as MLflow's tracking server does.
+macro_rules! op {
+    ($name:literal, $method:ident, $path:literal, $role:ident, $handler:path) => {
+        op!(@entry $name, $method, $path, $role, |ctx, params| Box::pin($handler(ctx, params)))
+    };
+    ($name:literal, $method:ident, $path:literal, $role:ident, $handler:path, proto) => {
+        op!(@entry $name, $method, $path, $role, |ctx, params| {
+            Box::pin(async move { $handler(ctx, params).await.map(super::tracking::proto_json) })
+        })
+    };
+    (@entry $name:literal, $method:ident, $path:literal, $role:ident, $handler:expr) => {
+        super::Operation {
+            name: $name,
+            method: super::Method::$method,
+            path: $path,
+            role: crate::auth::Role::$role,
+            handler: $handler,
+        }
+    };
+}
+
 pub mod artifacts;
 pub mod error;
 mod logged_models;

@@ -7,8 +7,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::MlflowError;
 use super::search::{page_token, parse_filter, parse_order, parse_token, Subject};
-use super::{missing, Ctx, Method, Operation, Params, Reply};
-use crate::auth::Role;
+use super::{missing, Ctx, Operation, Params, Reply};
 use crate::registry::{MlModel, MlVersion, NewVersion, SearchOrder, SearchPage};
 
 /// MLflow's defaults and limits for `max_results` (`mlflow/store/model_registry/__init__.py`),
@@ -23,18 +22,6 @@ const MAX_VERSION_RESULTS: i64 = 10_000;
 const MAX_TAG_KEY_CHARS: usize = 255 - "mlflow.tag.".len();
 const MAX_TAG_VALUE_CHARS: usize = 100_000;
 const MAX_ALIAS_CHARS: usize = 255 - "mlflow.alias.".len();
-
-macro_rules! op {
-    ($name:literal, $method:ident, $path:literal, $role:ident, $handler:path) => {
-        Operation {
-            name: $name,
-            method: Method::$method,
-            path: $path,
-            role: Role::$role,
-            handler: |ctx, params| Box::pin($handler(ctx, params)),
-        }
-    };
-}
 
 /// The operations of MLflow's model registry, with the paths and methods of its `.proto`
 /// (`get-latest-versions` answers GET too, as MLflow's server does).

@@ -8,8 +8,7 @@
 use serde_json::{json, Map, Value};
 
 use super::error::{ErrorCode, MlflowError};
-use super::{missing, Ctx, Method, Operation, Params, Reply};
-use crate::auth::Role;
+use super::{missing, Ctx, Operation, Params, Reply};
 use crate::registry::{EntityKind, Error, Link, ListParams, Listing, Registry, Schema};
 
 /// MLflow's `log-batch` limits (`mlflow/utils/validation.py`).
@@ -27,41 +26,29 @@ pub const MAX_SEARCHED_RUNS: usize = 5000;
 /// `max_results` of the search calls when absent, as MLflow's.
 const DEFAULT_MAX_RESULTS: i64 = 1000;
 
-macro_rules! op {
-    ($name:literal, $method:ident, $path:literal, $role:ident, $handler:path) => {
-        Operation {
-            name: $name,
-            method: Method::$method,
-            path: $path,
-            role: Role::$role,
-            handler: |ctx, params| Box::pin(async move { $handler(ctx, params).await.map(super::tracking::proto_json) }),
-        }
-    };
-}
-
 pub const OPERATIONS: &[Operation] = &[
-    op!("createExperiment", Post, "/experiments/create", Writer, create_experiment),
-    op!("getExperiment", Get, "/experiments/get", Reader, get_experiment),
-    op!("getExperimentByName", Get, "/experiments/get-by-name", Reader, get_experiment_by_name),
-    op!("searchExperiments", Post, "/experiments/search", Reader, search_experiments),
-    op!("searchExperimentsGet", Get, "/experiments/search", Reader, search_experiments),
-    op!("updateExperiment", Post, "/experiments/update", Writer, update_experiment),
-    op!("deleteExperiment", Post, "/experiments/delete", Admin, delete_experiment),
-    op!("restoreExperiment", Post, "/experiments/restore", Writer, restore_experiment),
-    op!("setExperimentTag", Post, "/experiments/set-experiment-tag", Writer, set_experiment_tag),
-    op!("createRun", Post, "/runs/create", Writer, create_run),
-    op!("getRun", Get, "/runs/get", Reader, get_run),
-    op!("updateRun", Post, "/runs/update", Writer, update_run),
-    op!("deleteRun", Post, "/runs/delete", Admin, delete_run),
-    op!("restoreRun", Post, "/runs/restore", Writer, restore_run),
-    op!("searchRuns", Post, "/runs/search", Reader, search_runs),
-    op!("logMetric", Post, "/runs/log-metric", Writer, log_metric),
-    op!("logParam", Post, "/runs/log-parameter", Writer, log_param),
-    op!("logBatch", Post, "/runs/log-batch", Writer, log_batch),
-    op!("logInputs", Post, "/runs/log-inputs", Writer, log_inputs),
-    op!("setTag", Post, "/runs/set-tag", Writer, set_tag),
-    op!("deleteTag", Post, "/runs/delete-tag", Writer, delete_tag),
-    op!("getMetricHistory", Get, "/metrics/get-history", Reader, get_metric_history),
+    op!("createExperiment", Post, "/experiments/create", Writer, create_experiment, proto),
+    op!("getExperiment", Get, "/experiments/get", Reader, get_experiment, proto),
+    op!("getExperimentByName", Get, "/experiments/get-by-name", Reader, get_experiment_by_name, proto),
+    op!("searchExperiments", Post, "/experiments/search", Reader, search_experiments, proto),
+    op!("searchExperimentsGet", Get, "/experiments/search", Reader, search_experiments, proto),
+    op!("updateExperiment", Post, "/experiments/update", Writer, update_experiment, proto),
+    op!("deleteExperiment", Post, "/experiments/delete", Admin, delete_experiment, proto),
+    op!("restoreExperiment", Post, "/experiments/restore", Writer, restore_experiment, proto),
+    op!("setExperimentTag", Post, "/experiments/set-experiment-tag", Writer, set_experiment_tag, proto),
+    op!("createRun", Post, "/runs/create", Writer, create_run, proto),
+    op!("getRun", Get, "/runs/get", Reader, get_run, proto),
+    op!("updateRun", Post, "/runs/update", Writer, update_run, proto),
+    op!("deleteRun", Post, "/runs/delete", Admin, delete_run, proto),
+    op!("restoreRun", Post, "/runs/restore", Writer, restore_run, proto),
+    op!("searchRuns", Post, "/runs/search", Reader, search_runs, proto),
+    op!("logMetric", Post, "/runs/log-metric", Writer, log_metric, proto),
+    op!("logParam", Post, "/runs/log-parameter", Writer, log_param, proto),
+    op!("logBatch", Post, "/runs/log-batch", Writer, log_batch, proto),
+    op!("logInputs", Post, "/runs/log-inputs", Writer, log_inputs, proto),
+    op!("setTag", Post, "/runs/set-tag", Writer, set_tag, proto),
+    op!("deleteTag", Post, "/runs/delete-tag", Writer, delete_tag, proto),
+    op!("getMetricHistory", Get, "/metrics/get-history", Reader, get_metric_history, proto),
 ];
 
 /// A reply as MLflow's proto3 JSON writes it: unset fields (null) and empty lists left out.
