@@ -34,8 +34,9 @@ import pytest
 from clientinfo import HAS_EXPERIMENTS, IS_V1, describe
 from mrserver import BACKENDS, MRServer, _Instance  # noqa: F401 (test modules import _Instance from here)
 
-# MLflow's client suite has its own venv and runner (e2e/mlflow_api/run.sh).
-collect_ignore = ["mlflow_api"]
+# MLflow's client suites have their own venvs and runners (e2e/mlflow_api/run.sh,
+# e2e/mlflow_tracking/run.sh).
+collect_ignore = ["mlflow_api", "mlflow_tracking"]
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
