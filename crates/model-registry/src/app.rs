@@ -140,6 +140,7 @@ impl App {
         }
         let connector = tokio::spawn(connect_until_ready(datastore, pool, state.clone()));
         let observe = axum::middleware::from_fn_with_state(state.metrics().clone(), http::observe);
+        let auth = auth.serving_https(tls.is_some());
         let router = http::router(state.clone(), max_concurrent_requests, ui, auth, metrics_listener.is_none());
         // The metrics server stops when the API's has: `stop` is dropped then.
         let (stop, stopped) = tokio::sync::watch::channel(());

@@ -6,8 +6,10 @@
 
 mod kubernetes;
 mod oidc;
+mod session;
 mod token;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -23,6 +25,7 @@ use serde::Serialize;
 
 pub use kubernetes::KubernetesSettings;
 pub use oidc::{parse_roles, OidcSettings, RoleMap};
+pub use session::{local_next, SignIn, SignedIn, LOGIN_PATH, MAX_COOKIE_BYTES, SESSION_COOKIE, SESSION_MAX_AGE};
 pub use token::{hash_token, TokenFile};
 
 use crate::metrics::Metrics;
@@ -166,11 +169,13 @@ pub fn upstream_refusal(status: StatusCode, message: String) -> Response {
     (status, Json(ErrorBody { code: status.canonical_reason().unwrap_or_default(), message })).into_response()
 }
 
-/// What a route declared: its access, and its edge's way of refusing.
+/// What a route declared: its access, its edge's way of refusing, and whether it is a page of
+/// the web UI (where the login cookie stands for a bearer token).
 #[derive(Clone, Copy)]
 struct Declared {
     access: Access,
     refusal: Refusal,
+    page: bool,
 }
 
 /// The access each route declared, by method and route template (as axum matched it). A route
@@ -212,7 +217,8 @@ impl<S: Clone + Send + Sync + 'static> Guarded<S> {
     /// `handler` serving `methods` at `path`, each needing `access`.
     pub fn route(mut self, path: &str, methods: &[Method], access: Access, handler: MethodRouter<S>) -> Self {
         for method in methods {
-            self.access.0.insert((method.clone(), path.to_owned()), Declared { access, refusal: upstream_refusal });
+            let declared = Declared { access, refusal: upstream_refusal, page: false };
+            self.access.0.insert((method.clone(), path.to_owned()), declared);
         }
         self.router = self.router.route(path, handler);
         self
@@ -222,6 +228,14 @@ impl<S: Clone + Send + Sync + 'static> Guarded<S> {
     /// format, such as MLflow's `{error_code, message}`).
     pub fn refusing_with(mut self, refusal: Refusal) -> Self {
         self.access.0.values_mut().for_each(|d| d.refusal = refusal);
+        self
+    }
+
+    /// The routes declared so far are the web UI's pages: a browser signed in on the login page
+    /// is identified by its cookie there (and only there), and one that is not is sent to the
+    /// login page.
+    pub fn pages(mut self) -> Self {
+        self.access.0.values_mut().for_each(|d| d.page = true);
         self
     }
 
@@ -245,6 +259,8 @@ impl<S: Clone + Send + Sync + 'static> Guarded<S> {
 pub struct Auth {
     mode: Mode,
     authenticator: Option<Arc<dyn Authenticator>>,
+    /// Whether the server serves HTTPS: the login cookie is then `Secure`.
+    https: bool,
 }
 
 impl std::fmt::Debug for Auth {
@@ -278,11 +294,16 @@ impl Auth {
             Mode::Oidc => Some(Arc::new(oidc::Oidc::new(&settings.oidc)?)),
             Mode::Kubernetes => Some(Arc::new(kubernetes::Kubernetes::new(&settings.kubernetes)?)),
         };
-        Ok(Auth { mode: settings.mode, authenticator })
+        Ok(Auth { mode: settings.mode, authenticator, https: false })
     }
 
     pub fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// Marks the login cookie `Secure` when the server serves HTTPS.
+    pub fn serving_https(self, https: bool) -> Auth {
+        Auth { https, ..self }
     }
 }
 
@@ -324,7 +345,7 @@ fn is_probe(path: &str) -> bool {
 /// sees the matched route template.
 pub async fn enforce(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
     let Some(authenticator) = &gate.auth.authenticator else { return next.run(request).await };
-    let needs = |access| Some(Declared { access, refusal: upstream_refusal });
+    let needs = |access| Some(Declared { access, refusal: upstream_refusal, page: false });
     let declared = match request.extensions().get::<MatchedPath>() {
         Some(route) => gate.access.get(request.method(), route.as_str()),
         None if is_probe(request.uri().path()) => needs(Access::Open),
@@ -332,15 +353,23 @@ pub async fn enforce(State(gate): State<Gate>, mut request: Request, next: Next)
         None => needs(Access::Needs(Role::Reader)),
     };
     let refusal = declared.map_or(upstream_refusal as Refusal, |d| d.refusal);
+    let page = declared.is_some_and(|d| d.page);
+    if page {
+        request.extensions_mut().insert(SignIn { auth: gate.auth.clone() });
+    }
     let denied = |denied: Denied| deny(&gate, refusal, denied);
     let role = match declared.map(|d| d.access) {
         Some(Access::Open) => return next.run(request).await,
         Some(Access::Needs(role)) => Some(role),
         None => None,
     };
-    let token = match bearer(request.headers()) {
-        Ok(Some(token)) => token,
-        Ok(None) => return denied(Denied::Unauthenticated("a bearer token is required".into())),
+    let (token, by_cookie) = match bearer(request.headers()) {
+        Ok(Some(token)) => (Cow::Borrowed(token), false),
+        Ok(None) => match page.then(|| session::cookie_token(request.headers())).flatten() {
+            Some(token) => (Cow::Owned(token), true),
+            None if page && is_read(request.method()) => return sign_in_first(&gate, &request, false),
+            None => return denied(Denied::Unauthenticated("a bearer token is required".into())),
+        },
         Err(e) => return denied(e),
     };
     let Some(role) = role else {
@@ -350,16 +379,44 @@ pub async fn enforce(State(gate): State<Gate>, mut request: Request, next: Next)
         return denied(Denied::Forbidden { subject: String::new(), message: "this operation declares no role".into() });
     };
     let method = request.method().clone();
-    match authenticator.check(token, Need { role, method: &method }).await {
+    match authenticator.check(&token, Need { role, method: &method }).await {
         Ok(identity) => {
             let subject = Subject(identity.subject.clone());
+            if page {
+                request.extensions_mut().insert(SignedIn { subject: identity.subject.clone(), by_cookie });
+            }
             request.extensions_mut().insert(identity);
             let mut response = next.run(request).await;
             response.extensions_mut().insert(subject);
             response
         }
+        // A sign-in that no longer holds (a revoked token, an expired JWT): forgotten, and a
+        // page asked for is the login page again.
+        Err(Denied::Unauthenticated(_)) if by_cookie && is_read(&method) => sign_in_first(&gate, &request, true),
+        Err(e @ Denied::Unauthenticated(_)) if by_cookie => {
+            let mut response = denied(e);
+            response.headers_mut().append(header::SET_COOKIE, session::forget(gate.auth.https));
+            response
+        }
         Err(e) => denied(e),
     }
+}
+
+fn is_read(method: &Method) -> bool {
+    method == Method::GET || method == Method::HEAD
+}
+
+/// A browser asking for a UI page without a token (or with a sign-in that no longer holds,
+/// then forgotten): 303 to the login page, which returns it here. Counted as a 401.
+fn sign_in_first(gate: &Gate, request: &Request, forget: bool) -> Response {
+    gate.metrics.record_auth_refusal(gate.auth.mode.as_str(), StatusCode::UNAUTHORIZED.as_u16());
+    let here = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    let location = HeaderValue::from_str(&session::login_location(here)).expect("percent-encoded text");
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
+    if forget {
+        response.headers_mut().append(header::SET_COOKIE, session::forget(gate.auth.https));
+    }
+    response
 }
 
 #[derive(Serialize)]
@@ -438,7 +495,11 @@ mod tests {
         // Registered without declaring its access.
         let router = nested.router.route("/forgotten", get(|| async { "oops" }));
         let authenticator: Option<Arc<dyn Authenticator>> = (mode != Mode::None).then(|| Arc::new(Fixed) as _);
-        let gate = Gate { auth: Auth { mode, authenticator }, access: Arc::new(nested.access), metrics: Metrics::default() };
+        let gate = Gate {
+            auth: Auth { mode, authenticator, https: false },
+            access: Arc::new(nested.access),
+            metrics: Metrics::default(),
+        };
         router.layer(axum::middleware::from_fn_with_state(gate, enforce))
     }
 

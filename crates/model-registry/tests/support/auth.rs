@@ -25,10 +25,10 @@ pub fn declared_routes() -> Vec<(Method, String, Access)> {
     routes
 }
 
-/// Every declared route asked without a token: refused with 401, the challenge and its API's
-/// error body unless it is open, when `refused`; never 401 otherwise (mode none), and an open route
-/// never 401 or 403. Returns how many
-/// routes were walked.
+/// Every declared route asked without a token: when `refused`, 401 with the challenge and its
+/// API's error body (a UI page: sent to the login page) unless it is open; never 401 otherwise
+/// (mode none); an open route never 401 or 403 (but the login forms' 403 without their form
+/// token). Returns how many routes were walked.
 pub async fn walk_anonymously(server: &Server, refused: bool) -> usize {
     let routes = declared_routes();
     for (method, path, access) in &routes {
@@ -38,9 +38,15 @@ pub async fn walk_anonymously(server: &Server, refused: bool) -> usize {
         }
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
+        let final_path = response.url().path().to_owned();
         let challenge = response.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
         let body: serde_json::Value = response.json().await.unwrap_or_default();
+        let ui = path == "/" || path.starts_with("/ui/");
         match access {
+            // A browser asking for a page is sent to the login page (followed here).
+            Access::Needs(_) if refused && ui && *method == Method::GET => {
+                assert_eq!((status, final_path.as_str()), (200, "/ui/login"), "{method} {path}");
+            }
             Access::Needs(_) if refused => {
                 assert_eq!(status, 401, "{method} {path}: {body}");
                 assert_eq!(challenge.as_deref(), Some("Bearer realm=\"model-registry\""), "{method} {path}");
@@ -52,6 +58,8 @@ pub async fn walk_anonymously(server: &Server, refused: bool) -> usize {
                 }
                 assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{method} {path}: {body}");
             }
+            // The login and logout forms refuse a post without the form token (403).
+            Access::Open if ui && *method == Method::POST => assert_eq!(status, 403, "{method} {path}"),
             Access::Open => assert!(status != 401 && status != 403, "{method} {path}: {status} {body}"),
             // Mode none asks for no token (the UI's forms still refuse a post without their
             // cross-site token: 403).

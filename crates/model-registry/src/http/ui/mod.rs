@@ -4,6 +4,7 @@
 //! role; each handler makes a fixed number of registry calls.
 
 mod chart;
+mod login;
 mod models;
 mod runs;
 mod security;
@@ -17,7 +18,7 @@ use axum::routing::{get, post, MethodRouter};
 
 use super::resources::Method;
 use crate::app::{AppState, StoreState};
-use crate::auth::{Access, Guarded, Role};
+use crate::auth::{Access, Guarded, Role, SignedIn};
 use crate::registry::{Error, Registry};
 
 pub use security::CsrfToken;
@@ -62,8 +63,18 @@ pub static PAGES: &[Page] = &[
     page("/ui/experiments/{id}", Get, Reader, || get(runs::experiment)),
     page("/ui/runs/{id}", Get, Reader, || get(runs::run)),
     page("/ui/compare", Get, Reader, || get(runs::compare)),
-    page("/ui/static/ui.css", Get, Reader, || get(style)),
     page("/ui/{*rest}", Get, Reader, || get(not_found)),
+];
+
+type Route = fn() -> MethodRouter<AppState>;
+
+/// What anyone may ask for: the login page, signing out (which only forgets the browser's
+/// cookie) and the style sheet the login page needs.
+const OPEN: &[(&str, Method, Route)] = &[
+    ("/ui/login", Get, || get(login::form)),
+    ("/ui/login", Post, || post(login::sign_in)),
+    ("/ui/logout", Post, || post(login::sign_out)),
+    ("/ui/static/ui.css", Get, || get(style)),
 ];
 
 /// The UI's routes, each needing its page's role, with its security headers and cross-site checks.
@@ -71,6 +82,9 @@ pub fn routes() -> Guarded<AppState> {
     let pages = PAGES.iter().fold(Guarded::default(), |routes, page| {
         routes.route(page.path, &[page.method.http()], Access::Needs(page.role), (page.route)())
     });
+    let pages =
+        OPEN.iter().fold(pages, |routes, (path, method, route)| routes.route(path, &[method.http()], Access::Open, route()));
+    let pages = pages.pages();
     Guarded { router: pages.router.layer(axum::middleware::from_fn(security::guard)), ..pages }
 }
 
@@ -85,6 +99,8 @@ pub struct Chrome {
     pub version: &'static str,
     pub database: &'static str,
     pub csrf: String,
+    /// Who is signed in, where the mode asks.
+    pub user: Option<SignedIn>,
 }
 
 impl Chrome {
@@ -94,7 +110,7 @@ impl Chrome {
             embedmd::Backend::MySql => "MySQL",
             embedmd::Backend::Postgres => "PostgreSQL",
         });
-        Chrome { version: env!("CARGO_PKG_VERSION"), database, csrf: csrf.0.clone() }
+        Chrome { version: env!("CARGO_PKG_VERSION"), database, csrf: csrf.0.clone(), user: csrf.1.as_deref().cloned() }
     }
 }
 

@@ -8,6 +8,8 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::auth::SignedIn;
+
 /// No script at all, styles from the server only, forms back to it, never in a frame.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
      frame-ancestors 'none'; base-uri 'none'";
@@ -19,13 +21,14 @@ pub const CSRF_FIELD: &str = "csrf";
 /// A UI form is a few fields; anything larger is refused before it is parsed.
 pub const FORM_LIMIT: usize = 64 * 1024;
 
-/// The browser's token: 32 hex digits, random.
+/// The browser's token (32 hex digits, random), with who the auth layer found it signed in as:
+/// what every page's header and forms carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CsrfToken(pub String);
+pub struct CsrfToken(pub String, pub Option<Box<SignedIn>>);
 
 impl CsrfToken {
     fn fresh() -> Self {
-        CsrfToken(uuid::Uuid::new_v4().simple().to_string())
+        CsrfToken(uuid::Uuid::new_v4().simple().to_string(), None)
     }
 
     fn from_cookies(headers: &HeaderMap) -> Option<Self> {
@@ -38,7 +41,7 @@ impl CsrfToken {
             .find(|(name, _)| *name == CSRF_COOKIE)
             .map(|(_, value)| value)
             .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
-            .map(|v| CsrfToken(v.to_owned()))
+            .map(|v| CsrfToken(v.to_owned(), None))
     }
 
     /// Compares without stopping at the first difference.
@@ -91,7 +94,8 @@ pub async fn guard(mut request: Request, next: Next) -> Response {
         }
         request = Request::from_parts(parts, Body::from(bytes));
     }
-    let token = cookie.clone().unwrap_or_else(CsrfToken::fresh);
+    let mut token = cookie.clone().unwrap_or_else(CsrfToken::fresh);
+    token.1 = request.extensions().get::<SignedIn>().cloned().map(Box::new);
     request.extensions_mut().insert(token.clone());
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
