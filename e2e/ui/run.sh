@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The web UI in a real browser (e2e/ui/ui.test.mjs, node's test runner): the real binary on
 # SQLite and on PostgreSQL (a fresh database created here and dropped after), each driven by
-# Debian's chromium through playwright-core, with axe-core's checks and screenshots.
+# Debian's chromium through playwright-core, with axe-core's checks and screenshots; then the
+# login page (login.test.mjs) with the server in --auth-mode token.
 #
 #   e2e/ui/run.sh                     MR_UI_BACKENDS=sqlite,postgres (default: both)
 #
@@ -43,9 +44,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts the binary on port 0 with DSN $1, logging to $2; sets $server and $base (the UI's address).
+# Starts the binary on port 0 with DSN $1, logging to $2, with the flags that follow; sets $server
+# and $base (the UI's address).
 start() {
-    "$bin" proxy --hostname 127.0.0.1 --port 0 --embedmd-database-dsn "$1" >"$2" 2>&1 &
+    "$bin" proxy --hostname 127.0.0.1 --port 0 --embedmd-database-dsn "$1" "${@:3}" >"$2" 2>&1 &
     server=$!
     for _ in $(seq 1 300); do
         url="$(sed -n 's/.*web UI url=\(http[^ ]*\).*/\1/p' "$2" | head -1)"
@@ -83,4 +85,16 @@ for backend in "${backends[@]}"; do
     server=""
     if [ -n "$database" ]; then psql -X -q "$admin" -c "DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)" >/dev/null; database=""; fi
 done
+
+# The login page (login.test.mjs) with --auth-mode token, on SQLite.
+out="$here/out/token"
+rm -rf "$out" && mkdir -p "$out"
+token="e2e-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+printf %s "$token" | "$bin" auth hash-token --name e2e --role writer >"$tmp/tokens"
+start "$tmp/token.db" "$out/server.log" --auth-mode token --auth-token-file "$tmp/tokens"
+echo "== the login page in chromium, --auth-mode token ($base)"
+MR_UI_BASE="$base" MR_UI_OUT="$out" MR_UI_TOKEN="$token" node --test --test-concurrency=1 login.test.mjs || status=1
+kill "$server"
+wait "$server" 2>/dev/null || true
+server=""
 exit $status
