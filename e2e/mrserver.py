@@ -197,10 +197,11 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 class _Instance:
-    """One server process on one fresh database."""
+    """One server process on one fresh database; `args`: more flags for it."""
 
-    def __init__(self, backend: str, label: str):
+    def __init__(self, backend: str, label: str, args: tuple[str, ...] = ()):
         self.backend = backend
+        self.args = list(args)
         self.workdir = Path(tempfile.mkdtemp(prefix=f"mre2e-{backend}-"))
         self.db = _Database(backend, self.workdir)
         self.proc: subprocess.Popen | None = None
@@ -221,7 +222,8 @@ class _Instance:
                 self.proc = subprocess.Popen(
                     [binary, "proxy", "--hostname", host, "--port", str(port),
                      "--embedmd-database-type", db_type, "--embedmd-database-dsn", dsn]
-                    + (["--embedmd-database-pooler", "transaction"] if POOLER_DSN and db_type == "postgres" else []),
+                    + (["--embedmd-database-pooler", "transaction"] if POOLER_DSN and db_type == "postgres" else [])
+                    + self.args,
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                     cwd=self.workdir, env=SERVER_ENV,
                 )
