@@ -148,6 +148,13 @@ async fn reviews_decide_are_cached_for_a_while_and_an_outage_lets_nothing_throug
     let (status, body) = call(&server, Method::GET, "/registered_models", "stolen-token", None).await;
     assert_eq!((status, body["code"].as_str()), (401, Some("Unauthorized")), "{body}");
 
+    // The UI's login page asks the cluster the same way: who, and may they `get`.
+    let (status, session) = support::auth::sign_in(&server, "alice-token").await;
+    assert_eq!(status, 303);
+    let (status, page) = support::auth::signed_in_page(&server, &session.unwrap()).await;
+    assert!(status == 200 && page.contains("Signed in as <strong>alice</strong>"), "{status} {page}");
+    assert_eq!(support::auth::sign_in(&server, "stolen-token").await, (401, None));
+
     // Cached: the same token and verb again asks nothing...
     let reviews = (cluster.token_reviews.load(Ordering::SeqCst), cluster.access_reviews.load(Ordering::SeqCst));
     for _ in 0..3 {

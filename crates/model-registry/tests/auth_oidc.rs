@@ -11,6 +11,7 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{json, Value};
+use support::auth::{sign_in, signed_in_page};
 use support::server::{Server, API};
 
 /// Ports this suite may use for its provider (the session's range).
@@ -151,6 +152,13 @@ async fn tokens_of_a_real_provider_and_forgeries_of_them() {
     assert_eq!((code, body["code"].as_str()), (403, Some("Forbidden")), "{body}");
     let (code, body) = status(&server, Method::GET, &provider.token("nobody").await).await;
     assert_eq!(code, 403, "a valid token without the role claim has no role: {body}");
+
+    // The UI's login page takes a token of the provider, checked the same way.
+    let (code, session) = sign_in(&server, &reader).await;
+    assert_eq!(code, 303);
+    let (code, page) = signed_in_page(&server, &session.unwrap()).await;
+    assert!(code == 200 && page.contains("Signed in as <strong>reader</strong>"), "{code} {page}");
+    assert_eq!(sign_in(&server, &provider.token("nobody").await).await, (403, None), "no role, no sign-in");
 
     let issuer = provider.issuer.as_str();
     let claims = |extra: Value| {

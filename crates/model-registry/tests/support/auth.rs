@@ -122,3 +122,25 @@ impl TestCa {
         std::fs::write(cert, server.pem()).unwrap();
     }
 }
+
+/// Signs in on the UI's login page with `token` as a browser would (same origin, a form token);
+/// the status and the login cookie's value, if one was set.
+pub async fn sign_in(server: &Server, token: &str) -> (u16, Option<String>) {
+    let csrf = "0123456789abcdef0123456789abcdef";
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let request =
+        browser.post(server.url("/ui/login")).header("origin", &server.base).header("cookie", format!("mr_csrf={csrf}"));
+    let response = request.form(&[("token", token), ("csrf", csrf), ("next", "/ui/")]).send().await.unwrap();
+    let session = response.headers().get_all("set-cookie").iter().find_map(|v| {
+        let value = v.to_str().ok()?.strip_prefix("mr_session=")?;
+        Some(value.split(';').next()?.to_owned())
+    });
+    (response.status().as_u16(), session)
+}
+
+/// The UI's models page for a browser holding the login cookie `session`: its status and text.
+pub async fn signed_in_page(server: &Server, session: &str) -> (u16, String) {
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let response = browser.get(server.url("/ui/")).header("cookie", format!("mr_session={session}")).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
