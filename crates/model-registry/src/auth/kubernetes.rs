@@ -188,7 +188,7 @@ impl Authenticator for Kubernetes {
         Box::pin(async move {
             let verb = verb(need);
             match self.cached_decision(token, verb).await? {
-                Decision::Allowed(subject) => Ok(Identity { subject, role: None }),
+                Decision::Allowed(subject) => Ok(Identity { subject: subject.into(), role: None }),
                 Decision::Denied(subject) => Err(Denied::Forbidden {
                     message: format!(
                         "{subject} may not {verb} {}/{} in namespace {}",

@@ -99,8 +99,10 @@ impl Mode {
 /// in the response's for the access line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    /// A token's name, a JWT's `sub`, a Kubernetes user name. Never the token.
-    pub subject: String,
+    /// A token's name, a JWT's `sub`, a Kubernetes user name. Never the token. Shared: a
+    /// request copies it to its access line and pages, and cached identities are handed out
+    /// per request.
+    pub subject: Arc<str>,
     /// The role the mode granted, where the mode grants roles itself (token, OIDC); the
     /// kubernetes mode asks the cluster per operation instead.
     pub role: Option<Role>,
@@ -144,7 +146,7 @@ fn allow(identity: Identity, need: Need<'_>) -> Result<Identity, Denied> {
             let has = granted.map_or("no role".to_owned(), |r| format!("role {}", r.as_str()));
             Err(Denied::Forbidden {
                 message: format!("{} has {has}; this operation needs {}", identity.subject, need.role.as_str()),
-                subject: identity.subject,
+                subject: identity.subject.to_string(),
             })
         }
     }
@@ -317,7 +319,7 @@ pub struct Gate {
 
 /// The subject of a request, for the access line.
 #[derive(Debug, Clone)]
-pub struct Subject(pub String);
+pub struct Subject(pub Arc<str>);
 
 /// Longest bearer token accepted; JWTs with many groups are a few KiB.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -441,7 +443,7 @@ fn deny(gate: &Gate, refusal: Refusal, denied: Denied) -> Response {
         }
         Denied::Forbidden { subject, .. } => {
             if !subject.is_empty() {
-                response.extensions_mut().insert(Subject(subject.clone()));
+                response.extensions_mut().insert(Subject(subject.as_str().into()));
             }
         }
         Denied::Unavailable(reason) => {

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Mutex, RwLock};
+use std::sync::RwLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::jwk::JwkSet;
@@ -100,8 +100,9 @@ pub struct Oidc {
     keys: RwLock<Keys>,
     /// One fetch at a time; others wait for it and use its result.
     refreshing: tokio::sync::Mutex<()>,
-    /// Tokens already verified, by SHA-256, with when to stop trusting them.
-    verified: Mutex<HashMap<[u8; 32], (Instant, Identity)>>,
+    /// Tokens already verified, by SHA-256, with when to stop trusting them. Read by every
+    /// request, written once per token and minute: a hit takes a shared lock and copies no text.
+    verified: RwLock<HashMap<[u8; 32], (Instant, Identity)>>,
 }
 
 impl Oidc {
@@ -125,7 +126,7 @@ impl Oidc {
             http: http_client(settings.ca_file.as_deref(), PROVIDER_TIMEOUT)?,
             keys: RwLock::new(Keys::default()),
             refreshing: tokio::sync::Mutex::new(()),
-            verified: Mutex::new(HashMap::new()),
+            verified: RwLock::new(HashMap::new()),
         })
     }
 
@@ -207,7 +208,7 @@ impl Oidc {
     /// Who presents `token`, from the cache of verified tokens or by verifying it.
     async fn identify(&self, token: &str) -> Result<Identity, Denied> {
         let hash = <[u8; 32]>::from(Sha256::digest(token.as_bytes()));
-        if let Some((until, identity)) = self.verified.lock().unwrap_or_else(|e| e.into_inner()).get(&hash) {
+        if let Some((until, identity)) = self.verified.read().unwrap_or_else(|e| e.into_inner()).get(&hash) {
             if Instant::now() < *until {
                 return Ok(identity.clone());
             }
@@ -215,7 +216,7 @@ impl Oidc {
         let (identity, exp) = self.verify(token).await?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         let left = Duration::from_secs(exp.saturating_sub(now)).min(VERIFIED_TTL);
-        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
         if verified.len() >= MAX_VERIFIED {
             verified.retain(|_, (until, _)| Instant::now() < *until);
             if verified.len() >= MAX_VERIFIED {
@@ -247,7 +248,7 @@ impl Oidc {
             .map_err(|e| invalid(e.to_string()))?
             .claims;
         let subject =
-            ["sub", "client_id"].iter().find_map(|c| claims.get(*c).and_then(Value::as_str)).unwrap_or("unknown").to_owned();
+            ["sub", "client_id"].iter().find_map(|c| claims.get(*c).and_then(Value::as_str)).unwrap_or("unknown").into();
         // Required and checked above.
         let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or_default();
         Ok((Identity { subject, role: self.role_of(&claims) }, exp))

@@ -3,6 +3,7 @@
 //! layer reads that cookie on the UI's routes only ([`super::Guarded::pages`]): the REST and
 //! MLflow APIs stay bearer-only, so no request another site makes a browser send can ride it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{header, HeaderMap, HeaderValue, Method};
@@ -83,7 +84,7 @@ pub(super) fn forget(https: bool) -> HeaderValue {
 /// to sign out) or by a header a proxy set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedIn {
-    pub subject: String,
+    pub subject: Arc<str>,
     pub by_cookie: bool,
 }
 

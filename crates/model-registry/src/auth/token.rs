@@ -21,7 +21,7 @@ pub fn hash_token(token: &str) -> String {
 
 #[derive(Debug, Clone)]
 struct Entry {
-    name: String,
+    name: Arc<str>,
     role: Role,
     hash: [u8; 32],
 }
@@ -50,7 +50,7 @@ fn parse(text: &str) -> Result<Vec<Entry>, String> {
         let hash = hex::decode(hash).ok().and_then(|h| <[u8; 32]>::try_from(h).ok()).ok_or_else(|| {
             format!("line {}: the third field must be a SHA-256 in hex (64 characters): `model-registry auth hash-token`", n + 1)
         })?;
-        entries.push(Entry { name: name.to_owned(), role, hash });
+        entries.push(Entry { name: name.into(), role, hash });
     }
     Ok(entries)
 }
@@ -136,7 +136,7 @@ mod tests {
         assert_eq!(hash, "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b");
         let entries = parse(&format!("# team tokens\n\nalice writer {hash}  # laptop\nci reader {hash}\n")).unwrap();
         assert_eq!(entries.len(), 2);
-        assert_eq!((entries[0].name.as_str(), entries[0].role), ("alice", Role::Writer));
+        assert_eq!((&*entries[0].name, entries[0].role), ("alice", Role::Writer));
         assert!(parse("alice writer").unwrap_err().contains("line 1"));
         assert!(parse(&format!("alice owner {hash}")).unwrap_err().contains("unknown role"));
         assert!(parse("alice admin secret").unwrap_err().contains("SHA-256"));

@@ -56,6 +56,7 @@ pub async fn observe(State(metrics): State<Metrics>, request: Request, next: Nex
     let bytes = response.body().size_hint().exact();
     // Who the auth layer found; absent in mode none and for anonymous requests.
     let subject = response.extensions().get::<crate::auth::Subject>().map(|s| s.0.clone());
+    let subject = subject.as_deref();
     span.in_scope(|| {
         tracing::info!(
             target: "access",

@@ -70,7 +70,7 @@ pub async fn sign_in(
     let (status, error) = match sign_in.check(token).await {
         Ok(identity) => match sign_in.keep(token) {
             Some(cookie) => {
-                tracing::info!(subject = identity.subject, "signed in to the web UI");
+                tracing::info!(subject = &*identity.subject, "signed in to the web UI");
                 let mut response = see_other(next);
                 response.headers_mut().append(header::SET_COOKIE, cookie);
                 return response;
