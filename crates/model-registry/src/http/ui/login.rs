@@ -91,7 +91,7 @@ pub async fn sign_in(
 
 /// `POST /ui/logout`: forgets the browser's token.
 pub async fn sign_out(sign_in: Option<Extension<SignIn>>) -> Response {
-    let Some(Extension(sign_in)) = sign_in else { return see_other(super::PREFIX) };
+    let Some(Extension(sign_in)) = sign_in else { return see_other(local_next("")) };
     let mut response = see_other(crate::auth::LOGIN_PATH);
     response.headers_mut().append(header::SET_COOKIE, sign_in.forget());
     response
