@@ -30,6 +30,10 @@ const MLMD_TABLES: [&str; 15] = [
 pub struct AdminDsns {
     pub mysql: String,
     pub postgres: String,
+    /// Hosts (`host:port,...`) the server's DSN names in place of the admin DSN's one: a Galera
+    /// cluster's nodes, or a PgBouncer in front of the admin DSN's PostgreSQL. The bench's own
+    /// connections (create, seed, analyze, drop) keep the admin DSN's host.
+    pub server_hosts: Option<String>,
 }
 
 impl AdminDsns {
@@ -56,6 +60,8 @@ impl AdminDsns {
 #[derive(Debug)]
 pub struct BenchDb {
     server_dsn: String,
+    /// The same database through the admin DSN's host (the SQLite file: the same as the server's).
+    direct_dsn: String,
     location: Location,
 }
 
@@ -74,11 +80,15 @@ impl BenchDb {
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let name = format!("mr_bench_{}", &suffix[..12]);
         execute(backend, admin_dsn, &format!("CREATE DATABASE {name}")).await?;
-        let mut server_dsn =
+        let mut direct =
             url::Url::parse(admin_dsn).with_context(|| format!("admin DSN {} is not a URL", without_password(admin_dsn)))?;
-        server_dsn.set_path(&name);
+        direct.set_path(&name);
         Ok(BenchDb {
-            server_dsn: server_dsn.to_string(),
+            server_dsn: match &admin.server_hosts {
+                Some(hosts) => with_hosts(&direct, hosts),
+                None => direct.to_string(),
+            },
+            direct_dsn: direct.to_string(),
             location: Location::Server { backend, admin_dsn: admin_dsn.to_string(), name },
         })
     }
@@ -86,7 +96,8 @@ impl BenchDb {
     fn create_sqlite() -> anyhow::Result<BenchDb> {
         let dir = tempfile::Builder::new().prefix("mr_bench_").tempdir()?;
         let file = dir.path().join("registry.db");
-        Ok(BenchDb { server_dsn: file.display().to_string(), location: Location::SqliteDir(dir) })
+        let file = file.display().to_string();
+        Ok(BenchDb { server_dsn: file.clone(), direct_dsn: file, location: Location::SqliteDir(dir) })
     }
 
     /// The value of the server's `--embedmd-database-dsn`.
@@ -94,20 +105,26 @@ impl BenchDb {
         &self.server_dsn
     }
 
+    /// The database through the admin DSN's host, for the bench's own connections: a sqlx URL
+    /// names one host, and a transaction pooler would not keep the seeding's prepared statements.
+    pub fn direct_dsn(&self) -> &str {
+        &self.direct_dsn
+    }
+
     /// Refreshes the planner's statistics of every table: `ANALYZE` on PostgreSQL and SQLite,
     /// `ANALYZE TABLE` on MySQL/MariaDB.
     pub async fn analyze(&self) -> anyhow::Result<()> {
         match &self.location {
             Location::SqliteDir(_) => {
-                let mut connection = SqliteConnection::connect(&format!("sqlite://{}", self.server_dsn)).await?;
+                let mut connection = SqliteConnection::connect(&format!("sqlite://{}", self.direct_dsn)).await?;
                 sqlx::raw_sql("ANALYZE").execute(&mut connection).await.context("ANALYZE failed on SQLite")?;
                 connection.close().await?;
                 Ok(())
             }
             Location::Server { backend: Backend::MySql, .. } => {
-                execute(Backend::MySql, &self.server_dsn, &format!("ANALYZE TABLE {}", MLMD_TABLES.join(", "))).await
+                execute(Backend::MySql, &self.direct_dsn, &format!("ANALYZE TABLE {}", MLMD_TABLES.join(", "))).await
             }
-            Location::Server { backend, .. } => execute(*backend, &self.server_dsn, "ANALYZE").await,
+            Location::Server { backend, .. } => execute(*backend, &self.direct_dsn, "ANALYZE").await,
         }
     }
 
@@ -143,6 +160,18 @@ async fn execute(backend: Backend, admin_dsn: &str, sql: &str) -> anyhow::Result
         Backend::Sqlite => unreachable!("SQLite databases are files"),
     }
     Ok(())
+}
+
+/// `url` (`scheme://user:pw@host:port/db?query`) naming `hosts` (`h1:p1,h2:p2`) instead of its
+/// host, in the URL form the server reads for several hosts.
+fn with_hosts(url: &url::Url, hosts: &str) -> String {
+    let user = match url.password() {
+        Some(password) => format!("{}:{password}@", url.username()),
+        None if url.username().is_empty() => String::new(),
+        None => format!("{}@", url.username()),
+    };
+    let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
+    format!("{}://{user}{hosts}{}{query}", url.scheme(), url.path())
 }
 
 /// The DSN for messages, its password (if any) masked.

@@ -58,6 +58,17 @@
 //!     --mixed-secs 30 --seed-models 4000,100000 --analyze without,with
 //! ```
 //!
+//! Through a database topology (docs/scaling.md): `--server-hosts` puts the topology's hosts in
+//! the server's DSN while the bench creates, seeds and drops the database through the admin DSN,
+//! and `--server-arg` passes the server what else it needs (the bench clears `MR_*`):
+//!
+//! ```sh
+//! cargo run --release -p bench -- --backends mysql --mysql-admin-dsn mysql://root@127.0.0.1:3311 \
+//!     --server-hosts 127.0.0.1:3311,127.0.0.1:3312,127.0.0.1:3313          # Galera
+//! cargo run --release -p bench -- --backends postgres --server-hosts 127.0.0.1:6433 \
+//!     --server-arg=--embedmd-database-pooler=transaction                   # PgBouncer
+//! ```
+//!
 //! With `--transfer` it measures `model-registry export` and `import` instead ([`transfer`]); with
 //! `--mlflow`, MLflow's Model Registry API, optionally beside MLflow's own server ([`mlflow`]).
 
@@ -155,6 +166,12 @@ struct Args {
     /// --server-arg=--auth-token-file=tokens`, to measure what checking tokens costs).
     #[arg(long = "server-arg", value_name = "FLAG", allow_hyphen_values = true)]
     server_args: Vec<String>,
+    /// Hosts (`host:port,...`) the server's DSN names instead of the admin DSN's host, e.g. a
+    /// Galera cluster's nodes or a PgBouncer in front of the admin DSN's PostgreSQL (with
+    /// `--server-arg=--embedmd-database-pooler=transaction`). The database is still created,
+    /// seeded, analyzed and dropped through the admin DSN.
+    #[arg(long, value_name = "HOSTS")]
+    server_hosts: Option<String>,
     /// A file whose content every request sends as `Authorization: Bearer <content>`.
     #[arg(long, value_name = "FILE")]
     bearer_token_file: Option<PathBuf>,
@@ -204,7 +221,11 @@ async fn main() -> anyhow::Result<ExitCode> {
             args.bin.display()
         )
     })?;
-    let admin = AdminDsns { mysql: args.mysql_admin_dsn.clone(), postgres: args.postgres_admin_dsn.clone() };
+    let admin = AdminDsns {
+        mysql: args.mysql_admin_dsn.clone(),
+        postgres: args.postgres_admin_dsn.clone(),
+        server_hosts: args.server_hosts.clone(),
+    };
     let mut sizes: Vec<usize> = args.seed_models.iter().map(|&n| n as usize).collect();
     sizes.sort_unstable();
     sizes.dedup();
@@ -382,7 +403,7 @@ impl Run<'_> {
         for &size in &settings.sizes {
             let missing = size.saturating_sub(models.len());
             eprintln!("[{}] {} registered models exist, seeding {missing} more", self.backend.name(), models.len());
-            let seeded = seed::seed(self.backend, db.server_dsn(), missing).await?;
+            let seeded = seed::seed(self.backend, db.direct_dsn(), missing).await?;
             notes.push(self.note(format!(
                 "seeded {missing} models ({} rows) in {:.1} s, {:.0} rows/s",
                 seeded.rows,

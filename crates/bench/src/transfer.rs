@@ -59,7 +59,7 @@ async fn measure(
 ) -> anyhow::Result<TransferRow> {
     // A server start migrates the database and creates the registry's types.
     Server::start(bin, backend, source.server_dsn(), &[]).await?.stop().await?;
-    let seeded = seed::seed(backend, source.server_dsn(), models).await?;
+    let seeded = seed::seed(backend, source.direct_dsn(), models).await?;
     eprintln!("[{}] seeded {models} models ({} rows) in {:.1} s", backend.name(), seeded.rows, seeded.elapsed.as_secs_f64());
     let dir = tempfile::Builder::new().prefix("mr_bench_transfer_").tempdir()?;
     let file = dir.path().join("registry.jsonl");
