@@ -14,6 +14,11 @@ pub enum Error {
     /// A unique key (name within a type, external id) already holds this value.
     #[error("unique constraint violated: {0}")]
     UniqueViolation(#[source] sqlx::Error),
+    /// An id the database assigns itself (AUTO_INCREMENT, a sequence) was already taken: Galera
+    /// can hand one out twice while its membership changes (codership/mysql-wsrep#18, MDEV-7129).
+    /// No client chose it; the transaction run again draws a new one.
+    #[error("a database-assigned id was already taken: {0}")]
+    AssignedIdTaken(#[source] sqlx::Error),
     #[error("database error: {0}")]
     Db(#[source] sqlx::Error),
 }
@@ -25,6 +30,8 @@ impl From<sqlx::Error> for Error {
         }
         if is_unavailable(&e) {
             Error::Unavailable(e)
+        } else if e.as_database_error().is_some_and(is_assigned_id_taken) {
+            Error::AssignedIdTaken(e)
         } else if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
             Error::UniqueViolation(e)
         } else {
@@ -100,24 +107,57 @@ pub(crate) fn is_rolled_back_conflict(e: &sqlx::Error) -> bool {
     }
 }
 
-/// [`is_rolled_back_conflict`] for an error of any caller's type that carries a datastore
-/// error in its chain of sources.
-pub(crate) fn carries_rolled_back_conflict(e: &(dyn std::error::Error + 'static)) -> bool {
+/// [`Error::is_retryable`] for an error of any caller's type that carries a datastore error in
+/// its chain of sources.
+pub(crate) fn carries_retryable(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut next = Some(e);
     while let Some(e) = next {
-        if let Some(Error::Db(db)) = e.downcast_ref::<Error>() {
-            return is_rolled_back_conflict(db);
+        if let Some(e) = e.downcast_ref::<Error>() {
+            return e.is_retryable();
         }
         next = e.source();
     }
     false
 }
 
+/// A duplicate on a primary key that is an id alone, which only the database fills in our
+/// writes (the keys of property and link tables span several columns). MariaDB says
+/// "Duplicate entry '17' for key 'PRIMARY'" (MySQL 8: 'Context.PRIMARY'), where a composite key
+/// shows its parts joined by '-'; PostgreSQL names the key `<table>_pkey`, detail "Key (id)=".
+fn is_assigned_id_taken(d: &dyn sqlx::error::DatabaseError) -> bool {
+    if let Some(mysql) = d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        let message = mysql.message();
+        let entry = message
+            .strip_prefix("Duplicate entry '")
+            .and_then(|rest| rest.split_once("' for key "))
+            .filter(|(_, key)| *key == "'PRIMARY'" || key.ends_with(".PRIMARY'"))
+            .map(|(entry, _)| entry);
+        mysql.number() == MYSQL_DUPLICATE_ENTRY && entry.is_some_and(|e| !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit()))
+    } else if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        d.is_unique_violation()
+            && pg.constraint().is_some_and(|c| c.ends_with("_pkey"))
+            && pg.detail().is_some_and(|detail| detail.starts_with("Key (id)="))
+    } else {
+        false
+    }
+}
+
 impl Error {
-    /// A unique violation on a table's primary key. Node ids are assigned by the database, so
-    /// on a write this is a property row: two names in one body that the property table's
-    /// collation holds as one (MySQL/MariaDB's default collations ignore case, accents and
-    /// trailing spaces).
+    /// Whether running the whole transaction again is safe and may succeed: the database rolled
+    /// it back because of another one (a deadlock, a serialization failure, a Galera
+    /// certification conflict), or handed out an id that was taken.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Db(db) => is_rolled_back_conflict(db),
+            Error::AssignedIdTaken(_) => true,
+            _ => false,
+        }
+    }
+
+    /// A unique violation on a table's primary key that spans several columns (ids assigned by
+    /// the database are [`Error::AssignedIdTaken`]): on a write, a property row, two names in one
+    /// body that the property table's collation holds as one (MySQL/MariaDB's default
+    /// collations ignore case, accents and trailing spaces).
     pub fn is_primary_key_violation(&self) -> bool {
         let Error::UniqueViolation(sqlx::Error::Database(d)) = self else { return false };
         if let Some(mysql) = d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
@@ -136,6 +176,7 @@ impl Error {
         match self {
             Error::Unavailable(_) => Error::Unavailable(text),
             Error::UniqueViolation(_) => Error::UniqueViolation(text),
+            Error::AssignedIdTaken(_) => Error::AssignedIdTaken(text),
             Error::Migrate(_) | Error::Db(_) => Error::Db(text),
         }
     }

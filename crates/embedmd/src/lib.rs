@@ -26,7 +26,8 @@ pub use group::{GroupCommit, WriteFuture};
 pub use migrate::{LockKey, MigrateError, Migrator, Report, SchemaVersion};
 pub use types::{TypeIds, TypeSpec};
 
-/// Runs of one write whose transaction the database rolled back for a conflict with another.
+/// Runs of one write whose transaction the database rolled back for a conflict with another, or
+/// that met an id the database had handed out twice.
 pub const WRITE_ATTEMPTS: u32 = 4;
 
 /// Pause before a write runs again, times the runs so far.
@@ -131,8 +132,9 @@ impl Datastore {
     /// `work` succeeds, rolled back when it fails or is dropped), a savepoint of a shared one on
     /// SQLite ([`group`]). Either way the answer comes once the write is durable. A transaction
     /// the database rolled back whole because of another one (a deadlock, a serialization
-    /// failure, a Galera certification conflict at commit) runs again from the start, with a
-    /// fresh `work`, up to [`WRITE_ATTEMPTS`] times.
+    /// failure, a Galera certification conflict at commit), or that met an id the database had
+    /// handed out twice, runs again from the start, with a fresh `work`, up to
+    /// [`WRITE_ATTEMPTS`] times ([`Error::is_retryable`]).
     pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
     where
         F: for<'c, 'd> FnOnce(&'c mut store::Conn<'d>) -> WriteFuture<'c, Result<T, E>> + Clone + Send + 'static,
@@ -146,7 +148,7 @@ impl Datastore {
         loop {
             let outcome = self.write_once(work.clone()).await;
             match outcome {
-                Err(e) if attempt < WRITE_ATTEMPTS && error::carries_rolled_back_conflict(&e) => {
+                Err(e) if attempt < WRITE_ATTEMPTS && error::carries_retryable(&e) => {
                     tracing::debug!(error = %e, attempt, "a write lost to a concurrent one; running it again");
                     tokio::time::sleep(WRITE_RETRY_PAUSE * attempt).await;
                     attempt += 1;

@@ -1,6 +1,7 @@
 //! A write transaction the database rolled back for a conflict with another (a deadlock, which
-//! Galera answers on a certification conflict; PostgreSQL's serialization failure) runs again
-//! from the start; any other failure does not.
+//! Galera answers on a certification conflict; PostgreSQL's serialization failure), or that met
+//! an id the database had handed out twice (Galera, while its membership changes), runs again
+//! from the start; any other failure, a duplicate of what a client chose among them, does not.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -15,7 +16,7 @@ macro_rules! on_server_backends {
     };
 }
 
-on_server_backends!(conflicts_run_again_other_failures_do_not);
+on_server_backends!(conflicts_run_again_other_failures_do_not, taken_assigned_ids_run_again_client_duplicates_do_not);
 
 /// A statement failing as a lost conflict does, on `backend`.
 fn conflict(backend: Backend) -> &'static str {
@@ -59,5 +60,47 @@ async fn conflicts_run_again_other_failures_do_not(backend: Backend) {
     let (outcome, runs) = write(&datastore, "SELECT * FROM no_such_table", u32::MAX).await;
     assert!(outcome.is_err());
     assert_eq!(runs, 1, "any other failure is answered at once");
+    datastore.close().await;
+}
+
+async fn taken_assigned_ids_run_again_client_duplicates_do_not(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let target = embedmd::dsn::resolve(None, Some(db.url()), &TlsConfig::default()).unwrap();
+    let (datastore, _) = Datastore::open(&target, &PoolConfig::default(), &[]).await.unwrap();
+    // An id-keyed table as the database fills it, a property table's composite key, a unique name.
+    datastore
+        .write(|conn| {
+            Box::pin(async move {
+                conn.execute_script(
+                    "CREATE TABLE node (id INTEGER PRIMARY KEY, name VARCHAR(20) NOT NULL UNIQUE); \
+                     CREATE TABLE prop (node_id INTEGER, name VARCHAR(20), PRIMARY KEY (node_id, name)); \
+                     INSERT INTO node (id, name) VALUES (17, 'taken'); INSERT INTO prop VALUES (17, 'a')",
+                )
+                .await
+                .map_err(Error::from)
+            })
+        })
+        .await
+        .unwrap();
+
+    // Galera handing out id 17 again, as MariaDB reports it: "Duplicate entry '17' for key 'PRIMARY'".
+    let id_taken = "INSERT INTO node (id, name) VALUES (17, 'fresh')";
+    let (outcome, runs) = write(&datastore, id_taken, 1).await;
+    assert_eq!((outcome.unwrap(), runs), (2, 2), "the second run draws another id and succeeds");
+    let (outcome, runs) = write(&datastore, id_taken, u32::MAX).await;
+    let error = outcome.unwrap_err();
+    assert!(matches!(error, Error::AssignedIdTaken(_)) && error.is_retryable(), "{error:?}");
+    assert_eq!(runs, WRITE_ATTEMPTS);
+
+    // Two property names the collation holds as one: the body's doing, answered at once.
+    let (outcome, runs) = write(&datastore, "INSERT INTO prop VALUES (17, 'a')", u32::MAX).await;
+    let error = outcome.unwrap_err();
+    assert!(matches!(error, Error::UniqueViolation(_)) && error.is_primary_key_violation(), "{error:?}");
+    assert_eq!(runs, 1);
+    // A name a client chose twice: a conflict, answered at once.
+    let (outcome, runs) = write(&datastore, "INSERT INTO node (id, name) VALUES (18, 'taken')", u32::MAX).await;
+    let error = outcome.unwrap_err();
+    assert!(matches!(error, Error::UniqueViolation(_)) && !error.is_primary_key_violation(), "{error:?}");
+    assert_eq!(runs, 1);
     datastore.close().await;
 }

@@ -825,3 +825,62 @@ async fn custom_property_names_differing_by_case(backend: Backend) {
     let (_, listed) = api.get(&artifacts).await;
     assert_eq!(listed["size"], kept * pairs.len(), "{listed}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mysql_an_assigned_id_taken_runs_again_never_a_client_error() {
+    an_assigned_id_taken_runs_again_never_a_client_error(Backend::MySql).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_an_assigned_id_taken_runs_again_never_a_client_error() {
+    an_assigned_id_taken_runs_again_never_a_client_error(Backend::Postgres).await
+}
+
+/// A Galera cluster changing its membership can hand out an AUTO_INCREMENT id twice: no client
+/// chose it, so the create runs again (201) and, if every attempt meets one, answers 503 with
+/// Retry-After; never the 400 of two property names the collation folds, nor a 409. A trigger
+/// sets a taken id on the first `clash_limit` inserts into Context (counted outside any
+/// transaction, so a rolled-back attempt still counts).
+async fn an_assigned_id_taken_runs_again_never_a_client_error(backend: Backend) {
+    let api = Api::start(backend).await;
+    let taken = id(&api.created("/registered_models", json!({"name": "first"})).await).to_owned();
+    let trigger = match backend {
+        Backend::MySql => vec![
+            "CREATE TABLE clash_uses (n INT) ENGINE=MEMORY".to_owned(),
+            "INSERT INTO clash_uses VALUES (0)".into(),
+            "CREATE TABLE clash_limit (n INT)".into(),
+            "INSERT INTO clash_limit VALUES (1)".into(),
+            format!(
+                "CREATE TRIGGER clash BEFORE INSERT ON Context FOR EACH ROW BEGIN \
+                 UPDATE clash_uses SET n = n + 1; \
+                 IF (SELECT n FROM clash_uses) <= (SELECT n FROM clash_limit) THEN SET NEW.id = {taken}; END IF; END"
+            ),
+        ],
+        _ => vec![
+            "CREATE SEQUENCE clash_uses".to_owned(),
+            "CREATE TABLE clash_limit (n INT)".into(),
+            "INSERT INTO clash_limit VALUES (1)".into(),
+            format!(
+                "CREATE FUNCTION clash() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF nextval('clash_uses') <= (SELECT n FROM clash_limit) THEN NEW.id := {taken}; END IF; \
+                 RETURN NEW; END $$"
+            ),
+            "CREATE TRIGGER clash BEFORE INSERT ON \"Context\" FOR EACH ROW EXECUTE FUNCTION clash()".into(),
+        ],
+    };
+    for statement in trigger {
+        api.db.execute(&statement).await;
+    }
+
+    let (status, second) = api.post("/registered_models", json!({"name": "second"})).await;
+    assert_eq!(status, 201, "the first attempt met a taken id, the second drew a new one: {second}");
+    assert_ne!(id(&second), taken);
+
+    api.db.execute("UPDATE clash_limit SET n = 1000").await;
+    let answer = api.http.post(format!("{}/registered_models", api.base)).json(&json!({"name": "third"})).send().await.unwrap();
+    assert_eq!(answer.status(), 503, "every attempt met a taken id");
+    assert!(answer.headers().contains_key("retry-after"));
+    let names: Vec<Value> =
+        api.get("/registered_models").await.1["items"].as_array().unwrap().iter().map(|m| m["name"].clone()).collect();
+    assert_eq!(names, [json!("first"), json!("second")], "nothing of the refused create is left");
+}

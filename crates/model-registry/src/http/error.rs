@@ -26,7 +26,9 @@ impl IntoResponse for Error {
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::Unavailable(_) | Error::Overloaded | Error::DeadlineExceeded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::Contended(_) | Error::Overloaded | Error::DeadlineExceeded(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::Internal(e) => {
                 // The cause goes to the log only: driver messages are not for clients.
                 tracing::error!(error = %e, "request failed");

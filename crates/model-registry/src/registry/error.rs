@@ -29,6 +29,10 @@ pub enum Error {
     /// The request outlived the per-request deadline.
     #[error("the request took longer than {0:?}; try again later")]
     DeadlineExceeded(std::time::Duration),
+    /// A write that lost to concurrent ones on every attempt (deadlocks, Galera certification
+    /// conflicts, an id the database handed out twice): nothing was written, a retry may pass.
+    #[error("the write met concurrent ones on each of its attempts; try again")]
+    Contended(#[source] embedmd::Error),
     #[error("internal error")]
     Internal(#[source] embedmd::Error),
 }
@@ -49,6 +53,10 @@ impl From<embedmd::Error> for Error {
             embedmd::Error::Unavailable(_) => {
                 tracing::warn!(error = %e, "database unavailable");
                 Error::Unavailable(public_reason(&e))
+            }
+            e if e.is_retryable() => {
+                tracing::warn!(error = %e, "a write lost to concurrent ones on every attempt");
+                Error::Contended(e)
             }
             other => Error::Internal(other),
         }

@@ -77,7 +77,9 @@ impl From<Error> for MlflowError {
             Error::Conflict(_) => ErrorCode::ResourceAlreadyExists,
             Error::InUse(_) => ErrorCode::ResourceConflict,
             Error::PayloadTooLarge | Error::UnsupportedMediaType => ErrorCode::BadRequest,
-            Error::Unavailable(_) | Error::Overloaded | Error::DeadlineExceeded(_) => ErrorCode::TemporarilyUnavailable,
+            Error::Unavailable(_) | Error::Contended(_) | Error::Overloaded | Error::DeadlineExceeded(_) => {
+                ErrorCode::TemporarilyUnavailable
+            }
             Error::Internal(cause) => {
                 // The cause goes to the log only: driver messages are not for clients.
                 tracing::error!(error = %cause, "request failed");
