@@ -61,11 +61,18 @@ async fn replicas_migrate_once_and_writers_survive_a_node_loss() {
         (0..servers.len()).map(|s| outcome.first_success_after(s, killed + Duration::from_millis(1))).collect::<Vec<_>>(),
         outcome.longest()
     );
-    assert!(statuses.keys().all(|s| [201, 503].contains(s)), "no 500, only 201 and 503: {statuses:?}: {:?}", outcome.unexpected);
+    // A duplicate on an id the database assigned (Galera changes its AUTO_INCREMENT offsets
+    // when a node leaves) is run again or answered 503, never a client error.
+    let first_hosts: Vec<String> = (0..servers.len()).map(|i| format!("127.0.0.1:{}", PORTS[i % 3])).collect();
+    assert!(
+        outcome.unexpected.is_empty(),
+        "only 201 and 503 expected ({statuses:?}); the others, relative to the kill of node 1 (127.0.0.1:3311):{}",
+        outcome.describe_unexpected(&first_hosts, killed)
+    );
     assert!(outcome.acknowledged.len() > 100, "{statuses:?}");
     for port in PORTS {
         let stored = ids_on(port).await;
         let missing: Vec<_> = outcome.acknowledged.iter().filter(|(id, _)| !stored.contains(id)).collect();
-        assert!(missing.is_empty(), "{} acknowledged creates missing on node {port}: {missing:?}", missing.len());
+        assert!(missing.is_empty(), "{} acknowledged creates (id, name) missing on node {port}: {missing:?}", missing.len());
     }
 }

@@ -60,8 +60,20 @@ pub struct Outcome {
     /// Ids of the models whose create was answered 201, with their names.
     pub acknowledged: Vec<(String, String)>,
     pub answers: Vec<Answer>,
-    /// Answers other than 201 and 503, with their names and bodies, to say what went wrong.
-    pub unexpected: Vec<(String, u16, String)>,
+    /// Answers other than 201 and 503, to say which request met what.
+    pub unexpected: Vec<Unexpected>,
+}
+
+/// An answer other than 201 and 503.
+#[derive(Debug, Clone)]
+pub struct Unexpected {
+    /// The model the request tried to create.
+    pub name: String,
+    /// Which of the servers answered.
+    pub server: usize,
+    pub at: Instant,
+    pub status: u16,
+    pub body: String,
 }
 
 impl Outcome {
@@ -87,6 +99,28 @@ impl Outcome {
             _ => Duration::ZERO,
         };
         (failed.len(), span)
+    }
+
+    /// Each unexpected answer on a line: the request, the replica that answered (and the host
+    /// its DSN names first, from `first_hosts`), when relative to `event`, the status and body.
+    pub fn describe_unexpected(&self, first_hosts: &[String], event: Instant) -> String {
+        self.unexpected
+            .iter()
+            .map(|u| {
+                let when = match u.at.checked_duration_since(event) {
+                    Some(after) => format!("{:.2} s after", after.as_secs_f64()),
+                    None => format!("{:.2} s before", (event - u.at).as_secs_f64()),
+                };
+                format!(
+                    "\n  create {:?} through replica {} (first host {}), answered {when} the event: {} {}",
+                    u.name,
+                    u.server,
+                    first_hosts.get(u.server).map_or("?", String::as_str),
+                    u.status,
+                    u.body
+                )
+            })
+            .collect()
     }
 
     /// The first success of `server` at or after `from`, as a delay after it.
@@ -115,11 +149,12 @@ pub async fn write_load(servers: Arc<Vec<Server>>, writers: usize, run_for: Dura
                     let took = started.elapsed();
                     {
                         let mut o = outcome.lock().unwrap();
-                        o.answers.push(Answer { server: index, at: started + took, status, took });
+                        let at = started + took;
+                        o.answers.push(Answer { server: index, at, status, took });
                         match status {
                             201 => o.acknowledged.push((body["id"].as_str().expect("an id").to_owned(), name)),
                             503 => {}
-                            _ => o.unexpected.push((name, status, body.to_string())),
+                            _ => o.unexpected.push(Unexpected { name, server: index, at, status, body: body.to_string() }),
                         }
                     }
                     if status == 503 {
