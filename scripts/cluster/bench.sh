@@ -7,6 +7,11 @@
 #   scripts/cluster/bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# The whole run holds the release lock once, so that no other build or benchmark runs between
+# its measurements. MR_RELEASE_LOCK_HELD=1: the caller holds it already.
+if [ -z "${MR_RELEASE_LOCK_HELD:-}" ]; then
+    exec env MR_RELEASE_LOCK_HELD=1 flock /tmp/mr-release.lock bash "$0" "$@"
+fi
 
 ROUNDS=${MR_BENCH_ROUNDS:-2}
 SETTINGS=(--clients 16 --duration-secs "${MR_BENCH_SECS:-5}" --mixed-secs "${MR_BENCH_MIXED_SECS:-10}"
@@ -14,7 +19,7 @@ SETTINGS=(--clients 16 --duration-secs "${MR_BENCH_SECS:-5}" --mixed-secs "${MR_
 MYSQL=${MR_TEST_MYSQL_DSN:-mysql://root@127.0.0.1:3306}
 POSTGRES=${MR_TEST_POSTGRES_DSN:-postgres://root@127.0.0.1:5432/test}
 
-flock /tmp/mr-release.lock cargo build --release -p model-registry -p bench
+cargo build --release -p model-registry -p bench
 trap 'bash scripts/cluster/galera.sh stop; bash scripts/cluster/pgbouncer.sh stop' EXIT
 # Each commit flushed to disk, as on the single MariaDB, so that only replication differs.
 MR_GALERA_FLUSH_AT_COMMIT=1 bash scripts/cluster/galera.sh start
@@ -23,7 +28,7 @@ bash scripts/cluster/pgbouncer.sh start
 bench() { # label, bench flags...
     echo "== $1 (round $round)"
     shift
-    flock /tmp/mr-release.lock target/release/bench "${SETTINGS[@]}" "$@"
+    target/release/bench "${SETTINGS[@]}" "$@"
 }
 for round in $(seq 1 "$ROUNDS"); do
     bench "MariaDB, single" --backends mysql --mysql-admin-dsn "$MYSQL"
