@@ -108,6 +108,7 @@ fn page(
         limit: Some(PAGE),
         offset: None,
         filter,
+        sort: Vec::new(),
     }
 }
 

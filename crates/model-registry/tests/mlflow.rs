@@ -1,6 +1,7 @@
 //! MLflow's REST API on every backend, where the Python suites (e2e/mlflow_api) cannot look:
-//! deletes leave no row behind in any MLMD table, a served version is not deleted, and a search
-//! page costs the same number of queries whatever its size.
+//! deletes leave no row behind in any MLMD table, a served version is not deleted, a search
+//! page costs the same number of queries whatever its size, and run search filters, orders and
+//! pages in the database as MLflow's server does.
 
 use serde_json::{json, Value};
 use testkit::Backend;
@@ -14,6 +15,8 @@ testkit::on_every_backend!(
     a_search_page_costs_a_fixed_number_of_queries,
     bad_input_is_a_400_never_a_500,
     concurrent_creates_get_distinct_numbers,
+    run_search_filters_orders_and_pages_as_mlflow,
+    run_search_costs_the_same_statements_for_10_and_200_runs,
 );
 
 const TABLES: [&str; 9] = [
@@ -223,4 +226,218 @@ async fn futures_join<F: std::future::Future<Output = Value> + Send + 'static>(f
         out.push(task.await.unwrap());
     }
     out
+}
+
+/// A run of the search tests, as the test logged it.
+#[derive(Debug, Clone)]
+struct LoggedRun {
+    id: String,
+    name: String,
+    start: i64,
+    user: String,
+    finished: bool,
+    acc: Option<f64>,
+    lr: String,
+    tag: Option<String>,
+}
+
+/// `count` runs in a new experiment, each with a start time, a user, a param, and (for most)
+/// a metric and a tag; every other run finished. One log-batch each.
+async fn logged_runs(api: &Api, experiment: &str, count: usize) -> (String, Vec<LoggedRun>) {
+    use reqwest::Method as M;
+    let exp =
+        ok(api, M::POST, "experiments/create", json!({"name": experiment})).await["experiment_id"].as_str().unwrap().to_owned();
+    let mut runs = Vec::new();
+    for i in 0..count {
+        let run = LoggedRun {
+            id: String::new(),
+            name: format!("run-{i:03}"),
+            // Not in creation order, so that ordering by start time is seen.
+            start: 1_000_000 + ((i * 7) % count) as i64,
+            user: format!("u{}", i % 3),
+            finished: i % 2 == 0,
+            acc: (i % 4 != 0).then(|| (i % 10) as f64 / 10.0),
+            lr: format!("0.{}", i % 3),
+            tag: match i % 3 {
+                0 => None,
+                1 => Some("x".into()),
+                _ => Some(format!("Y{i}")),
+            },
+        };
+        let body = json!({"experiment_id": exp, "run_name": run.name, "start_time": run.start, "user_id": run.user});
+        let id = ok(api, M::POST, "runs/create", body).await["run"]["info"]["run_id"].as_str().unwrap().to_owned();
+        let metrics: Vec<Value> = run.acc.iter().map(|v| json!({"key": "acc", "value": v, "timestamp": 1, "step": 0})).collect();
+        let tags: Vec<Value> = run.tag.iter().map(|t| json!({"key": "t", "value": t})).collect();
+        let batch = json!({"run_id": id, "metrics": metrics, "params": [{"key": "lr", "value": run.lr}], "tags": tags});
+        ok(api, M::POST, "runs/log-batch", batch).await;
+        if run.finished {
+            ok(api, M::POST, "runs/update", json!({"run_id": id, "status": "FINISHED", "end_time": run.start + 10})).await;
+        }
+        runs.push(LoggedRun { id, ..run });
+    }
+    (exp, runs)
+}
+
+/// Every page of a search, run names in order, and the pages' sizes.
+async fn search_all(api: &Api, exp: &str, filter: &str, order: &[&str], page: usize) -> (Vec<String>, Vec<usize>) {
+    let (mut names, mut sizes, mut token) = (Vec::new(), Vec::new(), None::<String>);
+    loop {
+        let mut body = json!({"experiment_ids": [exp], "filter": filter, "order_by": order, "max_results": page});
+        if let Some(t) = &token {
+            body["page_token"] = t.clone().into();
+        }
+        let reply = ok(api, reqwest::Method::POST, "runs/search", body).await;
+        let runs = reply["runs"].as_array().cloned().unwrap_or_default();
+        sizes.push(runs.len());
+        names.extend(runs.iter().map(|r| r["info"]["run_name"].as_str().unwrap().to_owned()));
+        match reply["next_page_token"].as_str() {
+            Some(t) => token = Some(t.to_owned()),
+            None => return (names, sizes),
+        }
+    }
+}
+
+/// MLflow's order: newest start first, then the run id.
+fn by_start(runs: &[&LoggedRun]) -> Vec<String> {
+    let mut runs = runs.to_vec();
+    runs.sort_by(|a, b| b.start.cmp(&a.start).then(a.id.cmp(&b.id)));
+    runs.iter().map(|r| r.name.clone()).collect()
+}
+
+async fn run_search_filters_orders_and_pages_as_mlflow(backend: Backend) {
+    use reqwest::Method as M;
+    let api = Api::start(backend).await;
+    let (exp, runs) = logged_runs(&api, "search", 12).await;
+    // Another experiment's runs are never found.
+    logged_runs(&api, "other", 2).await;
+    let expect = |keep: &dyn Fn(&LoggedRun) -> bool| by_start(&runs.iter().filter(|r| keep(r)).collect::<Vec<_>>());
+    let acc = |r: &LoggedRun| r.acc;
+    let cases: Vec<(String, Vec<String>)> = vec![
+        ("".into(), expect(&|_| true)),
+        ("metrics.acc > 0.5".into(), expect(&|r| acc(r).is_some_and(|a| a > 0.5))),
+        ("metrics.acc >= 0.5".into(), expect(&|r| acc(r).is_some_and(|a| a >= 0.5))),
+        ("metrics.acc < 0.5".into(), expect(&|r| acc(r).is_some_and(|a| a < 0.5))),
+        ("metrics.acc <= 0.5".into(), expect(&|r| acc(r).is_some_and(|a| a <= 0.5))),
+        ("metrics.acc = 0.5".into(), expect(&|r| acc(r) == Some(0.5))),
+        ("metrics.acc != 0.5".into(), expect(&|r| acc(r).is_some_and(|a| a != 0.5))),
+        ("metrics.missing > 0".into(), vec![]),
+        ("params.lr = '0.1'".into(), expect(&|r| r.lr == "0.1")),
+        ("params.lr != '0.1'".into(), expect(&|r| r.lr != "0.1")),
+        ("params.lr LIKE '%.2'".into(), expect(&|r| r.lr == "0.2")),
+        ("params.lr ILIKE '0._'".into(), expect(&|_| true)),
+        ("params.lr IS NULL".into(), vec![]),
+        ("params.lr IS NOT NULL".into(), expect(&|_| true)),
+        ("tags.t = 'x'".into(), expect(&|r| r.tag.as_deref() == Some("x"))),
+        ("tags.t != 'x'".into(), expect(&|r| r.tag.as_deref().is_some_and(|t| t != "x"))),
+        ("tags.t ILIKE 'y%'".into(), expect(&|r| r.tag.as_deref().is_some_and(|t| t.starts_with('Y')))),
+        ("tags.t IS NULL".into(), expect(&|r| r.tag.is_none())),
+        ("tags.t IS NOT NULL".into(), expect(&|r| r.tag.is_some())),
+        ("attributes.status = 'FINISHED'".into(), expect(&|r| r.finished)),
+        ("attributes.status != 'FINISHED'".into(), expect(&|r| !r.finished)),
+        ("attributes.run_name = 'run-003'".into(), vec!["run-003".into()]),
+        ("attributes.run_name LIKE 'run-00%'".into(), expect(&|r| r.name.starts_with("run-00"))),
+        ("attributes.`Run Name` ILIKE 'RUN-01%'".into(), expect(&|r| r.name.starts_with("run-01"))),
+        ("attributes.user_id = 'u1'".into(), expect(&|r| r.user == "u1")),
+        (format!("attributes.run_id = '{}'", runs[4].id), vec!["run-004".into()]),
+        (
+            format!("attributes.run_id IN ('{}', '{}', 'nope')", runs[1].id, runs[2].id),
+            expect(&|r| r.id == runs[1].id || r.id == runs[2].id),
+        ),
+        (format!("attributes.run_id NOT IN ('{}')", runs[1].id), expect(&|r| r.id != runs[1].id)),
+        ("attributes.start_time >= 1000006".into(), expect(&|r| r.start >= 1_000_006)),
+        ("attributes.created < 1000003".into(), expect(&|r| r.start < 1_000_003)),
+        ("attributes.end_time > 0".into(), expect(&|r| r.finished)),
+        (
+            "metrics.acc > 0.1 and params.lr = '0.2' AND attributes.status = 'FINISHED'".into(),
+            expect(&|r| acc(r).is_some_and(|a| a > 0.1) && r.lr == "0.2" && r.finished),
+        ),
+    ];
+    for (filter, expected) in &cases {
+        // Several pages of 5 give the same runs in the same order as one page.
+        let (names, sizes) = search_all(&api, &exp, filter, &[], 5).await;
+        assert_eq!(&names, expected, "{backend:?} {filter}");
+        assert!(sizes.iter().rev().skip(1).all(|s| *s == 5), "{filter}: {sizes:?}");
+    }
+    // Ordering: runs without the key last either way, ties newest start first.
+    let mut with_acc: Vec<&LoggedRun> = runs.iter().filter(|r| r.acc.is_some()).collect();
+    let without: Vec<String> = by_start(&runs.iter().filter(|r| r.acc.is_none()).collect::<Vec<_>>());
+    for descending in [false, true] {
+        with_acc.sort_by(|a, b| {
+            let o = a.acc.partial_cmp(&b.acc).unwrap();
+            let o = if descending { o.reverse() } else { o };
+            o.then(b.start.cmp(&a.start))
+        });
+        let mut expected: Vec<String> = with_acc.iter().map(|r| r.name.clone()).collect();
+        expected.extend(without.clone());
+        let order = if descending { "metrics.acc DESC" } else { "metrics.acc" };
+        assert_eq!(search_all(&api, &exp, "", &[order], 5).await.0, expected, "{backend:?} {order}");
+    }
+    let mut expected: Vec<&LoggedRun> = runs.iter().collect();
+    expected.sort_by(|a, b| a.lr.cmp(&b.lr).then(b.name.cmp(&a.name)));
+    let expected: Vec<String> = expected.iter().map(|r| r.name.clone()).collect();
+    let order = ["params.lr ASC", "attributes.run_name DESC"];
+    assert_eq!(search_all(&api, &exp, "", &order, 4).await.0, expected, "{backend:?}");
+    let mut expected: Vec<&LoggedRun> = runs.iter().collect();
+    expected.sort_by_key(|r| r.start);
+    let expected: Vec<String> = expected.iter().map(|r| r.name.clone()).collect();
+    assert_eq!(search_all(&api, &exp, "", &["attributes.start_time ASC"], 7).await.0, expected);
+    // Deleted runs: only with their view type.
+    ok(&api, M::POST, "runs/delete", json!({"run_id": runs[0].id})).await;
+    let (names, _) = search_all(&api, &exp, "", &[], 100).await;
+    assert!(!names.contains(&runs[0].name));
+    let deleted = ok(&api, M::POST, "runs/search", json!({"experiment_ids": [exp], "run_view_type": "DELETED_ONLY"})).await;
+    assert_eq!(deleted["runs"].as_array().unwrap().len(), 1, "{deleted}");
+    // A found run shows its data as runs/get does.
+    let one =
+        ok(&api, M::POST, "runs/search", json!({"experiment_ids": [exp], "filter": "attributes.run_name = 'run-005'"})).await;
+    let got = ok(&api, M::GET, "runs/get", json!({"run_id": runs[5].id})).await;
+    assert_eq!(one["runs"][0], got["run"]);
+    // Bad input is MLflow's 400.
+    for body in [
+        json!({"experiment_ids": [exp], "filter": "metrics.acc = 'a'"}),
+        json!({"experiment_ids": [exp], "filter": "attributes.nope = 'a'"}),
+        json!({"experiment_ids": [exp], "order_by": ["metrics.a", "metrics.a DESC"]}),
+        json!({"experiment_ids": [exp], "page_token": "!!"}),
+        json!({"experiment_ids": ["abc"]}),
+        json!({"experiment_ids": [exp], "max_results": 50001}),
+    ] {
+        let (status, err) = mlflow(&api, M::POST, "runs/search", body.clone()).await;
+        assert_eq!((status, err["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")), "{body}: {err}");
+    }
+}
+
+async fn run_search_costs_the_same_statements_for_10_and_200_runs(backend: Backend) {
+    use reqwest::Method as M;
+    let api = Api::start(backend).await;
+    let (small, _) = logged_runs(&api, "small", 10).await;
+    let (large, runs) = logged_runs(&api, "large", 200).await;
+    let search = json!({"filter": "metrics.acc >= 0 and params.lr != 'z'", "order_by": ["metrics.acc DESC"], "max_results": 5});
+    let mut costs = Vec::new();
+    for exp in [&small, &large, &small, &large] {
+        let mut body = search.clone();
+        body["experiment_ids"] = json!([exp]);
+        let start = queries(&api).await;
+        let page = ok(&api, M::POST, "runs/search", body).await;
+        assert_eq!(page["runs"].as_array().unwrap().len(), 5);
+        costs.push(queries(&api).await - start);
+    }
+    assert_eq!(costs[2], costs[3], "{costs:?}");
+    assert!(costs.iter().all(|c| *c <= 6.0), "{costs:?}");
+    // Every one of the 200 runs in one page (no cap on the runs looked at), best first.
+    let all = json!({"experiment_ids": [large], "order_by": ["metrics.acc DESC"], "max_results": 50000});
+    let page = ok(&api, M::POST, "runs/search", all).await;
+    let found: Vec<Option<f64>> = page["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["data"]["metrics"].as_array().and_then(|m| m.first()).map(|m| m["value"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(found.len(), runs.len());
+    let mut expected: Vec<Option<f64>> = runs.iter().map(|r| r.acc).collect();
+    expected.sort_by(|a, b| match (a, b) {
+        (Some(a), Some(b)) => b.partial_cmp(a).unwrap(),
+        (a, b) => b.is_some().cmp(&a.is_some()),
+    });
+    assert_eq!(found, expected);
+    assert!(page.get("next_page_token").is_none());
 }

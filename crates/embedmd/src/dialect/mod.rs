@@ -214,6 +214,51 @@ impl Dialect {
         }
     }
 
+    /// The integer `id` written as text, followed by the text `suffix`. On MySQL/MariaDB the
+    /// integer goes into `CONCAT` as it is: a `CAST(... AS CHAR)` would carry the connection's
+    /// collation, which a comparison with a column of another collation refuses.
+    pub fn id_with_suffix(self, id: &str, suffix: &str) -> String {
+        match self.backend() {
+            Backend::MySql => format!("CONCAT({id}, {suffix})"),
+            Backend::Sqlite | Backend::Postgres => format!("({} || {suffix})", self.as_text(id)),
+        }
+    }
+
+    /// The text `expr` holds after its first `:` (all of it without one): a child's name
+    /// without its parent's `<id>:` prefix.
+    pub fn after_first_colon(self, expr: &str) -> String {
+        match self.backend() {
+            Backend::Sqlite => format!("substr({expr}, instr({expr}, ':') + 1)"),
+            Backend::MySql => format!("SUBSTRING({expr}, LOCATE(':', {expr}) + 1)"),
+            Backend::Postgres => format!("substr({expr}, strpos({expr}, ':') + 1)"),
+        }
+    }
+
+    /// The text `expr` read as a 64-bit integer when it is 1 to 18 digits, else NULL (epoch
+    /// milliseconds kept as text): a plain cast fails on PostgreSQL and reads 0 elsewhere.
+    pub fn digits_as_int(self, expr: &str) -> String {
+        match self.backend() {
+            Backend::Sqlite => format!(
+                "CASE WHEN length({expr}) BETWEEN 1 AND 18 AND {expr} NOT GLOB '*[^0-9]*' THEN CAST({expr} AS INTEGER) END"
+            ),
+            Backend::MySql => format!("CASE WHEN {expr} REGEXP '^[0-9]{{1,18}}$' THEN CAST({expr} AS SIGNED) END"),
+            Backend::Postgres => format!("CASE WHEN {expr} ~ '^[0-9]{{1,18}}$' THEN CAST({expr} AS BIGINT) END"),
+        }
+    }
+
+    /// An `ORDER BY` term on `expr` that puts NULLs last whichever the direction. MySQL and
+    /// MariaDB have no `NULLS LAST`: a presence term comes first there, on `again()`, the same
+    /// expression rendered once more (with binds of its own).
+    pub fn nulls_last(self, expr: &str, descending: bool, again: impl FnOnce() -> String) -> String {
+        let dir = if descending { "DESC" } else { "ASC" };
+        match self.backend() {
+            Backend::Sqlite | Backend::Postgres => format!("{expr} {dir} NULLS LAST"),
+            // NULL is the smallest value there: last already when descending.
+            Backend::MySql if descending => format!("{expr} DESC"),
+            Backend::MySql => format!("({}) IS NULL, {expr} ASC", again()),
+        }
+    }
+
     /// An INSERT that skips rows whose key already exists; `head` is `INTO t (cols)` and
     /// `tail` the `VALUES ...` part.
     pub fn insert_ignoring_duplicates(self, head: &str, tail: &str) -> String {
@@ -479,6 +524,14 @@ mod tests {
         assert_eq!(Dialect::Sqlite.unindexed("a AND b"), "CASE WHEN (a AND b) THEN TRUE ELSE FALSE END");
         assert_eq!(Dialect::Postgres.unindexed("a AND b"), "COALESCE((a AND b), FALSE)");
         assert_eq!(Dialect::MySql.unindexed("a AND b"), "a AND b");
+    }
+
+    #[test]
+    fn nulls_sort_last_either_way() {
+        assert_eq!(Dialect::Postgres.nulls_last("v", false, || unreachable!()), "v ASC NULLS LAST");
+        assert_eq!(Dialect::Sqlite.nulls_last("v", true, || unreachable!()), "v DESC NULLS LAST");
+        assert_eq!(Dialect::MySql.nulls_last("v", true, || unreachable!()), "v DESC");
+        assert_eq!(Dialect::MySql.nulls_last("v1", false, || "v2".into()), "(v2) IS NULL, v1 ASC");
     }
 
     #[test]

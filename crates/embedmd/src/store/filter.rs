@@ -16,6 +16,15 @@ pub enum Column {
     Uri,
     /// `Artifact.state` or `Execution.last_known_state`.
     State,
+    /// A child's name without its parent's `<id>:` prefix.
+    BareName,
+}
+
+impl Column {
+    /// Whether the column holds integers (compared as text with a string).
+    fn numeric(self) -> bool {
+        matches!(self, Column::Id | Column::CreateTime | Column::UpdateTime | Column::State)
+    }
 }
 
 /// A property value column.
@@ -25,15 +34,20 @@ pub enum ValueColumn {
     Double,
     String,
     Bool,
+    /// `string_value` read as an integer when it is digits (epoch milliseconds kept as text),
+    /// NULL otherwise.
+    Digits,
 }
 
 impl ValueColumn {
-    fn sql(self) -> &'static str {
+    /// The column of the property row `alias`.
+    fn sql(self, dialect: Dialect, alias: &str) -> String {
         match self {
-            ValueColumn::Int => "int_value",
-            ValueColumn::Double => "double_value",
-            ValueColumn::String => "string_value",
-            ValueColumn::Bool => "bool_value",
+            ValueColumn::Int => format!("{alias}.int_value"),
+            ValueColumn::Double => format!("{alias}.double_value"),
+            ValueColumn::String => format!("{alias}.string_value"),
+            ValueColumn::Bool => format!("{alias}.bool_value"),
+            ValueColumn::Digits => dialect.digits_as_int(&format!("{alias}.string_value")),
         }
     }
 }
@@ -48,6 +62,23 @@ pub enum Target {
         custom: bool,
         columns: Vec<ValueColumn>,
     },
+    /// A typed property of the artifact of `type_id` stored as `<node id>:<name>`: what the
+    /// registry logs by name under a context (a run's metrics and parameters). Found through
+    /// the artifact table's `(type_id, name)` key, one probe per node.
+    Named {
+        type_id: i64,
+        name: String,
+        property: String,
+        columns: Vec<ValueColumn>,
+    },
+}
+
+/// A term of a list's order before its order column: `target`'s value, nodes without one last
+/// whichever the direction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortKey {
+    pub target: Target,
+    pub descending: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +118,8 @@ pub enum Filter {
         op: CmpOp,
         value: FilterValue,
     },
+    /// True where the property target has a value.
+    Has(Target),
 }
 
 impl Filter {
@@ -105,30 +138,89 @@ impl Filter {
                     placeholders.join(", ")
                 )
             }
-            Filter::Compare { target, op, value } => match target {
-                Target::Column(column) => {
-                    let sql = format!("n.{}", column_sql(*column, kind));
-                    compare(dialect, &sql, *op, value, next)
+            Filter::Compare { target: Target::Column(column), op, value } => {
+                let mut sql = column_sql(dialect, *column, kind);
+                let text = |v: &FilterValue| matches!(v, FilterValue::Text(_));
+                let text_value = match value {
+                    FilterValue::List(items) => items.iter().any(text),
+                    v => text(v),
+                };
+                if column.numeric() && text_value {
+                    sql = dialect.as_text(&sql);
                 }
-                Target::Property { name, custom, columns } => {
-                    let table = dialect.table(kind.property_table());
-                    let owner = kind.owner_column();
-                    // Binds in the order they appear in the text (`?` placeholders are positional).
+                compare(dialect, &sql, *op, value, next)
+            }
+            Filter::Compare { target, op, value } => {
+                // Binds in the order they appear in the text (`?` placeholders are positional).
+                let tests = |next: &mut dyn FnMut(Arg) -> String, columns: &[ValueColumn]| {
                     let tests: Vec<String> =
-                        columns.iter().map(|c| compare(dialect, &format!("p.{}", c.sql()), *op, value, next)).collect();
-                    let name_p = next(Arg::from(name.as_str()));
-                    let custom_p = next(Arg::from(*custom));
-                    // The property's key is the table's primary key: at most one row, probed per
-                    // node. A scalar subquery stays a per-row probe, where PostgreSQL would turn
-                    // an EXISTS into a hash of every matching property row of the table.
-                    format!(
-                        "COALESCE((SELECT ({}) FROM {table} p WHERE p.{owner} = n.id AND p.name = {name_p} \
-                         AND p.is_custom_property = {custom_p}), FALSE)",
-                        tests.join(" OR ")
-                    )
-                }
-            },
+                        columns.iter().map(|c| compare(dialect, &c.sql(dialect, "p"), *op, value, next)).collect();
+                    format!("({})", tests.join(" OR "))
+                };
+                // The probes below are scalar subqueries, at most one row each, per node:
+                // PostgreSQL would turn an EXISTS into a hash of every matching row of the table.
+                format!("COALESCE({}, FALSE)", target.probe(dialect, kind, next, &tests))
+            }
+            Filter::Has(target) => {
+                let found = target.probe(dialect, kind, next, &|_, _| "TRUE".to_owned());
+                format!("COALESCE({found}, FALSE)")
+            }
         }
+    }
+}
+
+/// What a probe selects from a target's value columns (binding through the given `next`).
+type Selected<'a> = dyn Fn(&mut dyn FnMut(Arg) -> String, &[ValueColumn]) -> String + 'a;
+
+impl Target {
+    /// `(SELECT <what> FROM <the target's property row p> ...)` for node `n`; `what` renders
+    /// the selected value from the target's value columns. A main-table column is no subquery.
+    fn probe(
+        &self,
+        dialect: Dialect,
+        kind: NodeKind,
+        next: &mut dyn FnMut(Arg) -> String,
+        what: &Selected<'_>,
+    ) -> String {
+        match self {
+            Target::Column(column) => column_sql(dialect, *column, kind),
+            Target::Property { name, custom, columns } => {
+                let table = dialect.table(kind.property_table());
+                let owner = kind.owner_column();
+                let selected = what(next, columns);
+                let name_p = next(Arg::from(name.as_str()));
+                let custom_p = next(Arg::from(*custom));
+                // The property's key is the table's primary key: one probe per node.
+                format!(
+                    "(SELECT {selected} FROM {table} p WHERE p.{owner} = n.id AND p.name = {name_p} \
+                     AND p.is_custom_property = {custom_p})"
+                )
+            }
+            Target::Named { type_id, name, property, columns } => {
+                let selected = what(next, columns);
+                let type_p = next(Arg::from(*type_id));
+                let suffix = next(Arg::from(format!(":{name}")));
+                let stored = dialect.id_with_suffix("n.id", &suffix);
+                let property_p = next(Arg::from(property.as_str()));
+                let typed = next(Arg::from(false));
+                format!(
+                    "(SELECT {selected} FROM {artifacts} a JOIN {properties} p ON p.artifact_id = a.id \
+                     WHERE a.type_id = {type_p} AND a.name = {stored} AND p.name = {property_p} \
+                     AND p.is_custom_property = {typed})",
+                    artifacts = dialect.table(Table::Artifact),
+                    properties = dialect.table(Table::ArtifactProperty),
+                )
+            }
+        }
+    }
+
+    /// The target's value for node `n` (NULL without one), to order by: the first value
+    /// column that is set.
+    pub(crate) fn value(&self, dialect: Dialect, kind: NodeKind, next: &mut dyn FnMut(Arg) -> String) -> String {
+        self.probe(dialect, kind, next, &|_, columns| match columns {
+            [one] => one.sql(dialect, "p"),
+            many => format!("COALESCE({})", many.iter().map(|c| c.sql(dialect, "p")).collect::<Vec<_>>().join(", ")),
+        })
     }
 }
 
@@ -137,8 +229,8 @@ fn join(parts: &[Filter], sep: &str, dialect: Dialect, kind: NodeKind, next: &mu
     rendered.join(sep)
 }
 
-fn column_sql(column: Column, kind: NodeKind) -> &'static str {
-    match column {
+fn column_sql(dialect: Dialect, column: Column, kind: NodeKind) -> String {
+    let name = match column {
         Column::Id => "id",
         Column::Name => "name",
         Column::ExternalId => "external_id",
@@ -146,7 +238,9 @@ fn column_sql(column: Column, kind: NodeKind) -> &'static str {
         Column::UpdateTime => "last_update_time_since_epoch",
         Column::Uri => "uri",
         Column::State => kind.state_column().unwrap_or("state"),
-    }
+        Column::BareName => return dialect.after_first_colon("n.name"),
+    };
+    format!("n.{name}")
 }
 
 fn arg(value: &FilterValue) -> Arg {

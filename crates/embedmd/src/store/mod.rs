@@ -12,7 +12,7 @@ use sqlx::FromRow;
 
 pub use crate::arg::Arg;
 pub use crate::conn::{query_totals, Conn, QueryKind};
-pub use filter::{CmpOp, Column, Filter, FilterValue, Target, ValueColumn};
+pub use filter::{CmpOp, Column, Filter, FilterValue, SortKey, Target, ValueColumn};
 
 use crate::dialect::{Dialect, Table};
 use crate::error::Result;
@@ -201,6 +201,9 @@ pub struct ListQuery {
     pub offset: Option<u32>,
     /// A resolved `filterQuery`.
     pub filter: Option<Filter>,
+    /// Terms ordering the list before `order` (which then breaks ties); such a list pages by
+    /// `offset` only.
+    pub sort: Vec<SortKey>,
 }
 
 /// Property ids are bound in chunks this large; a page up to this size costs two queries.
@@ -461,6 +464,7 @@ impl Store {
             limit: Some(limit),
             offset: None,
             filter: None,
+            sort: Vec::new(),
         };
         self.list(conn, kind, &query).await
     }
@@ -473,7 +477,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let (sql, args) = self.list_statement(kind, query);
-        if query.limit.is_some_and(|limit| limit as usize <= JOINED_READ_MAX) {
+        if query.sort.is_empty() && query.limit.is_some_and(|limit| limit as usize <= JOINED_READ_MAX) {
             let order = match (query.order, query.descending) {
                 (OrderColumn::Id, false) => "n.id".to_owned(),
                 (OrderColumn::Id, true) => "n.id DESC".to_owned(),
@@ -546,10 +550,20 @@ impl Store {
             condition = format!("{condition} AND {range}");
         }
         // The id breaks ties, so pages are stable whatever the order column.
-        let order = match query.order {
+        let mut order = match query.order {
             OrderColumn::Id => format!("n.id {dir}"),
             _ => format!("{column} {dir}, n.id {dir}"),
         };
+        if !query.sort.is_empty() {
+            let mut terms = Vec::new();
+            for key in &query.sort {
+                let value = key.target.value(d, kind, &mut |arg| next(&mut args, arg));
+                // Rendered once more only where the dialect needs it (after `value`'s binds).
+                let again = || key.target.value(d, kind, &mut |arg| next(&mut args, arg));
+                terms.push(d.nulls_last(&value, key.descending, again));
+            }
+            order = format!("{}, {order}", terms.join(", "));
+        }
         let mut sql = format!("SELECT {} FROM {from} WHERE {condition} ORDER BY {order}", self.node_columns(kind));
         if let Some(limit) = query.limit {
             let p = next(&mut args, Arg::from(i64::from(limit)));

@@ -1,94 +1,63 @@
 //! MLflow's run search syntax (`search_runs(filter_string=..., order_by=...)`): clauses
 //! `<metrics|params|tags|attributes>.<key> <op> <value>` joined by `AND`, and `order_by`
-//! items `<entity>.<key> [ASC|DESC]`. Evaluated over runs as MLflow's JSON shows them.
-
-use std::cmp::Ordering;
+//! items `<entity>.<key> [ASC|DESC]`, parsed into the registry's run search terms (which the
+//! store runs with every value bound, never spliced into SQL).
 
 use serde_json::Value;
 
 use super::error::MlflowError;
+use crate::registry::{RunCondition, RunField, RunOp, RunOrder, RunValue};
 
 /// Clauses one filter may have.
 pub const MAX_CLAUSES: usize = 50;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Entity {
-    Metric,
-    Param,
-    Tag,
-    Attribute,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Eq,
-    Ne,
-    Gt,
-    Ge,
-    Lt,
-    Le,
-    Like,
-    ILike,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Literal {
-    Number(f64),
-    Text(String),
-}
-
-#[derive(Debug, Clone)]
-struct Clause {
-    entity: Entity,
-    key: String,
-    op: Op,
-    value: Literal,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Filter(Vec<Clause>);
-
-/// Attributes that hold numbers (compared as numbers).
-const NUMERIC_ATTRIBUTES: &[&str] = &["start_time", "end_time"];
-const TEXT_ATTRIBUTES: &[&str] = &["status", "run_name", "run_id", "user_id", "artifact_uri", "lifecycle_stage"];
+/// Values one `IN (...)` list may have.
+pub const MAX_IN_VALUES: usize = 1000;
 
 fn invalid(message: impl Into<String>) -> MlflowError {
     MlflowError::invalid(message)
 }
 
 /// `metrics.acc`, `params."lr"`, ``tags.`mlflow.user` ``, `attribute.status`, a bare
-/// attribute name.
-fn parse_identifier(text: &str) -> Result<(Entity, String), MlflowError> {
-    let (entity, key) = match text.split_once('.') {
-        Some((prefix, key)) => {
-            let entity = match prefix {
-                "metric" | "metrics" => Entity::Metric,
-                "param" | "params" | "parameter" | "parameters" => Entity::Param,
-                "tag" | "tags" => Entity::Tag,
-                "attribute" | "attributes" | "attr" | "run" => Entity::Attribute,
-                _ => (Entity::Attribute, text).0,
-            };
-            if entity == Entity::Attribute && !matches!(prefix, "attribute" | "attributes" | "attr" | "run") {
-                return Err(invalid(format!(
-                    "Invalid entity type '{prefix}'. Valid values are ['metric', 'parameter', 'tag', 'attribute']"
-                )));
-            }
-            (entity, key)
-        }
-        None => (Entity::Attribute, text),
+/// attribute name, with MLflow's aliases (`created`, `run name`).
+fn parse_identifier(text: &str) -> Result<RunField, MlflowError> {
+    let (prefix, key) = match text.split_once('.') {
+        Some((prefix, key)) => (unquote(prefix).unwrap_or(prefix), key),
+        None => ("attribute", text),
     };
     let key = unquote(key).unwrap_or(key).to_owned();
     if key.is_empty() {
         return Err(invalid(format!("Invalid identifier {text:?}")));
     }
-    if entity == Entity::Attribute && !NUMERIC_ATTRIBUTES.contains(&key.as_str()) && !TEXT_ATTRIBUTES.contains(&key.as_str()) {
-        return Err(invalid(format!("Invalid attribute key '{key}' specified.")));
-    }
-    Ok((entity, key))
+    Ok(match prefix {
+        "metric" | "metrics" => RunField::Metric(key),
+        "param" | "params" | "parameter" | "parameters" => RunField::Param(key),
+        "tag" | "tags" => RunField::Tag(key),
+        "attribute" | "attributes" | "attr" | "run" => match key.as_str() {
+            "status" => RunField::Status,
+            "run_name" | "run name" | "Run name" | "Run Name" => RunField::RunName,
+            "run_id" => RunField::RunId,
+            "user_id" => RunField::UserId,
+            "start_time" | "created" | "Created" => RunField::StartTime,
+            "end_time" => RunField::EndTime,
+            "artifact_uri" => return Err(invalid("Searching or ordering runs by artifact_uri is not supported by this server")),
+            _ => {
+                return Err(invalid(format!(
+                    "Invalid attribute key '{key}' specified. Valid keys are 'run_id', 'run_name', 'user_id', \
+                     'status', 'start_time', 'end_time'"
+                )))
+            }
+        },
+        "dataset" | "datasets" => return Err(invalid("Searching runs by dataset is not supported by this server")),
+        _ => {
+            return Err(invalid(format!(
+                "Invalid entity type '{prefix}'. Valid values are ['metric', 'parameter', 'tag', 'attribute', 'dataset']"
+            )))
+        }
+    })
 }
 
 fn unquote(s: &str) -> Option<&str> {
-    ['\'', '"', '`'].iter().find_map(|q| s.strip_prefix(*q).and_then(|r| r.strip_suffix(*q)))
+    ['\'', '"', '`'].iter().find_map(|q| s.strip_prefix(*q).and_then(|r| r.strip_suffix(*q))).filter(|_| s.len() >= 2)
 }
 
 /// Splits on ` AND ` outside quotes (case-insensitive).
@@ -118,7 +87,45 @@ fn split_and(filter: &str) -> Vec<String> {
     parts
 }
 
-fn parse_clause(text: &str) -> Result<Clause, MlflowError> {
+/// A quoted string literal (single or double quotes).
+fn string_literal(text: &str) -> Option<String> {
+    unquote(text).filter(|_| text.starts_with(['\'', '"'])).map(str::to_owned)
+}
+
+/// `('a', "b")`: a parenthesized list of string literals.
+fn string_list(text: &str) -> Option<Vec<String>> {
+    let inner = text.strip_prefix('(')?.strip_suffix(')')?;
+    let mut items = Vec::new();
+    let (mut current, mut quote) = (String::new(), None);
+    for c in inner.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if c == ',' => {
+                items.push(string_literal(current.trim())?);
+                current.clear();
+                continue;
+            }
+            None => {}
+        }
+        current.push(c);
+    }
+    items.push(string_literal(current.trim())?);
+    Some(items)
+}
+
+fn number(text: &str) -> Option<RunValue> {
+    if !text.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.') {
+        return None;
+    }
+    match text.parse::<i64>() {
+        Ok(i) => Some(RunValue::Int(i)),
+        Err(_) => text.parse::<f64>().ok().filter(|f| f.is_finite()).map(RunValue::Number),
+    }
+}
+
+fn parse_clause(text: &str) -> Result<RunCondition, MlflowError> {
     let text = text.trim();
     let bad = || invalid(format!("Invalid clause {text:?}: expected <entity>.<key> <op> <value>"));
     // The identifier ends at the first space or comparison character outside quotes.
@@ -138,81 +145,103 @@ fn parse_clause(text: &str) -> Result<Clause, MlflowError> {
         end = i + c.len_utf8();
     }
     let (identifier, rest) = text.split_at(end);
-    let (entity, key) = parse_identifier(identifier)?;
+    let field = parse_identifier(identifier)?;
     let rest = rest.trim_start();
     let upper = rest.to_ascii_uppercase();
     let (op, rest) = [
-        ("!=", Op::Ne),
-        (">=", Op::Ge),
-        ("<=", Op::Le),
-        ("=", Op::Eq),
-        (">", Op::Gt),
-        ("<", Op::Lt),
-        ("ILIKE ", Op::ILike),
-        ("LIKE ", Op::Like),
+        ("!=", RunOp::Ne),
+        (">=", RunOp::Ge),
+        ("<=", RunOp::Le),
+        ("=", RunOp::Eq),
+        (">", RunOp::Gt),
+        ("<", RunOp::Lt),
+        ("ILIKE ", RunOp::ILike),
+        ("LIKE ", RunOp::Like),
+        ("NOT IN", RunOp::NotIn),
+        ("IN", RunOp::In),
+        ("IS NOT NULL", RunOp::IsNotNull),
+        ("IS NULL", RunOp::IsNull),
     ]
     .iter()
     .find_map(|(token, op)| upper.starts_with(token).then(|| (*op, &rest[token.len()..])))
     .ok_or_else(bad)?;
     let rest = rest.trim();
-    let value = match unquote(rest) {
-        Some(s) if rest.starts_with(['\'', '"']) => Literal::Text(s.to_owned()),
-        _ => Literal::Number(rest.parse().map_err(|_| bad())?),
+    let numeric = matches!(field, RunField::Metric(_) | RunField::StartTime | RunField::EndTime);
+    let comparators = match &field {
+        RunField::Metric(_) | RunField::StartTime | RunField::EndTime => "'>', '>=', '!=', '=', '<', '<='",
+        RunField::Param(_) | RunField::Tag(_) => "'!=', '=', 'LIKE', 'ILIKE', 'IS NULL', 'IS NOT NULL'",
+        _ => "'!=', '=', 'LIKE', 'ILIKE', 'IN', 'NOT IN'",
     };
-    let numeric = entity == Entity::Metric || (entity == Entity::Attribute && NUMERIC_ATTRIBUTES.contains(&key.as_str()));
-    match (&value, numeric, op) {
-        (Literal::Number(_), false, _) => {
-            return Err(invalid(format!("Parameter value is either not quoted or unidentified quote types used for string value {rest}. Use either single or double quotes.")))
-        }
-        (Literal::Text(_), true, _) => return Err(invalid(format!("Expected numeric value type for metric or time attribute, got {rest}"))),
-        (_, true, Op::Like | Op::ILike) => return Err(invalid("LIKE and ILIKE compare strings, not numbers")),
-        (_, false, Op::Gt | Op::Ge | Op::Lt | Op::Le) => {
-            return Err(invalid("Invalid comparator for a string: use =, !=, LIKE or ILIKE"))
-        }
-        _ => {}
+    let allowed = match op {
+        RunOp::Eq | RunOp::Ne => true,
+        RunOp::Lt | RunOp::Le | RunOp::Gt | RunOp::Ge => numeric,
+        RunOp::Like | RunOp::ILike => !numeric,
+        RunOp::IsNull | RunOp::IsNotNull => matches!(field, RunField::Param(_) | RunField::Tag(_)),
+        RunOp::In | RunOp::NotIn => !numeric && !matches!(field, RunField::Param(_) | RunField::Tag(_)),
+    };
+    if !allowed {
+        return Err(invalid(format!("Invalid comparator in {text:?}: not one of {comparators}")));
     }
-    Ok(Clause { entity, key, op, value })
-}
-
-impl Filter {
-    pub fn parse(filter: &str) -> Result<Self, MlflowError> {
-        if filter.trim().is_empty() {
-            return Ok(Filter::default());
-        }
-        let clauses = split_and(filter);
-        if clauses.len() > MAX_CLAUSES {
-            return Err(invalid(format!("a filter may have at most {MAX_CLAUSES} clauses")));
-        }
-        clauses.iter().map(|c| parse_clause(c)).collect::<Result<Vec<_>, _>>().map(Filter)
-    }
-
-    pub fn matches(&self, run: &Value) -> bool {
-        self.0.iter().all(|clause| {
-            let Some(actual) = lookup(run, clause.entity, &clause.key) else { return false };
-            match (&actual, &clause.value) {
-                (Literal::Number(a), Literal::Number(b)) => compare(a.partial_cmp(b), clause.op),
-                (Literal::Text(a), Literal::Text(b)) => match clause.op {
-                    Op::Like => like(b, a),
-                    Op::ILike => like(&b.to_lowercase(), &a.to_lowercase()),
-                    op => compare(Some(a.cmp(b)), op),
-                },
-                _ => false,
+    let value = match op {
+        RunOp::IsNull | RunOp::IsNotNull if rest.is_empty() => RunValue::Nothing,
+        RunOp::IsNull | RunOp::IsNotNull => return Err(bad()),
+        RunOp::In | RunOp::NotIn => {
+            if field != RunField::RunId {
+                return Err(invalid("Only ['run_id'] attributes support comparison with a list of quoted string values."));
             }
-        })
-    }
+            let items = string_list(rest).ok_or_else(bad)?;
+            if items.len() > MAX_IN_VALUES {
+                return Err(invalid(format!("An IN list may have at most {MAX_IN_VALUES} values")));
+            }
+            RunValue::List(items)
+        }
+        _ if numeric => match number(rest) {
+            Some(RunValue::Int(i)) if matches!(field, RunField::Metric(_)) => RunValue::Number(i as f64),
+            Some(n) => n,
+            None => return Err(invalid(format!("Expected numeric value type for {text:?}, found {rest}"))),
+        },
+        _ => RunValue::Text(string_literal(rest).ok_or_else(|| {
+            invalid(format!(
+                "Parameter value is either not quoted or unidentified quote types used for string value {rest}. \
+                 Use either single or double quotes."
+            ))
+        })?),
+    };
+    Ok(RunCondition { field, op, value })
 }
 
-fn compare(ordering: Option<Ordering>, op: Op) -> bool {
-    let Some(o) = ordering else { return false };
-    match op {
-        Op::Eq => o == Ordering::Equal,
-        Op::Ne => o != Ordering::Equal,
-        Op::Gt => o == Ordering::Greater,
-        Op::Ge => o != Ordering::Less,
-        Op::Lt => o == Ordering::Less,
-        Op::Le => o != Ordering::Greater,
-        Op::Like | Op::ILike => false,
+/// A run search's `filter`, its clauses in order.
+pub fn parse_filter(filter: &str) -> Result<Vec<RunCondition>, MlflowError> {
+    if filter.trim().is_empty() {
+        return Ok(Vec::new());
     }
+    let clauses = split_and(filter);
+    if clauses.len() > MAX_CLAUSES {
+        return Err(invalid(format!("a filter may have at most {MAX_CLAUSES} clauses")));
+    }
+    clauses.iter().map(|c| parse_clause(c)).collect()
+}
+
+/// A run search's `order_by` items; a field named twice is MLflow's error.
+pub fn parse_order(items: &[Value]) -> Result<Vec<RunOrder>, MlflowError> {
+    let mut out: Vec<RunOrder> = Vec::new();
+    for item in items {
+        let text = item.as_str().ok_or_else(|| invalid(format!("Invalid order_by clause {item}")))?.trim();
+        let upper = text.to_ascii_uppercase();
+        let (identifier, descending) = if upper.ends_with(" DESC") {
+            (&text[..text.len() - 5], true)
+        } else if upper.ends_with(" ASC") {
+            (&text[..text.len() - 4], false)
+        } else {
+            (text, false)
+        };
+        let field = parse_identifier(identifier.trim())?;
+        if out.iter().any(|o| o.field == field) {
+            return Err(invalid(format!("`order_by` contains duplicate fields: {items:?}")));
+        }
+        out.push(RunOrder { field, descending });
+    }
+    Ok(out)
 }
 
 /// SQL's LIKE: `%` any run of characters, `_` any one.
@@ -238,115 +267,70 @@ pub(super) fn like(pattern: &str, text: &str) -> bool {
     p[i..].iter().all(|c| *c == '%')
 }
 
-fn lookup(run: &Value, entity: Entity, key: &str) -> Option<Literal> {
-    let in_list = |list: &str| run["data"][list].as_array()?.iter().find(|e| e["key"] == key).map(|e| e["value"].clone());
-    let value = match entity {
-        Entity::Metric => in_list("metrics")?,
-        Entity::Param => in_list("params")?,
-        Entity::Tag => in_list("tags")?,
-        Entity::Attribute => run["info"].get(key)?.clone(),
-    };
-    match value {
-        Value::Number(n) => n.as_f64().map(Literal::Number),
-        Value::String(s) => Some(Literal::Text(s)),
-        _ => None,
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Order {
-    entity: Entity,
-    key: String,
-    descending: bool,
-}
-
-impl Order {
-    pub fn parse_all(items: &[Value]) -> Result<Vec<Order>, MlflowError> {
-        items
-            .iter()
-            .map(|item| {
-                let text = item.as_str().ok_or_else(|| invalid(format!("Invalid order_by clause {item}")))?.trim();
-                let upper = text.to_ascii_uppercase();
-                let (identifier, descending) = if upper.ends_with(" DESC") {
-                    (&text[..text.len() - 5], true)
-                } else if upper.ends_with(" ASC") {
-                    (&text[..text.len() - 4], false)
-                } else {
-                    (text, false)
-                };
-                let (entity, key) = parse_identifier(identifier.trim())?;
-                Ok(Order { entity, key, descending })
-            })
-            .collect()
-    }
-}
-
-/// Orders runs as MLflow does: by each `order_by` item (runs without the key last), then by
-/// start time, newest first, then by run id.
-pub fn sort(runs: &mut [Value], order: &[Order]) {
-    let key_of = |run: &Value, o: &Order| lookup(run, o.entity, &o.key);
-    runs.sort_by(|a, b| {
-        for o in order {
-            let ordering = match (key_of(a, o), key_of(b, o)) {
-                (None, None) => Ordering::Equal,
-                (None, Some(_)) => Ordering::Greater,
-                (Some(_), None) => Ordering::Less,
-                (Some(x), Some(y)) => {
-                    let natural = match (x, y) {
-                        (Literal::Number(x), Literal::Number(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
-                        (Literal::Text(x), Literal::Text(y)) => x.cmp(&y),
-                        _ => Ordering::Equal,
-                    };
-                    if o.descending {
-                        natural.reverse()
-                    } else {
-                        natural
-                    }
-                }
-            };
-            if ordering != Ordering::Equal {
-                return ordering;
-            }
-        }
-        let start = |r: &Value| r["info"]["start_time"].as_i64().unwrap_or_default();
-        start(b).cmp(&start(a)).then_with(|| a["info"]["run_id"].as_str().cmp(&b["info"]["run_id"].as_str()))
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
 
-    fn run(acc: f64, lr: &str, tag: &str, start: i64) -> Value {
-        json!({
-            "info": {"run_id": start.to_string(), "status": "FINISHED", "start_time": start},
-            "data": {"metrics": [{"key": "acc", "value": acc}], "params": [{"key": "lr", "value": lr}], "tags": [{"key": "t", "value": tag}]},
-        })
+    fn one(filter: &str) -> RunCondition {
+        let mut parsed = parse_filter(filter).unwrap();
+        assert_eq!(parsed.len(), 1, "{filter}");
+        parsed.remove(0)
     }
 
     #[test]
-    fn filters_match_metrics_params_tags_and_attributes() {
-        let r = run(0.95, "0.1", "x", 10);
-        for (filter, expected) in [
-            ("metrics.acc > 0.9", true),
-            ("metrics.acc >= 0.96", false),
-            ("params.lr = '0.1'", true),
-            ("params.lr = \"0.2\"", false),
-            ("tags.t = 'x' and metrics.acc < 1", true),
-            ("attributes.status = 'FINISHED'", true),
-            ("attributes.start_time > 5", true),
-            ("tags.`t` LIKE 'x%'", true),
-            ("params.missing = 'a'", false),
+    fn filters_parse_into_run_terms() {
+        let c = one("metrics.acc > 0.9");
+        assert_eq!((c.field, c.op, c.value), (RunField::Metric("acc".into()), RunOp::Gt, RunValue::Number(0.9)));
+        let c = one("metric.`a b`>=1");
+        assert_eq!((c.field, c.op, c.value), (RunField::Metric("a b".into()), RunOp::Ge, RunValue::Number(1.0)));
+        let c = one("params.lr = \"0.1\"");
+        assert_eq!((c.field, c.value), (RunField::Param("lr".into()), RunValue::Text("0.1".into())));
+        let c = one("tags.\"mlflow.user\" ILIKE '%an%'");
+        assert_eq!((c.field, c.op), (RunField::Tag("mlflow.user".into()), RunOp::ILike));
+        assert_eq!(one("attributes.start_time >= 5").value, RunValue::Int(5));
+        assert_eq!(one("created < 5").field, RunField::StartTime);
+        assert_eq!(one("attributes.`Run Name` LIKE 'a%'").field, RunField::RunName);
+        assert_eq!(one("tags.t IS NOT NULL").op, RunOp::IsNotNull);
+        assert_eq!(one("params.p is null").op, RunOp::IsNull);
+        let c = one("attributes.run_id IN ('1', \"2\")");
+        assert_eq!((c.op, c.value), (RunOp::In, RunValue::List(vec!["1".into(), "2".into()])));
+        assert_eq!(one("run_id NOT IN ('1')").op, RunOp::NotIn);
+        let both = parse_filter("tags.t = 'a AND b' and metrics.m != 2").unwrap();
+        assert_eq!(both.len(), 2);
+        assert_eq!(both[0].value, RunValue::Text("a AND b".into()));
+    }
+
+    #[test]
+    fn bad_filters_are_refused() {
+        for bad in [
+            "metrics.acc = 'a'",
+            "params.lr > '0.1'",
+            "foo.x = 1",
+            "metrics.acc",
+            "attributes.nope = 'x'",
+            "params.lr = 0.1",
+            "metrics.acc LIKE '1'",
+            "status IN ('A')",
+            "metrics.acc IS NULL",
+            "attributes.status IS NULL",
+            "attributes.artifact_uri = 'x'",
+            "attributes.start_time = 'x'",
+            "metrics.acc > inf",
         ] {
-            assert_eq!(Filter::parse(filter).unwrap().matches(&r), expected, "{filter}");
+            assert!(parse_filter(bad).is_err(), "{bad}");
         }
-        for bad in
-            ["metrics.acc = 'a'", "params.lr > '0.1'", "foo.x = 1", "metrics.acc", "attributes.nope = 'x'", "params.lr = 0.1"]
-        {
-            assert!(Filter::parse(bad).is_err(), "{bad}");
-        }
+    }
+
+    #[test]
+    fn order_items_parse_and_refuse_duplicates() {
+        let order = parse_order(&[json!("metrics.acc DESC"), json!("params.lr"), json!("attributes.start_time asc")]).unwrap();
+        assert_eq!(order[0], RunOrder { field: RunField::Metric("acc".into()), descending: true });
+        assert_eq!(order[1], RunOrder { field: RunField::Param("lr".into()), descending: false });
+        assert_eq!(order[2], RunOrder { field: RunField::StartTime, descending: false });
+        assert!(parse_order(&[json!("metrics.a"), json!("metric.a DESC")]).is_err());
+        assert!(parse_order(&[json!("nope.a")]).is_err());
     }
 
     #[test]
@@ -357,16 +341,5 @@ mod tests {
         assert!(!like("i_s", "iris"));
         assert!(like("%", ""));
         assert!(!like("a%", "b"));
-    }
-
-    #[test]
-    fn order_by_metric_descending_then_newest_first() {
-        let mut runs = vec![run(0.5, "a", "", 1), run(0.9, "b", "", 2), run(0.7, "c", "", 3)];
-        sort(&mut runs, &Order::parse_all(&[json!("metrics.acc DESC")]).unwrap());
-        let accs: Vec<f64> = runs.iter().map(|r| r["data"]["metrics"][0]["value"].as_f64().unwrap()).collect();
-        assert_eq!(accs, [0.9, 0.7, 0.5]);
-        sort(&mut runs, &[]);
-        let starts: Vec<i64> = runs.iter().map(|r| r["info"]["start_time"].as_i64().unwrap()).collect();
-        assert_eq!(starts, [3, 2, 1]);
     }
 }

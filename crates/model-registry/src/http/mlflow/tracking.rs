@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::{ErrorCode, MlflowError};
 use super::{missing, Ctx, Operation, Params, Reply};
-use crate::registry::{EntityKind, Error, Link, ListParams, Listing, Registry, Schema};
+use crate::registry::{EntityKind, Error, Link, ListParams, Listing, Registry, RunSearch, RunView, Schema};
 
 /// MLflow's `log-batch` limits (`mlflow/utils/validation.py`).
 pub const MAX_METRICS_PER_BATCH: usize = 1000;
@@ -20,9 +20,8 @@ pub const MAX_PARAM_VAL_LENGTH: usize = 6000;
 /// Params, metrics and tags one run shows (`runs/get`, `runs/search`); MLflow has no limit, a
 /// run logging more keeps them, and `metrics/get-history` reads any one of them.
 pub const MAX_RUN_DATA: usize = 2000;
-/// Runs `runs/search` looks at per request: it filters and orders a run's params and metrics
-/// in memory, so this bounds its work.
-pub const MAX_SEARCHED_RUNS: usize = 5000;
+/// `max_results` of `runs/search` at most, as MLflow's.
+pub const MAX_SEARCH_RUNS_RESULTS: i64 = 50_000;
 /// `max_results` of the search calls when absent, as MLflow's.
 const DEFAULT_MAX_RESULTS: i64 = 1000;
 
@@ -359,30 +358,43 @@ async fn run_data(registry: &Registry, run_id: i64) -> Result<(Vec<Value>, Vec<V
     let logged = items(registry.list(&kinds, Some((Link::Attribution, run_id)), &page_of(MAX_RUN_DATA)).await?).await?;
     let (mut metrics, mut params) = (Vec::new(), Vec::new());
     for a in &logged {
-        let key = a.get("name").cloned().unwrap_or_default();
         match a.get("artifactType").and_then(Value::as_str) {
-            Some("metric") => metrics.push(json!({
-                "key": key,
-                "value": a.get("value").cloned().unwrap_or_default(),
-                "timestamp": millis(a, "timestamp").unwrap_or_default(),
-                "step": millis(a, "step").unwrap_or_default(),
-            })),
-            Some("parameter") => params.push(json!({"key": key, "value": a.get("value").cloned().unwrap_or_default()})),
+            Some("metric") => metrics.push(metric_json(a)),
+            Some("parameter") => params.push(param_json(a)),
             _ => {}
         }
     }
     Ok((metrics, params))
 }
 
+/// A registry metric as MLflow's `Metric`.
+fn metric_json(a: &Value) -> Value {
+    json!({
+        "key": a.get("name").cloned().unwrap_or_default(),
+        "value": a.get("value").cloned().unwrap_or_default(),
+        "timestamp": millis(a, "timestamp").unwrap_or_default(),
+        "step": millis(a, "step").unwrap_or_default(),
+    })
+}
+
+/// A registry parameter as MLflow's `Param`.
+fn param_json(a: &Value) -> Value {
+    json!({"key": a.get("name").cloned().unwrap_or_default(), "value": a.get("value").cloned().unwrap_or_default()})
+}
+
 async fn run_json(registry: &Registry, r: &Value) -> Result<Value, MlflowError> {
     let id: i64 = r.get("id").and_then(Value::as_str).and_then(|s| s.parse().ok()).unwrap_or_default();
     let (metrics, params) = run_data(registry, id).await?;
-    Ok(json!({
+    Ok(run_with_data(r, metrics, params))
+}
+
+fn run_with_data(r: &Value, metrics: Vec<Value>, params: Vec<Value>) -> Value {
+    json!({
         "info": run_info(r),
         "data": {"metrics": metrics, "params": params, "tags": tags_of(r)},
         "inputs": {},
         "outputs": {},
-    }))
+    })
 }
 
 async fn create_run(ctx: Ctx, params: Params) -> Reply {
@@ -699,42 +711,54 @@ async fn get_metric_history(ctx: Ctx, params: Params) -> Reply {
 
 // ---------------------------------------------------------------- run search
 
+/// The registry ids of a search's `experiment_ids`: `0` is the Default experiment; an id
+/// naming nothing finds no runs, as in MLflow.
+async fn searched_experiments(registry: &Registry, params: &Params) -> Result<Vec<i64>, MlflowError> {
+    let mut ids = Vec::new();
+    for raw in params.list("experiment_ids") {
+        let raw = raw.as_str().map(str::to_owned).unwrap_or_else(|| raw.to_string());
+        let id = raw.parse::<i64>().map_err(|_| {
+            MlflowError::invalid(format!("Invalid experiment ID '{raw}'. Experiment ID must be a valid integer."))
+        })?;
+        if id == 0 {
+            ids.extend(experiment(registry, "0").await?["id"].as_str().and_then(|s| s.parse::<i64>().ok()));
+        } else if id > 0 {
+            ids.push(id);
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
 async fn search_runs(ctx: Ctx, params: Params) -> Reply {
-    let limit = max_results(&params, 50_000)?;
-    let filter = super::run_search::Filter::parse(params.opt_str("filter")?.as_deref().unwrap_or_default())?;
-    let order = super::run_search::Order::parse_all(&params.list("order_by"))?;
-    let offset: usize = match params.opt_str("page_token")?.filter(|t| !t.is_empty()) {
-        Some(token) => token.parse().map_err(|_| MlflowError::invalid(format!("Invalid page token {token:?}")))?,
-        None => 0,
+    let limit = max_results(&params, MAX_SEARCH_RUNS_RESULTS)?;
+    let conditions = super::run_search::parse_filter(params.opt_str("filter")?.as_deref().unwrap_or_default())?;
+    let order = super::run_search::parse_order(&params.list("order_by"))?;
+    let offset = super::search::parse_token(params.opt_str("page_token")?.as_deref())?;
+    let view = match params.opt_str("run_view_type")?.as_deref().unwrap_or("ACTIVE_ONLY") {
+        "ACTIVE_ONLY" | "1" => RunView::Active,
+        "DELETED_ONLY" | "2" => RunView::Deleted,
+        "ALL" | "3" => RunView::All,
+        other => return Err(MlflowError::invalid(format!("Invalid value {other} for parameter 'run_view_type' supplied."))),
     };
-    let mut runs = Vec::new();
-    for experiment_id in params.list("experiment_ids") {
-        let experiment_id = experiment_id.as_str().map(str::to_owned).unwrap_or_else(|| experiment_id.to_string());
-        let numeric = id_of(&experiment_id, || experiment_not_found(&experiment_id))?;
-        let page = page_of(MAX_SEARCHED_RUNS);
-        let listed = ctx.registry.list(&[EntityKind::ExperimentRun], Some((Link::ParentContext, numeric)), &page).await?;
-        runs.extend(items(listed).await?);
-        if runs.len() > MAX_SEARCHED_RUNS {
-            return Err(MlflowError::invalid(format!(
-                "runs/search looks at most {MAX_SEARCHED_RUNS} runs per request; narrow experiment_ids"
-            )));
-        }
-    }
-    let mut matched = Vec::new();
-    for r in &runs {
-        if !view_keeps(&params, "run_view_type", r)? {
-            continue;
-        }
-        let full = run_json(&ctx.registry, r).await?;
-        if filter.matches(&full) {
-            matched.push(full);
-        }
-    }
-    super::run_search::sort(&mut matched, &order);
-    let page: Vec<Value> = matched.iter().skip(offset).take(limit).cloned().collect();
-    let mut reply = json!({"runs": page});
-    if offset + limit < matched.len() {
-        reply["next_page_token"] = (offset + limit).to_string().into();
+    let search = RunSearch {
+        experiments: searched_experiments(&ctx.registry, &params).await?,
+        conditions,
+        order,
+        view,
+        offset,
+        limit: limit as u32,
+        data_per_run: MAX_RUN_DATA as u32,
+    };
+    let (found, more) = ctx.registry.mlflow_search_runs(&search).await?;
+    let runs: Vec<Value> = found
+        .iter()
+        .map(|f| run_with_data(&f.run, f.metrics.iter().map(metric_json).collect(), f.params.iter().map(param_json).collect()))
+        .collect();
+    let mut reply = json!({"runs": runs});
+    if more {
+        reply["next_page_token"] = super::search::page_token(offset.saturating_add(limit as u32)).into();
     }
     Ok(reply)
 }

@@ -139,6 +139,7 @@ impl Registry {
             limit: None,
             offset: None,
             filter,
+            sort: Vec::new(),
         };
         let remaining = usize::try_from(page.size).ok().filter(|s| *s > 0);
         let mut cursor = Cursor { registry: self.clone(), kinds: kinds.to_vec(), query, remaining };

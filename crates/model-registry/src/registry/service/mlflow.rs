@@ -361,6 +361,7 @@ impl Registry {
             limit: Some(LATEST_SCAN),
             offset: None,
             filter,
+            sort: Vec::new(),
         };
         Ok(self.store.list(conn, NodeKind::Context, &query).await?)
     }
@@ -565,6 +566,7 @@ impl Registry {
                 CmpOp::In,
                 FilterValue::List(ids.iter().map(|i| FilterValue::Int(*i)).collect()),
             )),
+            sort: Vec::new(),
         };
         if let Some(service) = self.store.list(conn, NodeKind::Context, &query).await?.pop() {
             return Err(Error::InUse(format!(
@@ -606,6 +608,7 @@ impl Registry {
                         limit: None,
                         offset: None,
                         filter: None,
+                        sort: Vec::new(),
                     };
                     let versions: Vec<i64> =
                         this.store.list(conn, NodeKind::Context, &query).await?.iter().map(|v| v.id).collect();
@@ -831,6 +834,7 @@ impl Registry {
                             limit: Some(MAX_ARCHIVED_AT_ONCE),
                             offset: None,
                             filter: Some(prop(STAGE, true, ValueColumn::String, CmpOp::Eq, FilterValue::Text(stage.into()))),
+                            sort: Vec::new(),
                         };
                         changed = this.store.list(conn, NodeKind::Context, &query).await?;
                         changed.retain(|v| v.id != node.id && !archived(v));
@@ -882,6 +886,7 @@ impl Registry {
             limit: Some(page.limit + 1),
             offset: Some(page.offset),
             filter: and(filters),
+            sort: Vec::new(),
         };
         let mut reader = self.datastore.reader().await?;
         let mut conn = reader.conn();
@@ -918,6 +923,7 @@ impl Registry {
                         limit: Some(MAX_MODELS_PER_VERSION_FILTER + 1),
                         offset: None,
                         filter: Some(name_filter),
+                        sort: Vec::new(),
                     };
                     let ids: Vec<i64> =
                         self.store.list(&mut conn, NodeKind::Context, &query).await?.iter().map(|m| m.id).collect();
@@ -972,6 +978,7 @@ impl Registry {
             limit: Some(page.limit + 1),
             offset: Some(page.offset),
             filter: and(filters),
+            sort: Vec::new(),
         };
         let mut nodes = self.store.list(&mut conn, NodeKind::Context, &query).await?;
         let more = nodes.len() > page.limit as usize;

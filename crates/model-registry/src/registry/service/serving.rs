@@ -43,6 +43,7 @@ impl Registry {
                     limit: Some(1),
                     offset: None,
                     filter: None,
+                    sort: Vec::new(),
                 };
                 let mut latest = self.store.list(&mut conn, EntityKind::ModelVersion.spec().node, &query).await?;
                 self.fill_parent_ids(&mut conn, &mut latest).await?;
