@@ -106,3 +106,34 @@ def test_tracking_calls_answer_as_mlflows_server(sqlite_server, mlflow_server):
     both.same("GET", "experiments/get", {"experiment_id": "{exp}"})
     both.same("POST", "experiments/restore", {"experiment_id": "{exp}"})
     both.same("GET", "experiments/get", {"experiment_id": "{exp}"})
+
+
+def test_run_search_answers_as_mlflows_server(sqlite_server, mlflow_server):
+    """Run search: each operator, orders with runs lacking the key, and paging by token."""
+    both = Both(sqlite_server.url, mlflow_server)
+    both.same("POST", "experiments/create", {"name": "searched"}, ids={"exp": "experiment_id"})
+    for i in range(7):
+        run = {"experiment_id": "{exp}", "start_time": 1700000000000 + (i * 3) % 7, "run_name": f"R-{i}", "user_id": f"u{i % 2}"}
+        both.same("POST", "runs/create", run, ids={"run": "run.info.run_id"})
+        metrics = [{"key": "acc", "value": i / 10, "timestamp": 1700000000500, "step": 0}] if i % 3 else []
+        tags = [{"key": "t", "value": f"x{i}" if i % 2 else "Y"}] if i != 4 else []
+        both.same("POST", "runs/log-batch", {"run_id": "{run}", "metrics": metrics, "params": [{"key": "lr", "value": f"0.{i % 3}"}], "tags": tags})
+        if i % 2:
+            both.same("POST", "runs/update", {"run_id": "{run}", "status": "FINISHED", "end_time": 1700000009000})
+    search = lambda **body: both.same("POST", "runs/search", {"experiment_ids": ["{exp}"], **body})  # noqa: E731
+    for filter in [
+        "", "metrics.acc > 0.3", "metrics.acc >= 0.4", "metrics.acc < 0.2", "metrics.acc <= 0.1",
+        "metrics.acc = 0.5", "metrics.acc != 0.5", "params.lr = '0.1'", "params.lr != '0.1'",
+        "params.lr LIKE '%.2'", "tags.t ILIKE 'X%'", "tags.t IS NULL", "tags.t IS NOT NULL",
+        "attributes.status = 'FINISHED'", "attributes.run_name LIKE 'R-%'", "attributes.run_name ILIKE 'r-1'",
+        "attributes.user_id = 'u1'", "attributes.start_time >= 1700000000003", "attributes.end_time > 0",
+        "metrics.acc > 0 and params.lr = '0.2' and tags.t LIKE 'x%'", "metrics.acc = 'x'", "params.lr > '0'",
+    ]:
+        search(filter=filter)
+    for order in [["metrics.acc DESC"], ["metrics.acc"], ["params.lr", "attributes.run_name DESC"], ["tags.t DESC"],
+                  ["attributes.start_time"], ["attributes.end_time DESC"]]:
+        search(order_by=order)
+    # Three pages of three: the tokens and the pages are MLflow's.
+    both.same("POST", "runs/search", {"experiment_ids": ["{exp}"], "order_by": ["metrics.acc DESC"], "max_results": 3}, ids={"token": "next_page_token"})
+    both.same("POST", "runs/search", {"experiment_ids": ["{exp}"], "order_by": ["metrics.acc DESC"], "max_results": 3, "page_token": "{token}"}, ids={"token": "next_page_token"})
+    both.same("POST", "runs/search", {"experiment_ids": ["{exp}"], "order_by": ["metrics.acc DESC"], "max_results": 3, "page_token": "{token}"})
