@@ -137,3 +137,24 @@ def test_run_search_answers_as_mlflows_server(sqlite_server, mlflow_server):
     both.same("POST", "runs/search", {"experiment_ids": ["{exp}"], "order_by": ["metrics.acc DESC"], "max_results": 3}, ids={"token": "next_page_token"})
     both.same("POST", "runs/search", {"experiment_ids": ["{exp}"], "order_by": ["metrics.acc DESC"], "max_results": 3, "page_token": "{token}"}, ids={"token": "next_page_token"})
     both.same("POST", "runs/search", {"experiment_ids": ["{exp}"], "order_by": ["metrics.acc DESC"], "max_results": 3, "page_token": "{token}"})
+
+
+def test_bulk_interval_history_answers_as_mlflows_server(sqlite_server, mlflow_server):
+    """`metrics/get-history-bulk-interval` (MLflow's charts): sampling, step ranges, errors."""
+    both = Both(sqlite_server.url, mlflow_server)
+    both.same("POST", "experiments/create", {"name": "charts"}, ids={"exp": "experiment_id"})
+    for name, count in (("a", 23), ("b", 5)):
+        both.same("POST", "runs/create", {"experiment_id": "{exp}", "run_name": name, "start_time": 1700000000000}, ids={name: "run.info.run_id"})
+        metrics = [{"key": "loss", "value": 1.0 / (i + 1), "timestamp": 1700000000000 + i, "step": i // 2} for i in range(count)]
+        metrics.append({"key": "other", "value": 3.0, "timestamp": 1700000000000, "step": 0})
+        both.same("POST", "runs/log-batch", {"run_id": "{%s}" % name, "metrics": metrics})
+    history = lambda **query: both.same("GET", "metrics/get-history-bulk-interval", {"metric_key": "loss", **query})  # noqa: E731
+    history(run_ids=["{a}", "{b}"])
+    for max_results in (1, 2, 3, 4, 7, 10, 2500, 0, 2501):
+        history(run_ids=["{a}", "{b}"], max_results=str(max_results))
+    history(run_ids=["{b}", "{a}"], max_results="4", start_step="2", end_step="8")
+    history(run_ids=["{a}"], start_step="3")  # one bound only
+    history(run_ids=["{a}"], start_step="5", end_step="2")
+    history(run_ids=["{a}"], metric_key="missing")
+    history(run_ids=["{a}", "123456789"])
+    history(run_ids=["{a}"] * 101)

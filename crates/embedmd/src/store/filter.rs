@@ -113,6 +113,9 @@ pub enum Filter {
     /// Contexts whose parent (ParentContext) is one of these: one uncorrelated subquery on the
     /// link's parent index, not a probe per row.
     ChildOf(Vec<i64>),
+    /// Artifacts attributed to one of these contexts: one uncorrelated subquery on the
+    /// attribution key, as [`Filter::ChildOf`].
+    AttributedTo(Vec<i64>),
     Compare {
         target: Target,
         op: CmpOp,
@@ -135,6 +138,15 @@ impl Filter {
                 format!(
                     "n.id IN (SELECT l.context_id FROM {} l WHERE l.parent_context_id IN ({}))",
                     dialect.table(Table::ParentContext),
+                    placeholders.join(", ")
+                )
+            }
+            Filter::AttributedTo(contexts) if contexts.is_empty() => "1 = 0".to_owned(),
+            Filter::AttributedTo(contexts) => {
+                let placeholders: Vec<String> = contexts.iter().map(|id| next(Arg::from(*id))).collect();
+                format!(
+                    "n.id IN (SELECT l.artifact_id FROM {} l WHERE l.context_id IN ({}))",
+                    dialect.table(Table::Attribution),
                     placeholders.join(", ")
                 )
             }
@@ -175,13 +187,7 @@ type Selected<'a> = dyn Fn(&mut dyn FnMut(Arg) -> String, &[ValueColumn]) -> Str
 impl Target {
     /// `(SELECT <what> FROM <the target's property row p> ...)` for node `n`; `what` renders
     /// the selected value from the target's value columns. A main-table column is no subquery.
-    fn probe(
-        &self,
-        dialect: Dialect,
-        kind: NodeKind,
-        next: &mut dyn FnMut(Arg) -> String,
-        what: &Selected<'_>,
-    ) -> String {
+    fn probe(&self, dialect: Dialect, kind: NodeKind, next: &mut dyn FnMut(Arg) -> String, what: &Selected<'_>) -> String {
         match self {
             Target::Column(column) => column_sql(dialect, *column, kind),
             Target::Property { name, custom, columns } => {

@@ -26,6 +26,7 @@ macro_rules! op {
 }
 
 pub mod artifacts;
+mod bulk_history;
 pub mod error;
 mod logged_models;
 mod model_registry;

@@ -48,6 +48,14 @@ pub const OPERATIONS: &[Operation] = &[
     op!("setTag", Post, "/runs/set-tag", Writer, set_tag, proto),
     op!("deleteTag", Post, "/runs/delete-tag", Writer, delete_tag, proto),
     op!("getMetricHistory", Get, "/metrics/get-history", Reader, get_metric_history, proto),
+    op!(
+        "getMetricHistoryBulkInterval",
+        Get,
+        "/metrics/get-history-bulk-interval",
+        Reader,
+        super::bulk_history::get_metric_history_bulk_interval,
+        proto
+    ),
 ];
 
 /// A reply as MLflow's proto3 JSON writes it: unset fields (null) and empty lists left out.

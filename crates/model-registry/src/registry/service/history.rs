@@ -1,6 +1,9 @@
 //! Metric history: the row each metric logged under a run leaves, and its lists.
 
-use embedmd::store::{CmpOp, Column, Conn, Filter, FilterValue, Node, NodeFields, Parent, Target, Under, ValueColumn};
+use embedmd::store::{
+    CmpOp, Column, Conn, Filter, FilterValue, ListQuery, Node, NodeFields, NodeKind, OrderColumn, Parent, Target, Under, Value,
+    ValueColumn,
+};
 
 use super::list::Listing;
 use super::Registry;
@@ -9,6 +12,19 @@ use crate::registry::error::{Error, Result};
 use crate::registry::filter;
 use crate::registry::paging::ListParams;
 use crate::registry::spec::{EntityKind, Link};
+
+/// History rows one bulk read takes at most, every run's together (MLflow's
+/// `get-history-bulk-interval` samples them afterwards).
+pub const MAX_BULK_HISTORY_ROWS: u32 = 250_000;
+
+/// A logged value of a metric: one history row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistoryPoint {
+    pub run: i64,
+    pub value: f64,
+    pub timestamp: i64,
+    pub step: i64,
+}
 
 impl Registry {
     /// A history row of a logged artifact (a metric under a run), named
@@ -71,5 +87,71 @@ impl Registry {
             None => None,
         };
         self.list_filtered(&[EntityKind::MetricHistory], parent, &params, conditions).await
+    }
+
+    /// Every value of metric `key` the runs `runs` logged (with steps in `steps`, inclusive),
+    /// in two statements whatever the number of runs; a run that does not exist logged none,
+    /// as MLflow's server answers. More than [`MAX_BULK_HISTORY_ROWS`] rows is a 400.
+    pub async fn mlflow_history_points(&self, runs: &[i64], key: &str, steps: Option<(i64, i64)>) -> Result<Vec<HistoryPoint>> {
+        let step = |op, v| Filter::Compare {
+            target: Target::Property { name: "step".into(), custom: false, columns: vec![ValueColumn::Int] },
+            op,
+            value: FilterValue::Int(v),
+        };
+        let mut conditions = vec![
+            Filter::AttributedTo(runs.to_vec()),
+            Filter::Compare {
+                target: Target::Column(Column::Name),
+                op: CmpOp::Like,
+                value: FilterValue::Text(format!("%:{}\\_\\_%", filter::like_literal(key))),
+            },
+        ];
+        if let Some((first, last)) = steps {
+            conditions.extend([step(CmpOp::Ge, first), step(CmpOp::Le, last)]);
+        }
+        let query = ListQuery {
+            type_ids: vec![self.type_id(EntityKind::MetricHistory)],
+            parent: None,
+            name: None,
+            external_id: None,
+            order: OrderColumn::Id,
+            descending: false,
+            after: None,
+            limit: Some(MAX_BULK_HISTORY_ROWS + 1),
+            offset: None,
+            filter: Some(Filter::And(conditions)),
+            sort: Vec::new(),
+        };
+        let mut reader = self.datastore.reader().await?;
+        let rows = self.store.list(&mut reader.conn(), NodeKind::Artifact, &query).await?;
+        if rows.len() > MAX_BULK_HISTORY_ROWS as usize {
+            return Err(Error::bad_request(format!(
+                "the runs logged more than {MAX_BULK_HISTORY_ROWS} values of {key:?}: narrow start_step and end_step"
+            )));
+        }
+        let int = |node: &Node, name: &str| match node.properties.typed.get(name) {
+            Some(Value::Int(v)) => Some(*v),
+            Some(Value::String(s)) => s.parse().ok(),
+            _ => None,
+        };
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                // `<run id>:<key>__<time>`: the LIKE above also takes keys ending in `:<key>`.
+                let (run, rest) = row.name.as_deref()?.split_once(':')?;
+                let (logged, _) = rest.rsplit_once("__")?;
+                let value = match row.properties.typed.get("value") {
+                    Some(Value::Double(v)) => *v,
+                    Some(Value::Int(v)) => *v as f64,
+                    _ => return None,
+                };
+                (logged == key).then_some(HistoryPoint {
+                    run: run.parse().ok()?,
+                    value,
+                    timestamp: int(row, "timestamp").unwrap_or_default(),
+                    step: int(row, "step").unwrap_or_default(),
+                })
+            })
+            .collect())
     }
 }

@@ -24,6 +24,7 @@ use super::error::{Error, Result};
 use super::paging::ListParams;
 use super::spec::{EntityKind, Link};
 
+pub use history::{HistoryPoint, MAX_BULK_HISTORY_ROWS};
 pub use list::Listing;
 pub use mlflow::{
     canonical_stage, Condition, MlModel, MlVersion, NewVersion, SearchField, SearchOp, SearchOrder, SearchPage,
