@@ -15,7 +15,13 @@
 //! - **M5 log-batch**: `runs/log-batch` of 10 metrics (keys `m0`..`m9`, the same step) and one new
 //!   param to the client's own run. One op = one request.
 //!
-//! `--workloads m4,m5` (any of m1-m5) runs only those; by default all five.
+//! - **M6 search-runs**: `runs/search` over an experiment of [`SEARCHED_RUNS`] runs (each with
+//!   a metric `acc`, a param `lr` and a tag `t`, prepared through log-batch), alternately
+//!   `metrics.acc > 0.5 and params.lr = '0.1'` ordered by `metrics.acc DESC` and
+//!   `tags.t = 'even'` in the default order (newest start first), `max_results=100`. One op =
+//!   one request; every run found must match.
+//!
+//! `--workloads m4,m5` (any of m1-m6) runs only those; by default all six.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -29,6 +35,11 @@ use crate::workload::{self, OpError, RunResult, Workload};
 
 /// Registered models prepared before M2 and M3.
 pub const MODELS: usize = 1000;
+/// Runs prepared before M6, in one experiment.
+pub const SEARCHED_RUNS: usize = 2000;
+/// M6's first filter and its order.
+const RUN_FILTER: &str = "metrics.acc > 0.5 and params.lr = '0.1'";
+
 /// M3's name filter: names are `mlf-` and 32 hex digits, so about 1/16 match.
 const NAME_PREFIX: &str = "mlf-1";
 
@@ -89,6 +100,8 @@ pub struct MlflowWorker {
     workload: Workload,
     /// The run M4 and M5 log to, this client's own.
     run: String,
+    /// The experiment M6 searches.
+    searched: String,
 }
 
 impl MlflowWorker {
@@ -118,6 +131,29 @@ impl MlflowWorker {
                 self.api
                     .call(Method::POST, "runs/log-batch", json!({"run_id": self.run, "metrics": metrics, "params": params}))
                     .await?;
+            }
+            Workload::MlflowSearchRuns => {
+                let by_metric = self.next.is_multiple_of(2);
+                let query = if by_metric {
+                    json!({"experiment_ids": [self.searched], "filter": RUN_FILTER, "order_by": ["metrics.acc DESC"], "max_results": 100})
+                } else {
+                    json!({"experiment_ids": [self.searched], "filter": "tags.t = 'even'", "max_results": 100})
+                };
+                let page = self.api.call(Method::POST, "runs/search", query.clone()).await?;
+                let runs = page["runs"].as_array().cloned().unwrap_or_default();
+                let wrong = |r: &Value| {
+                    let has = |list: &str, key: &str, ok: &dyn Fn(&Value) -> bool| {
+                        r["data"][list].as_array().is_some_and(|l| l.iter().any(|e| e["key"] == key && ok(&e["value"])))
+                    };
+                    if by_metric {
+                        !(has("metrics", "acc", &|v| v.as_f64().is_some_and(|a| a > 0.5)) && has("params", "lr", &|v| v == "0.1"))
+                    } else {
+                        !has("tags", "t", &|v| v == "even")
+                    }
+                };
+                if runs.len() != 100 || runs.iter().any(wrong) {
+                    return Err(OpError::WrongAnswer(format!("runs/search {query}: {} runs, or one not matching", runs.len())));
+                }
             }
             _ if self.next.is_multiple_of(2) => {
                 let query = json!({"filter": format!("name LIKE '{NAME_PREFIX}%'"), "max_results": "100"});
@@ -164,13 +200,45 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-const ALL: [Workload; 5] = [
+const ALL: [Workload; 6] = [
     Workload::MlflowRegister,
     Workload::MlflowAlias,
     Workload::MlflowSearch,
     Workload::MlflowLogMetric,
     Workload::MlflowLogBatch,
+    Workload::MlflowSearchRuns,
 ];
+
+/// M6's experiment: [`SEARCHED_RUNS`] runs logged by 8 clients at once; returns its id.
+async fn searched_runs(api: &MlflowApi) -> anyhow::Result<String> {
+    let name = format!("searched-{}", uuid::Uuid::new_v4().simple());
+    let experiment = api.call(Method::POST, "experiments/create", json!({"name": name})).await?;
+    let experiment = experiment["experiment_id"].as_str().unwrap_or_default().to_owned();
+    let tasks: Vec<_> = (0..8)
+        .map(|client| {
+            let (api, experiment) = (api.clone(), experiment.clone());
+            tokio::spawn(async move {
+                for i in (client..SEARCHED_RUNS).step_by(8) {
+                    let body = json!({"experiment_id": experiment, "start_time": 1_700_000_000_000_i64 + i as i64});
+                    let run = api.call(Method::POST, "runs/create", body).await?;
+                    let run = run["run"]["info"]["run_id"].as_str().unwrap_or_default().to_owned();
+                    let batch = json!({
+                        "run_id": run,
+                        "metrics": [{"key": "acc", "value": (i % 100) as f64 / 100.0, "timestamp": 0, "step": 0}],
+                        "params": [{"key": "lr", "value": format!("0.{}", i % 4)}],
+                        "tags": [{"key": "t", "value": if i % 2 == 0 { "even" } else { "odd" }}],
+                    });
+                    api.call(Method::POST, "runs/log-batch", batch).await?;
+                }
+                Ok::<_, ApiError>(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(experiment)
+}
 
 /// A new run (in a new experiment) for each of `n` clients.
 async fn runs(api: &MlflowApi, n: usize) -> anyhow::Result<Vec<String>> {
@@ -196,6 +264,7 @@ pub async fn bench(server: &str, clients: &[u32], duration: Duration, only: &[Wo
     } else {
         vec![String::new()].into()
     };
+    let searched = if chosen.contains(&Workload::MlflowSearchRuns) { searched_runs(&api).await? } else { String::new() };
     // The closed-loop runner takes the Kubeflow client too; MLflow's workers do not use it.
     let runner = Api::new(server, None)?;
     let mut out = Vec::new();
@@ -212,6 +281,7 @@ pub async fn bench(server: &str, clients: &[u32], duration: Duration, only: &[Wo
                     next: i * models.len() / n as usize,
                     workload,
                     run,
+                    searched: searched.clone(),
                 })
                 .collect();
             out.push(workload::mlflow(&runner, workload, workers, duration).await);

@@ -51,6 +51,9 @@ pub enum Workload {
     /// MLflow's tracking API: one `runs/log-batch` of 10 metrics and a param per op.
     #[value(name = "m5")]
     MlflowLogBatch,
+    /// MLflow's tracking API: one `runs/search` over [`crate::mlflow::SEARCHED_RUNS`] runs per op.
+    #[value(name = "m6")]
+    MlflowSearchRuns,
 }
 
 impl Workload {
@@ -67,6 +70,7 @@ impl Workload {
             Workload::MlflowSearch => "M3 search",
             Workload::MlflowLogMetric => "M4 log-metric",
             Workload::MlflowLogBatch => "M5 log-batch",
+            Workload::MlflowSearchRuns => "M6 search-runs",
         }
     }
 }
