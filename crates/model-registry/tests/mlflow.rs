@@ -1,7 +1,7 @@
 //! MLflow's REST API on every backend, where the Python suites (e2e/mlflow_api) cannot look:
 //! deletes leave no row behind in any MLMD table, a served version is not deleted, a search
 //! page costs the same number of queries whatever its size, and run search filters, orders and
-//! pages in the database as MLflow's server does.
+//! pages in the database as MLflow's server does, and metric charts sample each run's history.
 
 use serde_json::{json, Value};
 use testkit::Backend;
@@ -17,6 +17,7 @@ testkit::on_every_backend!(
     concurrent_creates_get_distinct_numbers,
     run_search_filters_orders_and_pages_as_mlflow,
     run_search_costs_the_same_statements_for_10_and_200_runs,
+    bulk_interval_history_samples_each_run,
 );
 
 const TABLES: [&str; 9] = [
@@ -36,8 +37,16 @@ async fn mlflow(api: &Api, method: reqwest::Method, path: &str, body: Value) -> 
     let root = api.base.split("/api/model_registry").next().unwrap();
     let url = format!("{root}/api/2.0/mlflow/{path}");
     let request = if method == reqwest::Method::GET {
-        let query: Vec<(String, String)> =
-            body.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect();
+        // A list is a repeated parameter.
+        let query: Vec<(String, String)> = body
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(k, v)| match v {
+                Value::Array(items) => items.iter().map(|i| (k.clone(), i.as_str().unwrap().to_owned())).collect(),
+                v => vec![(k.clone(), v.as_str().unwrap().to_owned())],
+            })
+            .collect();
         api.http.get(url).query(&query)
     } else {
         api.http.request(method, url).json(&body)
@@ -440,4 +449,40 @@ async fn run_search_costs_the_same_statements_for_10_and_200_runs(backend: Backe
     });
     assert_eq!(found, expected);
     assert!(page.get("next_page_token").is_none());
+}
+
+async fn bulk_interval_history_samples_each_run(backend: Backend) {
+    use reqwest::Method as M;
+    let api = Api::start(backend).await;
+    let exp = ok(&api, M::POST, "experiments/create", json!({"name": "charts"})).await["experiment_id"].clone();
+    let mut runs = Vec::new();
+    for (name, count) in [("a", 10), ("b", 3)] {
+        let run = ok(&api, M::POST, "runs/create", json!({"experiment_id": exp, "run_name": name})).await;
+        let id = run["run"]["info"]["run_id"].as_str().unwrap().to_owned();
+        let mut metrics: Vec<Value> =
+            (0..count).map(|i| json!({"key": "loss", "value": i as f64, "timestamp": 100 + i, "step": i})).collect();
+        // Another key ending in the same name is not this metric.
+        metrics.push(json!({"key": "x:loss", "value": 9.0, "timestamp": 1, "step": 0}));
+        ok(&api, M::POST, "runs/log-batch", json!({"run_id": id, "metrics": metrics})).await;
+        runs.push(id);
+    }
+    let steps = |reply: &Value, run: &str| -> Vec<i64> {
+        let metrics = reply["metrics"].as_array().cloned().unwrap_or_default();
+        metrics.iter().filter(|m| m["run_id"] == run).map(|m| m["step"].as_i64().unwrap()).collect()
+    };
+    let query = |extra: Value| {
+        let mut q = json!({"run_ids": runs.clone(), "metric_key": "loss"});
+        q.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        q
+    };
+    let all = ok(&api, M::GET, "metrics/get-history-bulk-interval", query(json!({}))).await;
+    assert_eq!((steps(&all, &runs[0]), steps(&all, &runs[1])), ((0..10).collect(), vec![0, 1, 2]), "{all}");
+    // NTILE(3) over 10 points starts buckets at 0, 4, 7; the last point takes the last place.
+    let sampled = ok(&api, M::GET, "metrics/get-history-bulk-interval", query(json!({"max_results": "3"}))).await;
+    assert_eq!((steps(&sampled, &runs[0]), steps(&sampled, &runs[1])), (vec![0, 4, 9], vec![0, 1, 2]), "{sampled}");
+    let ranged = query(json!({"max_results": "2", "start_step": "2", "end_step": "6"}));
+    let ranged = ok(&api, M::GET, "metrics/get-history-bulk-interval", ranged).await;
+    assert_eq!((steps(&ranged, &runs[0]), steps(&ranged, &runs[1])), (vec![2, 6], vec![2]), "{ranged}");
+    let (status, err) = mlflow(&api, M::GET, "metrics/get-history-bulk-interval", query(json!({"start_step": "1"}))).await;
+    assert_eq!((status, err["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")), "{err}");
 }
