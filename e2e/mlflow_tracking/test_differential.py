@@ -158,3 +158,28 @@ def test_bulk_interval_history_answers_as_mlflows_server(sqlite_server, mlflow_s
     history(run_ids=["{a}"], metric_key="missing")
     history(run_ids=["{a}", "123456789"])
     history(run_ids=["{a}"] * 101)
+def test_default_experiment_and_latest_metric_answer_as_mlflows_server(sqlite_server, mlflow_server):
+    both = Both(sqlite_server.url, mlflow_server)
+    ours, theirs = both.call("GET", "experiments/get", {"experiment_id": "0"})
+    assert ours["experiment"]["experiment_id"] == theirs["experiment"]["experiment_id"] == "0", (ours, theirs)
+    assert ours["experiment"]["artifact_location"] == theirs["experiment"]["artifact_location"], (ours, theirs)
+    both.same("GET", "experiments/get", {"experiment_id": "0"})
+    ours, theirs = both.call("GET", "experiments/get-by-name", {"experiment_name": "Default"})
+    assert ours["experiment"]["experiment_id"] == theirs["experiment"]["experiment_id"] == "0", (ours, theirs)
+    ours, theirs = both.call("POST", "experiments/search", {"filter": "name = 'Default'"})
+    assert [e["experiment_id"] for e in ours["experiments"]] == [e["experiment_id"] for e in theirs["experiments"]] == ["0"]
+    ours, theirs = both.call("POST", "runs/create", {"experiment_id": "0", "start_time": 1700000000000, "run_name": "d"},
+                             ids={"run": "run.info.run_id"})
+    assert ours["run"]["info"]["experiment_id"] == theirs["run"]["info"]["experiment_id"] == "0", (ours, theirs)
+    # Out of order: the latest is the highest step, then timestamp, then value, not the last logged.
+    for value, timestamp, step in [(0.5, 1700000000100, 5), (0.9, 1700000000200, 3), (0.4, 1700000000100, 5),
+                                   (0.7, 1700000000050, 5)]:
+        both.same("POST", "runs/log-metric", {"run_id": "{run}", "key": "loss", "value": value, "timestamp": timestamp, "step": step})
+    batch = [{"key": "acc", "value": v, "timestamp": 1700000000300 + t, "step": s} for v, t, s in [(0.8, 0, 2), (0.1, 1, 1), (0.6, 0, 2)]]
+    both.same("POST", "runs/log-batch", {"run_id": "{run}", "metrics": batch})
+    both.same("GET", "runs/get", {"run_id": "{run}"})
+    both.same("GET", "metrics/get-history", {"run_id": "{run}", "metric_key": "loss"})
+    ours, theirs = both.call("GET", "runs/get", {"run_id": "{run}"})
+    assert ours["run"]["info"]["experiment_id"] == "0" and ours["run"]["info"]["artifact_uri"].startswith("mlflow-artifacts:/0/")
+    both.same("POST", "runs/search", {"experiment_ids": ["0"], "filter": "metrics.loss = 0.5"})
+    both.same("POST", "runs/search", {"experiment_ids": ["0"], "filter": "metrics.acc = 0.8"})

@@ -152,6 +152,36 @@ def kubeflow_view(url: str, run_id: str, experiment_id: str) -> None:
     assert {"lr", "max_iter", "loss", "accuracy"} <= set(seen["logs"]), seen
 
 
+def test_default_experiment_is_0_and_the_latest_metric_has_the_highest_step(server, monkeypatch):
+    """`start_run()` without `set_experiment`: the client's experiment "0", MLflow's "Default"."""
+    mlflow.set_tracking_uri(server.url)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
+    with mlflow.start_run() as run:
+        mlflow.log_metric("loss", 0.5, step=5)
+        mlflow.log_metric("loss", 0.9, step=3)
+        mlflow.log_text("hello", "notes/hello.txt")
+    run_id = run.info.run_id
+    client = MlflowClient(server.url)
+    got = client.get_run(run_id)
+    assert got.info.experiment_id == "0"
+    assert got.info.artifact_uri == f"mlflow-artifacts:/0/{run_id}/artifacts"
+    assert got.data.metrics == {"loss": 0.5}, "step 5 is the latest, though step 3 came last"
+    assert sorted((m.step, m.value) for m in client.get_metric_history(run_id, "loss")) == [(3, 0.9), (5, 0.5)]
+    assert client.get_experiment("0").name == "Default"
+    assert client.get_experiment_by_name("Default").experiment_id == "0"
+    assert "0" in [e.experiment_id for e in client.search_experiments()]
+    assert [r.info.run_id for r in client.search_runs(["0"], "metrics.loss = 0.5")] == [run_id]
+    assert client.search_runs(["0"], "metrics.loss = 0.9") == []
+    assert Path(client.download_artifacts(run_id, "notes/hello.txt")).read_text() == "hello"
+    # Kubeflow clients see the registry's own experiment.
+    api = f"{server.url}/api/model_registry/v1alpha3"
+    kf_run = requests.get(f"{api}/experiment_runs/{run_id}", timeout=30).json()
+    assert kf_run["experimentId"] != "0"
+    assert requests.get(f"{api}/experiments/{kf_run['experimentId']}", timeout=30).json()["name"] == "Default"
+
+
 def code_of(excinfo) -> str:
     return excinfo.value.error_code
 

@@ -14,7 +14,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::artifacts::ArtifactStore;
+use crate::artifacts::{ArtifactStore, Destination};
 use crate::config::{self, HttpTimeouts, ServerConfig};
 use crate::http;
 use crate::metrics::Metrics;
@@ -139,6 +139,20 @@ impl App {
             tracing::info!(url = %format!("{scheme}://{}/", listener.local_addr()?), "web UI");
         }
         let connector = tokio::spawn(connect_until_ready(datastore, pool, state.clone()));
+        let artifacts = state.artifacts().clone();
+        // At start (a local destination not made yet has none), then at each new upload:
+        // uploads a client abandoned part way.
+        let fresh = matches!(artifacts.destination(), Destination::Directory(dir) if !dir.exists());
+        tokio::spawn(async move {
+            if fresh {
+                return;
+            }
+            match artifacts.remove_abandoned_uploads().await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "removed abandoned multipart uploads"),
+                Err(e) => tracing::warn!(error = %e, "could not remove abandoned multipart uploads"),
+            }
+        });
         let observe = axum::middleware::from_fn_with_state(state.metrics().clone(), http::observe);
         let auth = auth.serving_https(tls.is_some());
         let router = http::router(state.clone(), max_concurrent_requests, ui, auth, metrics_listener.is_none());

@@ -18,6 +18,9 @@ testkit::on_every_backend!(
     run_search_filters_orders_and_pages_as_mlflow,
     run_search_costs_the_same_statements_for_10_and_200_runs,
     bulk_interval_history_samples_each_run,
+    a_log_batch_failing_part_way_writes_nothing,
+    concurrent_batches_to_one_run_keep_every_row,
+    the_latest_metric_has_the_highest_step,
 );
 
 const TABLES: [&str; 9] = [
@@ -225,6 +228,144 @@ async fn concurrent_creates_get_distinct_numbers(backend: Backend) {
         futures_join(creates).await.iter().map(|v| v["model_version"]["version"].as_str().unwrap().parse().unwrap()).collect();
     numbers.sort_unstable();
     assert_eq!(numbers, (1..=8).collect::<Vec<_>>());
+}
+
+/// A new run in a new experiment; its id.
+async fn new_run(api: &Api, experiment: &str) -> String {
+    use reqwest::Method as M;
+    let created = ok(api, M::POST, "experiments/create", json!({"name": experiment})).await;
+    let id = created["experiment_id"].as_str().unwrap();
+    let run = ok(api, M::POST, "runs/create", json!({"experiment_id": id, "start_time": 1})).await;
+    run["run"]["info"]["run_id"].as_str().unwrap().to_owned()
+}
+
+async fn a_log_batch_failing_part_way_writes_nothing(backend: Backend) {
+    use reqwest::Method as M;
+    let api = Api::start(backend).await;
+    let run = new_run(&api, "e").await;
+    ok(&api, M::POST, "runs/log-parameter", json!({"run_id": run, "key": "old", "value": "1"})).await;
+    ok(&api, M::POST, "runs/log-metric", json!({"run_id": run, "key": "m0", "value": 1.0, "timestamp": 1, "step": 0})).await;
+    let before = rows(&api).await;
+    // The metric's own name ("<run id>:<key>") fits the name column, its history row's
+    // ("<run id>:<key>__<time>") does not: refused only when that row is written, after the
+    // params, the other metrics and their history rows.
+    let too_long = "k".repeat(255 - run.len() - 1);
+    let metrics = |last: &str| {
+        let mut m: Vec<Value> =
+            (0..20).map(|i| json!({"key": format!("m{}", i % 3), "value": i, "timestamp": 5, "step": i})).collect();
+        m.push(json!({"key": last, "value": 1.0, "timestamp": 5, "step": 0}));
+        m
+    };
+    let params = json!([{"key": "new", "value": "x"}, {"key": "old", "value": "1"}]);
+    let tags = json!([{"key": "t", "value": "v"}]);
+    let (status, err) = mlflow(
+        &api,
+        M::POST,
+        "runs/log-batch",
+        json!({"run_id": run, "params": params, "metrics": metrics(&too_long), "tags": tags}),
+    )
+    .await;
+    assert_eq!((status, err["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")), "{err}");
+    assert_eq!(rows(&api).await, before);
+    // A tag name longer than the property name column: refused when the run is rewritten, last.
+    let tags = json!([{"key": "t", "value": "v"}, {"key": "x".repeat(300), "value": "v"}]);
+    let (status, err) =
+        mlflow(&api, M::POST, "runs/log-batch", json!({"run_id": run, "params": params, "metrics": metrics("m9"), "tags": tags}))
+            .await;
+    assert_eq!((status, err["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")), "{err}");
+    assert_eq!(rows(&api).await, before);
+    let got = ok(&api, M::GET, "runs/get", json!({"run_id": run})).await;
+    assert_eq!(got["run"]["data"]["params"], json!([{"key": "old", "value": "1"}]), "{got}");
+    assert_eq!(got["run"]["data"]["metrics"].as_array().unwrap().len(), 1, "{got}");
+    assert!(got["run"]["data"]["tags"].as_array().unwrap().iter().all(|t| t["key"] != "t"), "{got}");
+    // A changed param refuses the whole batch too.
+    let params = json!([{"key": "new", "value": "x"}, {"key": "old", "value": "2"}]);
+    let (status, err) =
+        mlflow(&api, M::POST, "runs/log-batch", json!({"run_id": run, "params": params, "metrics": metrics("m9")})).await;
+    assert_eq!((status, err["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")), "{err}");
+    assert_eq!(rows(&api).await, before);
+    // The same batch without the bad items is written whole.
+    let params = json!([{"key": "new", "value": "x"}, {"key": "old", "value": "1"}]);
+    let tags = json!([{"key": "t", "value": "v"}]);
+    ok(&api, M::POST, "runs/log-batch", json!({"run_id": run, "params": params, "metrics": metrics("m9"), "tags": tags})).await;
+    let got = ok(&api, M::GET, "runs/get", json!({"run_id": run})).await;
+    assert_eq!(got["run"]["data"]["params"].as_array().unwrap().len(), 2, "{got}");
+    assert_eq!(got["run"]["data"]["metrics"].as_array().unwrap().len(), 4, "{got}");
+    let history = ok(&api, M::GET, "metrics/get-history", json!({"run_id": run, "metric_key": "m0"})).await;
+    assert_eq!(history["metrics"].as_array().unwrap().len(), 1 + 7, "{history}");
+}
+
+async fn concurrent_batches_to_one_run_keep_every_row(backend: Backend) {
+    use reqwest::Method as M;
+    const BATCHES: usize = 16;
+    let api = Api::start(backend).await;
+    let run = new_run(&api, "busy").await;
+    let batches = (0..BATCHES).map(|i| {
+        let (api, run) = (api.clone(), run.clone());
+        async move {
+            let metrics: Vec<Value> =
+                (0..10).map(|k| json!({"key": format!("m{k}"), "value": i, "timestamp": 7, "step": i})).collect();
+            let body = json!({
+                "run_id": run,
+                "metrics": metrics,
+                "params": [{"key": format!("p{i}"), "value": "x"}, {"key": "shared", "value": "same"}],
+                "tags": [{"key": format!("t{i}"), "value": "y"}],
+            });
+            ok(&api, M::POST, "runs/log-batch", body).await
+        }
+    });
+    futures_join(batches).await;
+    let got = ok(&api, M::GET, "runs/get", json!({"run_id": run})).await;
+    let data = &got["run"]["data"];
+    assert_eq!(data["params"].as_array().unwrap().len(), BATCHES + 1, "{got}");
+    let tags = data["tags"].as_array().unwrap();
+    assert!((0..BATCHES).all(|i| tags.iter().any(|t| t["key"] == format!("t{i}"))), "{got}");
+    let metrics = data["metrics"].as_array().unwrap();
+    assert_eq!(metrics.len(), 10, "{got}");
+    assert!(metrics.iter().all(|m| m["step"] == BATCHES as i64 - 1), "{got}");
+    for k in 0..10 {
+        let history = ok(&api, M::GET, "metrics/get-history", json!({"run_id": run, "metric_key": format!("m{k}")})).await;
+        let mut steps: Vec<i64> = history["metrics"].as_array().unwrap().iter().map(|m| m["step"].as_i64().unwrap()).collect();
+        steps.sort_unstable();
+        assert_eq!(steps, (0..BATCHES as i64).collect::<Vec<_>>(), "m{k}: {history}");
+    }
+}
+
+async fn the_latest_metric_has_the_highest_step(backend: Backend) {
+    use reqwest::Method as M;
+    let api = Api::start(backend).await;
+    let run = new_run(&api, "order").await;
+    let log = |value: f64, timestamp: i64, step: i64| {
+        let api = api.clone();
+        let body = json!({"run_id": run, "key": "loss", "value": value, "timestamp": timestamp, "step": step});
+        async move { ok(&api, M::POST, "runs/log-metric", body).await }
+    };
+    let latest = |api: Api, run: String| async move {
+        let got = ok(&api, M::GET, "runs/get", json!({"run_id": run})).await;
+        let m = &got["run"]["data"]["metrics"][0];
+        (m["value"].as_f64().unwrap(), m["timestamp"].as_i64().unwrap(), m["step"].as_i64().unwrap())
+    };
+    log(0.5, 100, 5).await;
+    log(0.9, 200, 3).await;
+    assert_eq!(latest(api.clone(), run.clone()).await, (0.5, 100, 5));
+    // Same step: the later timestamp; same step and timestamp: the larger value.
+    log(0.7, 50, 5).await;
+    assert_eq!(latest(api.clone(), run.clone()).await, (0.5, 100, 5));
+    log(0.4, 100, 5).await;
+    assert_eq!(latest(api.clone(), run.clone()).await, (0.5, 100, 5));
+    log(0.6, 100, 5).await;
+    assert_eq!(latest(api.clone(), run.clone()).await, (0.6, 100, 5));
+    // A point logged again is one history row.
+    log(0.9, 200, 3).await;
+    let history = ok(&api, M::GET, "metrics/get-history", json!({"run_id": run, "metric_key": "loss"})).await;
+    assert_eq!(history["metrics"].as_array().unwrap().len(), 5, "{history}");
+    // Search filters on the latest point.
+    let got = ok(&api, M::GET, "runs/get", json!({"run_id": run})).await;
+    let experiment = got["run"]["info"]["experiment_id"].clone();
+    for (filter, count) in [("metrics.loss = 0.6", 1), ("metrics.loss = 0.9", 0)] {
+        let found = ok(&api, M::POST, "runs/search", json!({"experiment_ids": [experiment], "filter": filter})).await;
+        assert_eq!(found["runs"].as_array().map_or(0, Vec::len), count, "{filter}: {found}");
+    }
 }
 
 /// Runs the futures at once (each on its own task) and collects their outputs in order.

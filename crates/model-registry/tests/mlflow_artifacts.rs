@@ -28,8 +28,12 @@ struct Proxy {
 }
 
 async fn start() -> Proxy {
+    start_in(tempfile::tempdir().unwrap()).await
+}
+
+/// A server whose destination is `artifacts` in `dir` (which may hold one already).
+async fn start_in(dir: tempfile::TempDir) -> Proxy {
     let db = TestDb::new(Backend::Sqlite).await;
-    let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("artifacts");
     let datastore = embedmd::dsn::resolve(None, Some(db.url()), &embedmd::TlsConfig::default()).unwrap();
     let config = ServerConfig {
@@ -342,6 +346,59 @@ async fn incomplete_multipart_uploads_write_nothing() {
     assert_eq!(files_below(&proxy.dest), [".mlflow-mpu"], "no file and no parts are left");
     let (status, body) = proxy.json(Method::GET, "/presigned/run/big.bin", None).await;
     assert_eq!((status, &body["error_code"]), (501, &json!("NOT_IMPLEMENTED")), "{body}");
+}
+
+/// Sets the modification time of every file below `dir` back by `age`.
+fn age_files(dir: &std::path::Path, age: Duration) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            age_files(&path, age);
+        } else {
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(std::time::SystemTime::now() - age).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn abandoned_multipart_uploads_are_removed() {
+    use model_registry::artifacts::ABANDONED_UPLOAD_AGE;
+    let proxy = start().await;
+    let staging = proxy.dest.join(".mlflow-mpu");
+    let create = || async {
+        let (status, created) =
+            proxy.json(Method::POST, "/mpu/create/run", Some(json!({"path": "big.bin", "num_parts": 2}))).await;
+        assert_eq!(status, 200, "{created}");
+        created["upload_id"].as_str().unwrap().to_owned()
+    };
+    let (old, recent) = (create().await, create().await);
+    for id in [&old, &recent] {
+        assert_eq!(proxy.send(Method::PUT, &format!("/mpu/parts/{id}/1"), Some(b"one".to_vec())).await.0, 200);
+    }
+    // One upload untouched for longer than the age, the other just under it.
+    age_files(&staging.join(&old), ABANDONED_UPLOAD_AGE + Duration::from_secs(60));
+    age_files(&staging.join(&recent), ABANDONED_UPLOAD_AGE - Duration::from_secs(600));
+    let new = create().await;
+    let mut left: Vec<String> =
+        std::fs::read_dir(&staging).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    left.sort();
+    let mut expected = vec![recent.clone(), new.clone()];
+    expected.sort();
+    assert_eq!(left, expected, "the abandoned upload is removed, the others are kept");
+    assert_eq!(proxy.send(Method::PUT, &format!("/mpu/parts/{old}/2"), Some(b"two".to_vec())).await.0, 404);
+    assert_eq!(proxy.send(Method::PUT, &format!("/mpu/parts/{recent}/2"), Some(b"two".to_vec())).await.0, 200);
+    // At start: a server started on the same destination removes what was abandoned meanwhile.
+    age_files(&staging, ABANDONED_UPLOAD_AGE + Duration::from_secs(60));
+    let Proxy { _dir: dir, .. } = proxy;
+    let _restarted = start_in(dir).await;
+    for _ in 0..100 {
+        if std::fs::read_dir(&staging).unwrap().next().is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("abandoned uploads left after a start: {:?}", std::fs::read_dir(&staging).unwrap().collect::<Vec<_>>());
 }
 
 /// Peak resident memory of a process, from the kernel (`VmHWM`), in bytes.

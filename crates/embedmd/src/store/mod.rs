@@ -209,6 +209,9 @@ pub struct ListQuery {
 /// Property ids are bound in chunks this large; a page up to this size costs two queries.
 const IN_CHUNK: usize = 10_000;
 
+/// Names one [`Store::named`] statement binds (SQLite allows 32 766 binds, MySQL 65 535).
+pub const NAMES_PER_READ: usize = 500;
+
 /// Reads of at most this many nodes bring their properties in the same statement.
 const JOINED_READ_MAX: usize = 2;
 
@@ -467,6 +470,35 @@ impl Store {
             sort: Vec::new(),
         };
         self.list(conn, kind, &query).await
+    }
+
+    /// Nodes of `type_ids` stored under any of `names`, in id order: probes of the unique
+    /// (type, name) key, [`NAMES_PER_READ`] names a statement.
+    pub async fn named(&self, conn: &mut Conn<'_>, kind: NodeKind, type_ids: &[i64], names: &[String]) -> Result<Vec<Node>> {
+        let d = self.dialect;
+        let mut out = Vec::new();
+        if type_ids.is_empty() {
+            return Ok(out);
+        }
+        for chunk in names.chunks(NAMES_PER_READ) {
+            let mut args: Vec<Arg> = type_ids.iter().map(|t| Arg::from(*t)).collect();
+            let types = d.placeholders(1, type_ids.len());
+            let list = d.placeholders(args.len() + 1, chunk.len());
+            args.extend(chunk.iter().map(|n| Arg::from(n.as_str())));
+            let sql = format!(
+                "SELECT {} FROM {} n WHERE n.type_id IN ({types}) AND n.name IN ({list})",
+                self.node_columns(kind),
+                d.table(kind.table())
+            );
+            if chunk.len() <= JOINED_READ_MAX {
+                out.extend(self.read_joined(conn, kind, &sql, &args, "n.id").await?);
+            } else {
+                let rows = conn.fetch_all::<NodeRow>(&sql, &args).await?;
+                out.extend(self.with_properties(conn, kind, rows).await?);
+            }
+        }
+        out.sort_by_key(|n| n.id);
+        Ok(out)
     }
 
     /// One page of nodes: the page's rows along the index of its order (a fixed plan, bounded

@@ -22,7 +22,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreScheme, WriteMultipart};
 use url::Url;
 
-pub use multipart::{MultipartUpload, MAX_PARTS};
+pub use multipart::{MultipartUpload, ABANDONED_UPLOAD_AGE, MAX_PARTS};
 pub use path::{ArtifactPath, InvalidPath, MAX_PATH_BYTES};
 
 /// Bytes buffered before a chunk is handed to the store; S3's smallest part is 5 MiB.

@@ -5,6 +5,8 @@
 //! (`.mlflow-mpu/<upload id>/<part>`), so it works on every destination. Completing streams
 //! the parts, in order, into the file as one upload: the file appears whole or not at all.
 
+use std::time::{Duration, SystemTime};
+
 use axum::body::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
@@ -22,6 +24,9 @@ pub const MAX_PARTS: u32 = 10_000;
 const RECORD: &str = "upload.json";
 /// A record is a path and a number; anything larger was not written by this server.
 const MAX_RECORD_BYTES: u64 = 4096;
+/// An upload none of whose files (record, parts) changed for this long is abandoned: its
+/// staging directory is removed when the server starts and whenever an upload is created.
+pub const ABANDONED_UPLOAD_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// A multipart upload just created.
 #[derive(Debug, Clone)]
@@ -67,6 +72,12 @@ impl ArtifactStore {
     pub async fn abort_multipart(&self, target: &ArtifactPath, upload_id: &str) -> Result<(), ArtifactError> {
         self.opened().await?.abort_multipart(target, upload_id).await
     }
+
+    /// Removes the staging directories of uploads abandoned for [`ABANDONED_UPLOAD_AGE`]; returns
+    /// how many.
+    pub async fn remove_abandoned_uploads(&self) -> Result<usize, ArtifactError> {
+        self.opened().await?.remove_abandoned_uploads().await
+    }
 }
 
 impl Opened {
@@ -87,6 +98,10 @@ impl Opened {
             return Err(ArtifactError::Invalid("an upload needs a file path".into()));
         }
         self.confine(target).await?;
+        // Abandoned uploads would otherwise stay forever: a client that died part way never aborts.
+        if let Err(e) = self.remove_abandoned_uploads().await {
+            tracing::warn!(error = %e, "could not remove abandoned multipart uploads");
+        }
         let id = uuid::Uuid::new_v4();
         let record = serde_json::to_vec(&Record { path: target.to_string(), num_parts }).expect("a record serialises");
         self.store.put(&self.staged(&Self::staging(id).child(RECORD)), PutPayload::from(record)).await?;
@@ -167,6 +182,35 @@ impl Opened {
         let written = self.put_at(&self.location(target), bytes).await?;
         self.remove_tree(&Self::staging(id)).await?;
         Ok(written)
+    }
+
+    /// One listing of the staging area, then a removal per abandoned upload.
+    async fn remove_abandoned_uploads(&self) -> Result<usize, ArtifactError> {
+        let root = self.staged(&Path::from(STAGING_DIR));
+        let mut newest: std::collections::HashMap<String, SystemTime> = Default::default();
+        let mut listed = self.store.list(Some(&root));
+        while let Some(meta) = listed.next().await {
+            let meta = match meta {
+                Ok(meta) => meta,
+                // Removed meanwhile (completed or aborted).
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let Some(upload) = meta.location.prefix_match(&root).and_then(|mut rest| rest.next()) else { continue };
+            let modified: SystemTime = meta.last_modified.into();
+            let at = newest.entry(upload.as_ref().to_owned()).or_insert(modified);
+            *at = (*at).max(modified);
+        }
+        let cutoff = SystemTime::now() - ABANDONED_UPLOAD_AGE;
+        let mut removed = 0;
+        for (upload, at) in newest {
+            // Only directories this server names (a UUID each) are touched.
+            if at < cutoff && upload.parse::<uuid::Uuid>().is_ok() {
+                self.remove_tree(&Path::from_iter([STAGING_DIR.to_owned(), upload])).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     async fn abort_multipart(&self, target: &ArtifactPath, upload_id: &str) -> Result<(), ArtifactError> {

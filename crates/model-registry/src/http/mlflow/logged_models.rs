@@ -136,10 +136,7 @@ fn key_values(params: &Params, field: &str, prefix: &str, into: &mut Map<String,
 
 async fn create(ctx: Ctx, params: Params) -> Reply {
     let experiment = params.str("experiment_id")?;
-    ctx.registry.get(EntityKind::Experiment, &experiment).await.map_err(|e| match e {
-        Error::NotFound(_) | Error::BadRequest(_) => MlflowError::not_found(format!("No Experiment with id={experiment} exists")),
-        e => e.into(),
-    })?;
+    super::tracking::experiment(&ctx.registry, &experiment).await?;
     let name = params.opt_str("name")?.filter(|n| !n.is_empty()).unwrap_or_else(|| "model".into());
     let mut custom = Map::new();
     custom.insert(EXPERIMENT.into(), string_value(&experiment));

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::{ErrorCode, MlflowError};
 use super::{missing, Ctx, Operation, Params, Reply};
-use crate::registry::{EntityKind, Error, Link, ListParams, Listing, Registry, RunSearch, RunView, Schema};
+use crate::registry::{EntityKind, Error, Link, ListParams, Listing, MetricPoint, Registry, RunLog, RunSearch, RunView, Schema};
 
 /// MLflow's `log-batch` limits (`mlflow/utils/validation.py`).
 pub const MAX_METRICS_PER_BATCH: usize = 1000;
@@ -156,8 +156,17 @@ fn page_of(size: usize) -> ListParams {
 
 // ---------------------------------------------------------------- experiments
 
+/// MLflow's id of a registry experiment: `0` for the "Default" one, else its registry id.
+pub(super) fn mlflow_experiment_id(e: &Value) -> &str {
+    if e.get("name").and_then(Value::as_str) == Some(DEFAULT_EXPERIMENT) {
+        DEFAULT_ID
+    } else {
+        e.get("id").and_then(Value::as_str).unwrap_or_default()
+    }
+}
+
 fn experiment_json(e: &Value) -> Value {
-    let id = e.get("id").and_then(Value::as_str).unwrap_or_default();
+    let id = mlflow_experiment_id(e);
     json!({
         "experiment_id": id,
         "name": e.get("name").cloned().unwrap_or_default(),
@@ -172,11 +181,23 @@ fn experiment_json(e: &Value) -> Value {
 }
 
 /// MLflow's "Default" experiment, id `0`: the registry's experiment of that name, created on
-/// first use (registry ids start at 1). It answers under its registry id.
+/// first use (registry ids start at 1). MLflow clients see it as `0` everywhere (its runs'
+/// `experiment_id`, artifact locations); Kubeflow clients see its registry id.
 pub const DEFAULT_EXPERIMENT: &str = "Default";
+const DEFAULT_ID: &str = "0";
 
-async fn experiment(registry: &Registry, raw: &str) -> Result<Value, MlflowError> {
-    if raw == "0" {
+/// The registry id of the "Default" experiment, if it exists yet.
+async fn default_registry_id(registry: &Registry) -> Result<Option<String>, MlflowError> {
+    let query = ListParams { name: Some(DEFAULT_EXPERIMENT.into()), ..ListParams::default() };
+    match registry.find(&[EntityKind::Experiment], &query).await {
+        Err(Error::NotFound(_)) => Ok(None),
+        other => Ok(other?["id"].as_str().map(str::to_owned)),
+    }
+}
+
+/// An experiment by MLflow's id (`0` is "Default", created on first use).
+pub(super) async fn experiment(registry: &Registry, raw: &str) -> Result<Value, MlflowError> {
+    if raw == DEFAULT_ID {
         let query = ListParams { name: Some(DEFAULT_EXPERIMENT.into()), ..ListParams::default() };
         return match registry.find(&[EntityKind::Experiment], &query).await {
             Err(Error::NotFound(_)) => {
@@ -209,7 +230,7 @@ async fn create_experiment(ctx: Ctx, params: Params) -> Reply {
         Error::Conflict(_) => MlflowError::new(ErrorCode::ResourceAlreadyExists, format!("Experiment '{name}' already exists.")),
         e => e.into(),
     })?;
-    Ok(json!({"experiment_id": created["id"]}))
+    Ok(json!({"experiment_id": mlflow_experiment_id(&created)}))
 }
 
 async fn get_experiment(ctx: Ctx, params: Params) -> Reply {
@@ -343,9 +364,11 @@ async fn run(registry: &Registry, raw: &str) -> Result<Value, MlflowError> {
     or_missing(registry.get(EntityKind::ExperimentRun, raw).await, || run_not_found(raw))
 }
 
-fn run_info(r: &Value) -> Value {
+/// A run's info; `default` is the "Default" experiment's registry id, shown as `0`.
+fn run_info(r: &Value, default: Option<&str>) -> Value {
     let id = r.get("id").and_then(Value::as_str).unwrap_or_default();
     let experiment = r.get("experimentId").and_then(Value::as_str).unwrap_or_default();
+    let experiment = if Some(experiment) == default { DEFAULT_ID } else { experiment };
     json!({
         "run_id": id,
         "run_uuid": id,
@@ -390,15 +413,16 @@ fn param_json(a: &Value) -> Value {
     json!({"key": a.get("name").cloned().unwrap_or_default(), "value": a.get("value").cloned().unwrap_or_default()})
 }
 
-async fn run_json(registry: &Registry, r: &Value) -> Result<Value, MlflowError> {
+async fn run_json(registry: &Registry, r: &Value, default: Option<&str>) -> Result<Value, MlflowError> {
     let id: i64 = r.get("id").and_then(Value::as_str).and_then(|s| s.parse().ok()).unwrap_or_default();
     let (metrics, params) = run_data(registry, id).await?;
-    Ok(run_with_data(r, metrics, params))
+    Ok(run_with_data(r, metrics, params, default))
 }
 
-fn run_with_data(r: &Value, metrics: Vec<Value>, params: Vec<Value>) -> Value {
+/// `default` is the "Default" experiment's registry id, shown as `0`.
+fn run_with_data(r: &Value, metrics: Vec<Value>, params: Vec<Value>, default: Option<&str>) -> Value {
     json!({
-        "info": run_info(r),
+        "info": run_info(r, default),
         "data": {"metrics": metrics, "params": params, "tags": tags_of(r)},
         "inputs": {},
         "outputs": {},
@@ -407,7 +431,9 @@ fn run_with_data(r: &Value, metrics: Vec<Value>, params: Vec<Value>) -> Value {
 
 async fn create_run(ctx: Ctx, params: Params) -> Reply {
     let experiment_id = params.opt_str("experiment_id")?.unwrap_or_else(|| "0".into());
-    let experiment_id = experiment(&ctx.registry, &experiment_id).await?["id"].as_str().unwrap_or_default().to_owned();
+    let parent = experiment(&ctx.registry, &experiment_id).await?;
+    let experiment_id = parent["id"].as_str().unwrap_or_default().to_owned();
+    let default = (mlflow_experiment_id(&parent) == DEFAULT_ID).then_some(experiment_id.as_str());
     let mut custom = tags_param(&params, "tags")?;
     let name = params
         .opt_str("run_name")?
@@ -427,7 +453,7 @@ async fn create_run(ctx: Ctx, params: Params) -> Reply {
         body["owner"] = user.into();
     }
     let created = ctx.registry.create(EntityKind::ExperimentRun, Schema::Create, &body, None).await?;
-    let mut run = run_json(&ctx.registry, &created).await?;
+    let mut run = run_json(&ctx.registry, &created, default).await?;
     // MLflow's `CreateRun` answers without the (empty) outputs its `GetRun` has.
     run.as_object_mut().map(|r| r.remove("outputs"));
     Ok(json!({ "run": run }))
@@ -440,7 +466,8 @@ fn now_ms() -> i64 {
 async fn get_run(ctx: Ctx, params: Params) -> Reply {
     let id = params.opt_str("run_id")?.or(params.opt_str("run_uuid")?).ok_or_else(|| missing("run_id"))?;
     let r = run(&ctx.registry, &id).await?;
-    Ok(json!({"run": run_json(&ctx.registry, &r).await?}))
+    let default = default_registry_id(&ctx.registry).await?;
+    Ok(json!({"run": run_json(&ctx.registry, &r, default.as_deref()).await?}))
 }
 
 fn run_id_param(params: &Params) -> Result<String, MlflowError> {
@@ -464,7 +491,8 @@ async fn update_run(ctx: Ctx, params: Params) -> Reply {
         body["customProperties"] = custom.into();
     }
     let updated = ctx.registry.update(&[EntityKind::ExperimentRun], &id, &body).await?;
-    Ok(json!({"run_info": run_info(&updated)}))
+    let default = default_registry_id(&ctx.registry).await?;
+    Ok(json!({"run_info": run_info(&updated, default.as_deref())}))
 }
 
 async fn set_run_state(ctx: Ctx, params: Params, state: &str) -> Reply {
@@ -483,12 +511,12 @@ async fn restore_run(ctx: Ctx, params: Params) -> Reply {
 }
 
 /// A run that may be logged to: it exists and is not deleted.
-async fn active_run(registry: &Registry, raw: &str) -> Result<(i64, Value), MlflowError> {
+async fn active_run(registry: &Registry, raw: &str) -> Result<Value, MlflowError> {
     let r = run(registry, raw).await?;
     if lifecycle(&r) != "active" {
         return Err(MlflowError::invalid(format!("The run {raw} must be in the 'active' state. Current state is deleted.")));
     }
-    Ok((raw.parse().expect("checked by run()"), r))
+    Ok(r)
 }
 
 fn metric_of(value: &Value, path: &str) -> Result<MetricPoint, MlflowError> {
@@ -506,71 +534,25 @@ fn metric_of(value: &Value, path: &str) -> Result<MetricPoint, MlflowError> {
         _ => None,
     }
     .ok_or_else(|| MlflowError::invalid(format!("Missing value for required parameter '{path}value'.")))?;
+    if !number.is_finite() {
+        return Err(MlflowError::invalid(format!("Metric '{key}' has a value of {number}, which this server cannot store")));
+    }
     let timestamp = params.opt_int("timestamp")?.ok_or_else(|| missing(&format!("{path}timestamp")))?;
     let step = params.opt_int("step")?.unwrap_or(0);
-    Ok((key, number, timestamp, step))
+    Ok(MetricPoint { key, value: number, timestamp, step })
 }
 
-async fn write_metric(
-    registry: &Registry,
-    run_id: &str,
-    (key, value, timestamp, step): (String, f64, i64, i64),
-) -> Result<(), MlflowError> {
-    if !value.is_finite() {
-        return Err(MlflowError::invalid(format!("Metric '{key}' has a value of {value}, which this server cannot store")));
-    }
-    let body = json!({
-        "artifactType": "metric",
-        "name": key,
-        "value": value,
-        "timestamp": timestamp.to_string(),
-        "step": step,
-    });
-    registry.upsert_artifact(EntityKind::ExperimentRun, run_id, &body).await?;
-    Ok(())
-}
-
-/// Steps one history query asks for at once (its `stepIds` list).
-const STEPS_PER_QUERY: usize = 100;
-
-type MetricPoint = (String, f64, i64, i64);
-
-/// The metrics of `new` not logged yet: MLflow keeps one row per (key, value, timestamp, step),
-/// and its client logs a run's metrics again when it logs a model. One history query per key
-/// (and per hundred steps).
-async fn not_yet_logged(registry: &Registry, run_id: &str, new: Vec<MetricPoint>) -> Result<Vec<MetricPoint>, MlflowError> {
-    let mut keys: Vec<&str> = new.iter().map(|m| m.0.as_str()).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let mut seen = std::collections::HashSet::new();
-    for key in keys {
-        let mut steps: Vec<i64> = new.iter().filter(|m| m.0 == key).map(|m| m.3).collect();
-        steps.sort_unstable();
-        steps.dedup();
-        for chunk in steps.chunks(STEPS_PER_QUERY) {
-            let query = ListParams {
-                name: Some(key.to_owned()),
-                step_ids: Some(chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",")),
-                page_size: Some(MAX_METRICS_PER_BATCH.to_string()),
-                ..ListParams::default()
-            };
-            for row in items(registry.metric_history(Some(run_id), &query).await?).await? {
-                let value = row.get("value").and_then(Value::as_f64).unwrap_or(f64::NAN);
-                seen.insert((key.to_owned(), value.to_bits(), millis(&row, "timestamp"), millis(&row, "step")));
-            }
-        }
-    }
-    Ok(new.into_iter().filter(|(k, v, t, s)| !seen.contains(&(k.clone(), v.to_bits(), Some(*t), Some(*s)))).collect())
+/// Writes one logging call to the run in one transaction (`registry/service/runlog.rs`).
+async fn log_to_run(ctx: &Ctx, run_id: &str, log: RunLog) -> Reply {
+    id_of(run_id, || run_not_found(run_id))?;
+    ctx.registry.mlflow_log_run(run_id, log).await?;
+    Ok(json!({}))
 }
 
 async fn log_metric(ctx: Ctx, params: Params) -> Reply {
     let id = run_id_param(&params)?;
-    active_run(&ctx.registry, &id).await?;
     let metric = metric_of(&Value::Object(params.0.clone()), "")?;
-    for metric in not_yet_logged(&ctx.registry, &id, vec![metric]).await? {
-        write_metric(&ctx.registry, &id, metric).await?;
-    }
-    Ok(json!({}))
+    log_to_run(&ctx, &id, RunLog { metrics: vec![metric], ..RunLog::default() }).await
 }
 
 fn param_of(value: &Value, path: &str) -> Result<(String, String), MlflowError> {
@@ -587,39 +569,10 @@ fn param_of(value: &Value, path: &str) -> Result<(String, String), MlflowError> 
     Ok((key, value))
 }
 
-/// Params are written once: the same value again is fine, another value is MLflow's error and
-/// nothing of the request is written.
-async fn write_params(registry: &Registry, run_id: &str, numeric: i64, new: &[(String, String)]) -> Result<(), MlflowError> {
-    if new.is_empty() {
-        return Ok(());
-    }
-    let (_, existing) = run_data(registry, numeric).await?;
-    let mut fresh = Vec::new();
-    for (key, value) in new {
-        match existing.iter().find(|p| p["key"] == key.as_str()) {
-            Some(old) if old["value"] != value.as_str() => {
-                return Err(MlflowError::invalid(format!(
-                    "Changing param values is not allowed. Param with key='{key}' was already logged with value='{}' for run ID='{run_id}'. Attempted logging new value '{value}'.",
-                    old["value"].as_str().unwrap_or_default()
-                )));
-            }
-            Some(_) => {}
-            None => fresh.push((key, value)),
-        }
-    }
-    for (key, value) in fresh {
-        let body = json!({"artifactType": "parameter", "name": key, "value": value, "parameterType": "string"});
-        registry.upsert_artifact(EntityKind::ExperimentRun, run_id, &body).await?;
-    }
-    Ok(())
-}
-
 async fn log_param(ctx: Ctx, params: Params) -> Reply {
     let id = run_id_param(&params)?;
-    let (numeric, _) = active_run(&ctx.registry, &id).await?;
     let param = param_of(&Value::Object(params.0.clone()), "")?;
-    write_params(&ctx.registry, &id, numeric, &[param]).await?;
-    Ok(json!({}))
+    log_to_run(&ctx, &id, RunLog { params: vec![param], ..RunLog::default() }).await
 }
 
 fn batch_limit(entity: &str, limit: usize, length: usize) -> Result<(), MlflowError> {
@@ -638,23 +591,16 @@ async fn log_batch(ctx: Ctx, params: Params) -> Reply {
     batch_limit("params", MAX_PARAMS_TAGS_PER_BATCH, new_params.len())?;
     batch_limit("tags", MAX_PARAMS_TAGS_PER_BATCH, tags.len())?;
     batch_limit("metrics, params, and tags", MAX_ENTITIES_PER_BATCH, metrics.len() + new_params.len() + tags.len())?;
-    // Everything is checked before anything is written.
     let metrics =
         metrics.iter().enumerate().map(|(i, m)| metric_of(m, &format!("metrics[{i}]."))).collect::<Result<Vec<_>, _>>()?;
-    let new_params =
+    let params_logged =
         new_params.iter().enumerate().map(|(i, p)| param_of(p, &format!("params[{i}]."))).collect::<Result<Vec<_>, _>>()?;
-    let tags = tags_param(&params, "tags")?;
-    let (numeric, current) = active_run(&ctx.registry, &id).await?;
-    write_params(&ctx.registry, &id, numeric, &new_params).await?;
-    for metric in not_yet_logged(&ctx.registry, &id, metrics).await? {
-        write_metric(&ctx.registry, &id, metric).await?;
+    let mut tag_list = Vec::new();
+    for tag in &tags {
+        let key = tag.get("key").and_then(Value::as_str).ok_or_else(|| missing("tags.key"))?;
+        tag_list.push((key.to_owned(), tag.get("value").and_then(Value::as_str).unwrap_or_default().to_owned()));
     }
-    if !tags.is_empty() {
-        let mut custom = current.get("customProperties").and_then(Value::as_object).cloned().unwrap_or_default();
-        custom.extend(tags);
-        ctx.registry.update(&[EntityKind::ExperimentRun], &id, &json!({"customProperties": custom})).await?;
-    }
-    Ok(json!({}))
+    log_to_run(&ctx, &id, RunLog { params: params_logged, metrics, tags: tag_list }).await
 }
 
 /// Datasets are not kept (the registry has no place for MLflow's dataset inputs yet); the call
@@ -668,21 +614,13 @@ async fn log_inputs(ctx: Ctx, params: Params) -> Reply {
 async fn set_tag(ctx: Ctx, params: Params) -> Reply {
     let id = run_id_param(&params)?;
     let (key, value) = (params.str("key")?, params.opt_str("value")?.unwrap_or_default());
-    let (_, current) = active_run(&ctx.registry, &id).await?;
-    let mut custom = current.get("customProperties").and_then(Value::as_object).cloned().unwrap_or_default();
-    custom.insert(key.clone(), string_value(&value));
-    let mut body = json!({"customProperties": custom});
-    if key == "mlflow.runName" && !value.is_empty() {
-        body["name"] = value.into();
-    }
-    ctx.registry.update(&[EntityKind::ExperimentRun], &id, &body).await?;
-    Ok(json!({}))
+    log_to_run(&ctx, &id, RunLog { tags: vec![(key, value)], ..RunLog::default() }).await
 }
 
 async fn delete_tag(ctx: Ctx, params: Params) -> Reply {
     let id = run_id_param(&params)?;
     let key = params.str("key")?;
-    let (_, current) = active_run(&ctx.registry, &id).await?;
+    let current = active_run(&ctx.registry, &id).await?;
     let mut custom = current.get("customProperties").and_then(Value::as_object).cloned().unwrap_or_default();
     if custom.remove(&key).is_none() {
         return Err(MlflowError::not_found(format!("No tag with name: {key} in run with id {id}")));
@@ -760,9 +698,17 @@ async fn search_runs(ctx: Ctx, params: Params) -> Reply {
         data_per_run: MAX_RUN_DATA as u32,
     };
     let (found, more) = ctx.registry.mlflow_search_runs(&search).await?;
+    let default = default_registry_id(&ctx.registry).await?;
     let runs: Vec<Value> = found
         .iter()
-        .map(|f| run_with_data(&f.run, f.metrics.iter().map(metric_json).collect(), f.params.iter().map(param_json).collect()))
+        .map(|f| {
+            run_with_data(
+                &f.run,
+                f.metrics.iter().map(metric_json).collect(),
+                f.params.iter().map(param_json).collect(),
+                default.as_deref(),
+            )
+        })
         .collect();
     let mut reply = json!({"runs": runs});
     if more {

@@ -56,11 +56,7 @@ impl Registry {
     pub async fn metric_history(&self, run: Option<&str>, params: &ListParams) -> Result<Listing> {
         let mut conditions = Vec::new();
         if let Some(name) = params.name.as_deref().filter(|n| !n.is_empty()) {
-            conditions.push(Filter::Compare {
-                target: Target::Column(Column::Name),
-                op: CmpOp::Like,
-                value: FilterValue::Text(format!("%:{}\\_\\_%", filter::like_literal(name))),
-            });
+            conditions.push(name_condition(name));
         }
         if let Some(steps) = params.step_ids.as_deref().filter(|s| !s.is_empty()) {
             // As long as an IN list may be: each step is a bind value.
@@ -69,16 +65,11 @@ impl Registry {
                 let limit = filter_query::MAX_LIST_ITEMS;
                 return Err(Error::bad_request(format!("stepIds has {count} values (the limit is {limit})")));
             }
-            let ids = steps
-                .split(',')
-                .map(|s| s.trim().parse::<i32>().map(|v| FilterValue::Int(i64::from(v))))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| Error::bad_request(format!("invalid stepIds {steps:?}: expected integers separated by commas")))?;
-            conditions.push(Filter::Compare {
-                target: Target::Property { name: "step".into(), custom: false, columns: vec![ValueColumn::Int] },
-                op: CmpOp::In,
-                value: FilterValue::List(ids),
-            });
+            let ids =
+                steps.split(',').map(|s| s.trim().parse::<i32>().map(i64::from)).collect::<Result<Vec<_>, _>>().map_err(
+                    |_| Error::bad_request(format!("invalid stepIds {steps:?}: expected integers separated by commas")),
+                )?;
+            conditions.push(steps_condition(&ids));
         }
         // `name` is the metric's name here, not a stored name.
         let params = ListParams { name: None, external_id: None, ..params.clone() };
@@ -153,5 +144,23 @@ impl Registry {
                 })
             })
             .collect())
+    }
+}
+
+/// The history rows of the metric `name` (rows are named `<run id>:<name>__<update time>`).
+pub(super) fn name_condition(name: &str) -> Filter {
+    Filter::Compare {
+        target: Target::Column(Column::Name),
+        op: CmpOp::Like,
+        value: FilterValue::Text(format!("%:{}\\_\\_%", filter::like_literal(name))),
+    }
+}
+
+/// The history rows of these steps.
+pub(super) fn steps_condition(steps: &[i64]) -> Filter {
+    Filter::Compare {
+        target: Target::Property { name: "step".into(), custom: false, columns: vec![ValueColumn::Int] },
+        op: CmpOp::In,
+        value: FilterValue::List(steps.iter().map(|s| FilterValue::Int(*s)).collect()),
     }
 }

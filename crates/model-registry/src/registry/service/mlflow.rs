@@ -164,7 +164,7 @@ fn custom_text(node: &Node, name: &str) -> Option<String> {
     node.properties.custom.get(name).and_then(text)
 }
 
-fn archived(node: &Node) -> bool {
+pub(super) fn archived(node: &Node) -> bool {
     typed_text(node, "state").as_deref() == Some("ARCHIVED")
 }
 

@@ -6,6 +6,7 @@
 mod history;
 mod list;
 mod mlflow;
+mod runlog;
 mod runs;
 mod serving;
 mod summary;
@@ -30,6 +31,7 @@ pub use mlflow::{
     canonical_stage, Condition, MlModel, MlVersion, NewVersion, SearchField, SearchOp, SearchOrder, SearchPage,
     PREFIX as MLFLOW_PREFIX, STAGES as MLFLOW_STAGES,
 };
+pub use runlog::{MetricPoint, RunLog};
 pub use runs::{FoundRun, RunCondition, RunField, RunOp, RunOrder, RunSearch, RunValue, RunView};
 pub use write::Written;
 

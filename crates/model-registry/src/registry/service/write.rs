@@ -159,6 +159,13 @@ impl Registry {
 
     /// Merges a draft onto a stored node and writes it back.
     pub(super) async fn rewrite(&self, conn: &mut Conn<'_>, spec: &Spec, node: Node, draft: Draft) -> Result<Node> {
+        // Update times only move forward, even for two saves within one millisecond.
+        let now = now_ms().max(node.update_time + 1);
+        self.rewrite_at(conn, spec, node, draft, now).await
+    }
+
+    /// [`Registry::rewrite`] with the update time given.
+    pub(super) async fn rewrite_at(&self, conn: &mut Conn<'_>, spec: &Spec, node: Node, draft: Draft, now: i64) -> Result<Node> {
         self.check_references(conn, spec, &draft).await?;
         let mut fields = NodeFields {
             type_id: node.type_id,
@@ -188,8 +195,6 @@ impl Registry {
             }
         }
         check_run_times(spec, &properties)?;
-        // Update times only move forward, even for two saves within one millisecond.
-        let now = now_ms().max(node.update_time + 1);
         let name = codec::bare_name(&fields.name).to_owned();
         self.store
             .update(conn, spec.node, node.id, &fields, &properties, now)
@@ -244,6 +249,15 @@ fn check_run_times(spec: &Spec, properties: &Properties) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A draft's fields set on a node in memory (a metric history row's copy of a logged point).
+pub(super) fn merge_fields(node: &mut Node, draft: &Draft) {
+    let mut fields = NodeFields { uri: node.uri.clone(), state: node.state, ..NodeFields::default() };
+    for (field, value) in &draft.fields {
+        apply(&mut fields, &mut node.properties, field, value.clone());
+    }
+    (node.uri, node.state) = (fields.uri, fields.state);
 }
 
 fn apply(fields: &mut NodeFields, properties: &mut Properties, field: &Field, value: Stored) {
