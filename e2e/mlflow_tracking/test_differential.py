@@ -19,7 +19,7 @@ def shape(value, key=None):
     if isinstance(value, list):
         items = [shape(v) for v in value]
         if all(isinstance(i, dict) and "key" in i for i in items):
-            items.sort(key=lambda i: (i["key"], str(i.get("step")), str(i.get("timestamp"))))
+            items.sort(key=lambda i: (i["key"], str(i.get("step")), str(i.get("timestamp")), str(i.get("value"))))
         return items
     return value
 
@@ -166,7 +166,7 @@ def test_default_experiment_and_latest_metric_answer_as_mlflows_server(sqlite_se
     both.same("GET", "experiments/get", {"experiment_id": "0"})
     ours, theirs = both.call("GET", "experiments/get-by-name", {"experiment_name": "Default"})
     assert ours["experiment"]["experiment_id"] == theirs["experiment"]["experiment_id"] == "0", (ours, theirs)
-    ours, theirs = both.call("POST", "experiments/search", {"filter": "name = 'Default'"})
+    ours, theirs = both.call("POST", "experiments/search", {"filter": "name = 'Default'", "max_results": 10})
     assert [e["experiment_id"] for e in ours["experiments"]] == [e["experiment_id"] for e in theirs["experiments"]] == ["0"]
     ours, theirs = both.call("POST", "runs/create", {"experiment_id": "0", "start_time": 1700000000000, "run_name": "d"},
                              ids={"run": "run.info.run_id"})

@@ -100,7 +100,10 @@ impl Registry {
     async fn log_run(&self, conn: &mut Conn<'_>, run_id: i64, log: &RunLog) -> Result<()> {
         let run_kind = EntityKind::ExperimentRun;
         self.store.lock(conn, NodeKind::Context, run_id).await?;
-        let (_, run) = self.load(conn, &[run_kind], run_id, run_kind.spec().label).await.map_err(|_| run_not_found(run_id))?;
+        let (_, run) = self.load(conn, &[run_kind], run_id, run_kind.spec().label).await.map_err(|e| match e {
+            Error::NotFound(_) => run_not_found(run_id),
+            e => e,
+        })?;
         if archived(&run) {
             return Err(Error::bad_request(format!("The run {run_id} must be in the 'active' state. Current state is deleted.")));
         }
