@@ -18,6 +18,7 @@ testkit::on_every_backend!(
     hostile_data_is_text,
     cross_site_posts_are_refused_and_change_nothing,
     forms_register_edit_and_archive,
+    registering_is_all_or_nothing,
     pages_cost_the_same_statements_for_few_and_many_rows,
 );
 
@@ -293,6 +294,49 @@ async fn forms_register_edit_and_archive(backend: Backend) {
     assert!(ui.get("/ui/").await.2.contains(">demo</a>"));
     assert_eq!(ui.submit(&format!("/ui/versions/{version}"), &[("action", "archive")]).await.0, 303);
     assert_eq!(ui.api.get(&format!("/model_versions/{version}")).await.1["state"], "ARCHIVED");
+}
+
+/// How many models, versions and artifacts the API lists.
+async fn counts(api: &Api) -> [u64; 3] {
+    let mut counts = [0; 3];
+    for (count, path) in counts.iter_mut().zip(["/registered_models", "/model_versions", "/artifacts"]) {
+        *count = api.get(path).await.1["size"].as_u64().unwrap();
+    }
+    counts
+}
+
+async fn registering_is_all_or_nothing(backend: Backend) {
+    let ui = Ui::start(backend).await;
+    let long_uri = format!("s3://b/{}", "x".repeat(3000));
+    // The artifact, written last, is refused: the model and version written before it go too.
+    let form = [("name", "whole"), ("version", "v1"), ("uri", long_uri.as_str())];
+    let (status, _, body) = ui.submit("/ui/models/new", &form).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("id=\"uri-error\"") && body.contains("at most 2692 are allowed"), "{body}");
+    assert_eq!(counts(&ui.api).await, [0, 0, 0], "nothing of the registration is left");
+    // The same form with a URI the API takes registers all three.
+    let form = [("name", "whole"), ("version", "v1"), ("uri", "s3://b/m")];
+    assert_eq!(ui.submit("/ui/models/new", &form).await.0, 303);
+    assert_eq!(counts(&ui.api).await, [1, 1, 1]);
+    let model = id(&ui.api.get("/registered_models").await.1["items"][0]);
+
+    // A new version: a refused artifact takes the version back, a taken name writes nothing.
+    let path = format!("/ui/models/{model}/versions/new");
+    let (status, _, body) = ui.submit(&path, &[("version", "v2"), ("uri", long_uri.as_str())]).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("id=\"uri-error\""), "{body}");
+    let (status, _, body) = ui.submit(&path, &[("version", "v1"), ("uri", "s3://b/other")]).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("id=\"version-error\"") && body.contains("already exists"), "{body}");
+    assert_eq!(counts(&ui.api).await, [1, 1, 1], "neither version nor artifact is left");
+    let (_, artifacts) = ui.api.get("/artifacts").await;
+    assert_eq!(artifacts["items"][0]["uri"], "s3://b/m", "the first version's artifact is as it was");
+    // Once refused, the name is free: the version registers whole.
+    assert_eq!(ui.submit(&path, &[("version", "v2"), ("uri", "s3://b/m2")]).await.0, 303);
+    assert_eq!(counts(&ui.api).await, [1, 2, 2]);
+    // A model that is not there: 404, nothing written.
+    assert_eq!(ui.submit("/ui/models/999999/versions/new", &[("version", "v"), ("uri", "s3://x")]).await.0, 404);
+    assert_eq!(counts(&ui.api).await, [1, 2, 2]);
 }
 
 /// Statements run by the whole process (nextest runs each test in its own). `Other` (session

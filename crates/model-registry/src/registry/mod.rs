@@ -15,9 +15,9 @@ pub use codec::{parse_id, Schema};
 pub use error::{public_reason, Error, Result};
 pub use paging::ListParams;
 pub use service::{
-    canonical_stage, Condition, FoundRun, HistoryPoint, Listing, MetricPoint, MlModel, MlVersion, NewVersion, Registry,
-    RunCondition, RunField, RunLog, RunOp, RunOrder, RunSearch, RunValue, RunView, SearchField, SearchOp, SearchOrder,
-    SearchPage, Written, MAX_BULK_HISTORY_ROWS, MLFLOW_PREFIX, MLFLOW_STAGES,
+    canonical_stage, Condition, FoundRun, HistoryPoint, Listing, MetricPoint, MlModel, MlVersion, NewVersion, Part, Refused,
+    Registering, Registry, RunCondition, RunField, RunLog, RunOp, RunOrder, RunSearch, RunValue, RunView, SearchField, SearchOp,
+    SearchOrder, SearchPage, Written, MAX_BULK_HISTORY_ROWS, MLFLOW_PREFIX, MLFLOW_STAGES,
 };
 #[cfg(test)]
 pub(crate) use spec::tests::with_gadget;

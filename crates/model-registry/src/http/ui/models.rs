@@ -12,7 +12,7 @@ use serde_json::{json, Value as Json};
 use super::view::{self, text, time};
 use super::{render, see_other, Chrome, CsrfToken, Ctx, Shown, PAGE_SIZE};
 use crate::app::AppState;
-use crate::registry::{EntityKind, Error, Link, ListParams, Schema};
+use crate::registry::{EntityKind, Error, Link, ListParams, Part, Registering};
 
 use EntityKind::{InferenceService, ModelArtifact, ModelVersion, RegisteredModel, ServingEnvironment};
 
@@ -394,25 +394,30 @@ fn required(form: &RegisterForm, new_model: bool) -> HashMap<&'static str, Strin
     errors
 }
 
-/// Creates a version under `model` and its model artifact; an error names the field it is about.
-async fn create_version(ctx: &Ctx, model: &str, form: &RegisterForm) -> Result<String, (&'static str, Error)> {
-    let model_id = crate::registry::parse_id(model, "registered model ID").map_err(|e| ("version", e))?;
-    let mut version = json!({ "name": form.version.trim(), "registeredModelId": model });
-    for (key, value) in [("description", &form.version_description), ("author", &form.author)] {
+/// The form's fields that are given, trimmed, into `body`.
+fn put_given(body: &mut Json, fields: [(&str, &String); 2]) {
+    for (key, value) in fields {
         if !value.trim().is_empty() {
-            version[key] = json!(value.trim());
+            body[key] = json!(value.trim());
         }
     }
-    let version = ctx.registry.create(ModelVersion, Schema::Full, &version, Some(model_id)).await.map_err(|e| ("version", e))?;
-    let version_id = text(&version, "id");
+}
+
+/// Registers the form's version and model artifact under `model`: one transaction, so a
+/// refusal leaves nothing written. The error is keyed by the field it is about.
+async fn register_version(ctx: &Ctx, model: Registering, form: &RegisterForm) -> Result<(i64, i64), (&'static str, Error)> {
+    let mut version = json!({ "name": form.version.trim() });
+    put_given(&mut version, [("description", &form.version_description), ("author", &form.author)]);
     let mut artifact = json!({ "artifactType": "model-artifact", "name": form.version.trim(), "uri": form.uri.trim() });
-    for (key, value) in [("modelFormatName", &form.format_name), ("modelFormatVersion", &form.format_version)] {
-        if !value.trim().is_empty() {
-            artifact[key] = json!(value.trim());
-        }
-    }
-    ctx.registry.upsert_artifact(ModelVersion, &version_id, &artifact).await.map_err(|e| ("uri", e))?;
-    Ok(version_id)
+    put_given(&mut artifact, [("modelFormatName", &form.format_name), ("modelFormatVersion", &form.format_version)]);
+    ctx.registry.register(model, &version, &artifact).await.map_err(|refused| {
+        let field = match refused.part {
+            Some(Part::Model) => "name",
+            Some(Part::Version) | None => "version",
+            Some(Part::Artifact) => "uri",
+        };
+        (field, refused.error)
+    })
 }
 
 /// An error the form shows next to a field; others are the error page.
@@ -423,9 +428,8 @@ fn field_error(e: Error) -> Result<String, Error> {
     }
 }
 
-/// `POST /ui/models/new`: the model, its first version and the version's model artifact, then
-/// the model's page. Three writes: a failure after the first leaves the model, and the form
-/// says so.
+/// `POST /ui/models/new`: the model, its first version and the version's model artifact in one
+/// transaction (all or nothing), then the model's page.
 pub async fn register(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
@@ -435,32 +439,19 @@ pub async fn register(
     let mut errors = required(&form, true);
     if errors.is_empty() {
         let mut model = json!({ "name": form.name.trim() });
-        for (key, value) in [("description", &form.description), ("owner", &form.owner)] {
-            if !value.trim().is_empty() {
-                model[key] = json!(value.trim());
-            }
-        }
-        match ctx.registry.create(RegisteredModel, Schema::Create, &model, None).await {
-            Ok(model) => {
-                let id = text(&model, "id");
-                match create_version(&ctx, &id, &form).await {
-                    Ok(_) => return Ok(see_other(&format!("/ui/models/{id}"))),
-                    Err((field, e)) => {
-                        let message = field_error(e).map_err(|e| ctx.fail(e))?;
-                        let note = format!("{message} (model {:?} was registered; add the version from its page)", form.name);
-                        errors.insert(field, note);
-                    }
-                }
-            }
-            Err(e) => {
-                errors.insert("name", field_error(e).map_err(|e| ctx.fail(e))?);
+        put_given(&mut model, [("description", &form.description), ("owner", &form.owner)]);
+        match register_version(&ctx, Registering::New(model), &form).await {
+            Ok((model, _)) => return Ok(see_other(&format!("/ui/models/{model}"))),
+            Err((field, e)) => {
+                errors.insert(field, field_error(e).map_err(|e| ctx.fail(e))?);
             }
         }
     }
     refused(Ok(render(&RegisterPage { chrome: ctx.chrome, model: None, form, errors })))
 }
 
-/// `POST /ui/models/{id}/versions/new`: a version and its model artifact, then the version.
+/// `POST /ui/models/{id}/versions/new`: a version and its model artifact (all or nothing), then
+/// the version.
 pub async fn add_version(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
@@ -471,8 +462,8 @@ pub async fn add_version(
     let model = ctx.registry.get(RegisteredModel, &id).await.map_err(|e| ctx.fail(e))?;
     let mut errors = required(&form, false);
     if errors.is_empty() {
-        match create_version(&ctx, &id, &form).await {
-            Ok(version) => return Ok(see_other(&format!("/ui/versions/{version}"))),
+        match register_version(&ctx, Registering::Under(id.clone()), &form).await {
+            Ok((_, version)) => return Ok(see_other(&format!("/ui/versions/{version}"))),
             Err((field, e)) => {
                 errors.insert(field, field_error(e).map_err(|e| ctx.fail(e))?);
             }

@@ -33,7 +33,7 @@ pub use mlflow::{
 };
 pub use runlog::{MetricPoint, RunLog};
 pub use runs::{FoundRun, RunCondition, RunField, RunOp, RunOrder, RunSearch, RunValue, RunView};
-pub use write::Written;
+pub use write::{Part, Refused, Registering, Written};
 
 /// The model registry over one datastore.
 #[derive(Debug, Clone)]

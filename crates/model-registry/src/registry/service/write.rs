@@ -56,6 +56,49 @@ impl Registry {
         Ok(codec::encode(self.api, spec, &node))
     }
 
+    /// A model version and its model artifact, under a new model (a `RegisteredModelCreate`
+    /// body) or an existing one, in one transaction: all of them are written or none. Each body
+    /// is decoded and written in turn, as the API's three creates would; a refusal of any of
+    /// them, the database's included (a taken name), undoes what came before.
+    pub async fn register(
+        &self,
+        model: Registering,
+        version: &Json,
+        artifact: &Json,
+    ) -> std::result::Result<(i64, i64), Refused> {
+        let existing = match &model {
+            Registering::Under(id) => Some(parse_id(id, "registered model ID").map_err(Refused::of(Part::Model))?),
+            Registering::New(_) => None,
+        };
+        let (this, version, artifact) = (self.clone(), version.clone(), artifact.clone());
+        self.datastore
+            .write(move |conn| {
+                let (this, model, version, artifact) = (this.clone(), model.clone(), version.clone(), artifact.clone());
+                Box::pin(async move {
+                    let model_id = match (existing, &model) {
+                        (Some(id), _) => id,
+                        (None, Registering::New(body)) => {
+                            let spec = EntityKind::RegisteredModel.spec();
+                            let draft = codec::decode(this.api, spec, Schema::Create, body).map_err(Refused::of(Part::Model))?;
+                            this.insert(conn, spec, draft, None, true).await.map_err(Refused::of(Part::Model))?.id
+                        }
+                        (None, Registering::Under(_)) => unreachable!("parsed above"),
+                    };
+                    let spec = EntityKind::ModelVersion.spec();
+                    let draft = codec::decode(this.api, spec, Schema::Full, &version).map_err(Refused::of(Part::Version))?;
+                    let parent = Some((EntityKind::RegisteredModel, model_id));
+                    let version_id = this.insert(conn, spec, draft, parent, true).await.map_err(Refused::of(Part::Version))?.id;
+                    let kind = artifact_kind(&artifact).map_err(Refused::of(Part::Artifact))?;
+                    let spec = kind.spec();
+                    let draft = codec::decode(this.api, spec, Schema::Full, &artifact).map_err(Refused::of(Part::Artifact))?;
+                    let parent = Some((EntityKind::ModelVersion, version_id));
+                    this.insert(conn, spec, draft, parent, false).await.map_err(Refused::of(Part::Artifact))?;
+                    Ok((model_id, version_id))
+                })
+            })
+            .await
+    }
+
     /// `POST /artifacts`: the Artifact oneOf, created without a parent.
     pub async fn create_artifact(&self, body: &Json) -> Result<Json> {
         self.create(artifact_kind(body)?, Schema::Full, body, None).await
@@ -232,6 +275,44 @@ impl Registry {
             }
             other => other.into(),
         }
+    }
+}
+
+/// The model a [`Registry::register`] puts its version under.
+#[derive(Debug, Clone)]
+pub enum Registering {
+    /// A new one, from a `RegisteredModelCreate` body.
+    New(Json),
+    /// An existing one, by id.
+    Under(String),
+}
+
+/// The part of a registration a refusal is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Model,
+    Version,
+    Artifact,
+}
+
+/// Why a registration wrote nothing; `part` is `None` for a failure of the database itself.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Refused {
+    pub part: Option<Part>,
+    #[source]
+    pub error: Error,
+}
+
+impl Refused {
+    fn of(part: Part) -> impl Fn(Error) -> Refused {
+        move |error| Refused { part: Some(part), error }
+    }
+}
+
+impl From<embedmd::Error> for Refused {
+    fn from(e: embedmd::Error) -> Self {
+        Refused { part: None, error: e.into() }
     }
 }
 
