@@ -5,7 +5,8 @@
 //! EXPLAIN.
 
 use embedmd::store::{
-    Arg, CmpOp, Column, Conn, Filter, FilterValue, ListQuery, NodeFields, NodeKind, OrderColumn, Parent, Target, ValueColumn,
+    Arg, CmpOp, Column, Conn, Filter, FilterValue, ListQuery, NodeFields, NodeKind, OrderColumn, OrderValue, Parent, Target,
+    ValueColumn,
 };
 use embedmd::{ConnectTarget, Datastore, PoolConfig, TlsConfig};
 use model_registry::registry::mlmd_types;
@@ -94,7 +95,7 @@ fn page(
     parent: Option<Parent>,
     order: OrderColumn,
     descending: bool,
-    after: Option<(i64, i64)>,
+    after: Option<(i64, OrderValue)>,
     filter: Option<Filter>,
 ) -> ListQuery {
     ListQuery {
@@ -181,8 +182,9 @@ async fn generic_plan(conn: Conn<'_>, sql: &str, args: &[Arg]) -> Option<Vec<Str
     Some(rows.iter().map(|r| r.get::<String, _>(0)).collect())
 }
 
-/// What a page read in id or time order must not do, per backend.
-fn assert_page_plan(backend: Backend, what: &str, plan: &[String], children: bool) {
+/// What a page read in id, time or name order must not do, per backend. By name, the rows
+/// come along the (type_id, name) index, which SQLite names by its type.
+fn assert_page_plan(backend: Backend, what: &str, plan: &[String], children: bool, by_name: bool) {
     let text = plan.join("\n");
     let fail = |why: &str| panic!("{what}: {why}:\n{text}");
     match backend {
@@ -204,6 +206,8 @@ fn assert_page_plan(backend: Backend, what: &str, plan: &[String], children: boo
                 fail("sorts every row of the type");
             } else if !text.contains("Index Scan") {
                 fail("not read along an index");
+            } else if by_name && !text.contains("type_id_name_key") {
+                fail("not read along the (type_id, name) index");
             }
         }
         Backend::Sqlite => {
@@ -211,7 +215,7 @@ fn assert_page_plan(backend: Backend, what: &str, plan: &[String], children: boo
                 if !plan[0].starts_with("SEARCH l") {
                     fail("children not found through their links first");
                 }
-            } else if text.contains("TEMP B-TREE") || text.contains("(type_id=?)") {
+            } else if text.contains("TEMP B-TREE") || (text.contains("(type_id=?)") && !by_name) {
                 fail("reads every row of the type and sorts them");
             }
         }
@@ -294,16 +298,27 @@ async fn check_plans(ds: &Datastore, backend: Backend, stats: &str, empty: bool)
         custom("team", vec![ValueColumn::String], CmpOp::Eq, FilterValue::Text("a".into())),
         custom("priority", vec![ValueColumn::Int, ValueColumn::Double], CmpOp::Gt, FilterValue::Int(2)),
     ]);
+    let int = OrderValue::Int;
+    let name = || OrderValue::Text("bench-50000".into());
+    let live = Some(Filter::Compare {
+        target: Target::Property { name: "state".into(), custom: false, columns: vec![ValueColumn::String] },
+        op: CmpOp::Eq,
+        value: FilterValue::Text("LIVE".into()),
+    });
     let pages = [
         ("first page by id", page(model, None, OrderColumn::Id, false, None, None), false),
-        ("a middle page by id", page(model, None, OrderColumn::Id, false, Some((middle, middle)), None), false),
-        ("a middle page by id, descending", page(model, None, OrderColumn::Id, true, Some((middle, middle)), None), false),
+        ("a middle page by id", page(model, None, OrderColumn::Id, false, Some((middle, int(middle))), None), false),
+        ("a middle page by id, descending", page(model, None, OrderColumn::Id, true, Some((middle, int(middle))), None), false),
         ("first page by create time", page(model, None, OrderColumn::CreateTime, false, None, None), false),
         (
             "a middle page by update time, descending",
-            page(model, None, OrderColumn::UpdateTime, true, Some((middle, MODELS / 2)), None),
+            page(model, None, OrderColumn::UpdateTime, true, Some((middle, int(MODELS / 2))), None),
             false,
         ),
+        ("first page by name", page(model, None, OrderColumn::Name, false, None, None), false),
+        ("first page by name, descending", page(model, None, OrderColumn::Name, true, None, None), false),
+        ("a middle page by name, descending", page(model, None, OrderColumn::Name, true, Some((middle, name())), None), false),
+        ("a middle page by name, live only", page(model, None, OrderColumn::Name, false, Some((middle, name())), live), false),
         ("name LIKE", page(model, None, OrderColumn::Id, false, None, Some(name_like)), false),
         ("custom properties", page(model, None, OrderColumn::Id, false, None, Some(team_and_priority)), false),
         (
@@ -321,14 +336,22 @@ async fn check_plans(ds: &Datastore, backend: Backend, stats: &str, empty: bool)
     for (what, query, children) in pages {
         let kind = if query.type_ids == [artifact] { NodeKind::Artifact } else { NodeKind::Context };
         let (sql, args) = store.list_statement(kind, &query);
+        let by_name = query.order == OrderColumn::Name;
+        // Without statistics PostgreSQL guesses a few hundred rows of each type and reads them
+        // through the type_id index and sorts them, which it costs below the wider
+        // (type_id, name) index: name pages are read along that index once it has any
+        // (autovacuum's first ANALYZE, after the first 50 rows and 10 %). docs/ui.md says so.
+        if by_name && backend == Backend::Postgres && stats != "analyzed" {
+            continue;
+        }
         if let Some(plan) = generic_plan(reader.conn(), &sql, &args).await {
-            assert_page_plan(backend, &format!("{what} ({stats}, generic plan)"), &plan, children);
+            assert_page_plan(backend, &format!("{what} ({stats}, generic plan)"), &plan, children, by_name);
         }
         if empty {
             continue;
         }
         let plan = explain(reader.conn(), &sql, &args).await;
-        assert_page_plan(backend, &format!("{what} ({stats})"), &plan, children);
+        assert_page_plan(backend, &format!("{what} ({stats})"), &plan, children, by_name);
         let rows = store.list(&mut reader.conn(), kind, &query).await.unwrap();
         assert!(!rows.is_empty(), "{what} ({stats}): no rows");
         if !children {

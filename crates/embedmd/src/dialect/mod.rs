@@ -457,6 +457,14 @@ impl Dialect {
 
     /// Whether one statement can insert into several tables (PostgreSQL's data-modifying
     /// `WITH`), so that a node, its properties and its link are written in one round trip.
+    /// Whether a page of one type in name order bounds the (type_id, name) index with a row
+    /// comparison, the type test hidden: PostgreSQL, which given the type test in sight reads
+    /// every row of the type through its type_id index and sorts them when it has no
+    /// statistics. SQLite and MySQL walk the unique index given the plain type test.
+    pub fn bounds_names_by_row(self) -> bool {
+        self.backend() == Backend::Postgres
+    }
+
     pub fn writes_with_ctes(self) -> bool {
         self.backend() == Backend::Postgres
     }

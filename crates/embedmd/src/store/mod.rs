@@ -118,8 +118,26 @@ pub enum OrderColumn {
     Id,
     CreateTime,
     UpdateTime,
-    /// The stored name; pages by [`ListQuery::offset`] only (a token holds no text).
+    /// The stored name. A context's is NOT NULL and unique within its type (MLMD's
+    /// `UNIQUE(type_id, name)`), so a list of one context type is ordered by the name alone
+    /// and pages after a name along that index.
     Name,
+}
+
+/// A row's value in a list's order: where a keyset page starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderValue {
+    Int(i64),
+    Text(String),
+}
+
+impl From<OrderValue> for Arg {
+    fn from(value: OrderValue) -> Arg {
+        match value {
+            OrderValue::Int(v) => Arg::from(v),
+            OrderValue::Text(v) => Arg::from(v),
+        }
+    }
 }
 
 impl OrderColumn {
@@ -133,12 +151,12 @@ impl OrderColumn {
     }
 
     /// The value a page token records for `node`.
-    pub fn value_of(self, node: &Node) -> i64 {
+    pub fn value_of(self, node: &Node) -> OrderValue {
         match self {
-            OrderColumn::Id => node.id,
-            OrderColumn::CreateTime => node.create_time,
-            OrderColumn::UpdateTime => node.update_time,
-            OrderColumn::Name => 0,
+            OrderColumn::Id => OrderValue::Int(node.id),
+            OrderColumn::CreateTime => OrderValue::Int(node.create_time),
+            OrderColumn::UpdateTime => OrderValue::Int(node.update_time),
+            OrderColumn::Name => OrderValue::Text(node.name.clone().unwrap_or_default()),
         }
     }
 }
@@ -194,7 +212,7 @@ pub struct ListQuery {
     pub order: OrderColumn,
     pub descending: bool,
     /// Rows after this `(id, order value)`.
-    pub after: Option<(i64, i64)>,
+    pub after: Option<(i64, OrderValue)>,
     /// `None`: every row.
     pub limit: Option<u32>,
     /// Rows skipped before the page (MLflow's page tokens); `None` for keyset paging by `after`.
@@ -549,7 +567,10 @@ impl Store {
             conditions.push(format!("l.{owner} = {}", next(&mut args, Arg::from(id))));
         }
         let types: Vec<String> = query.type_ids.iter().map(|t| next(&mut args, Arg::from(*t))).collect();
-        conditions.push(format!("n.type_id IN ({})", types.join(", ")));
+        let by_type = format!("n.type_id IN ({})", types.join(", "));
+        // One type by name: the (type_id, name) index gives the order, and names are unique
+        // in it, so the name alone orders the rows.
+        let by_name = query.order == OrderColumn::Name && query.type_ids.len() == 1;
         if let Some(name) = &query.name {
             conditions.push(format!("n.name = {}", next(&mut args, Arg::from(name.as_str()))));
         }
@@ -564,16 +585,42 @@ impl Store {
         // otherwise the rows come along the order's index, and nothing else may tempt the
         // planner away from it.
         let keyed = query.parent.is_some() || query.name.is_some() || query.external_id.is_some();
-        let condition = conditions.join(" AND ");
-        let mut condition = if keyed { condition } else { d.unindexed(&condition) };
+        // By name, that index is (type_id, name). SQLite and MySQL walk it given the type test
+        // in sight (its text and binds first, for positional placeholders); PostgreSQL would
+        // then read the type through its type_id index and sort it (no statistics), so there
+        // the type is hidden too and a row comparison, which only that index serves, bounds it.
+        let row_bound = by_name && !keyed && d.bounds_names_by_row();
+        let type_shown = by_name && !keyed && !row_bound;
+        if !type_shown {
+            conditions.insert(usize::from(query.parent.is_some()), by_type.clone());
+        }
+        let all = conditions.join(" AND ");
+        let mut condition = match (keyed, type_shown) {
+            (true, _) => all,
+            (false, false) => d.unindexed(&all),
+            (false, true) if conditions.is_empty() => by_type,
+            (false, true) => format!("{by_type} AND {}", d.unindexed(&all)),
+        };
         let column = format!("n.{}", query.order.column());
         let (cmp, dir) = if query.descending { ("<", "DESC") } else { (">", "ASC") };
-        if let Some((id, value)) = query.after {
+        if row_bound {
+            // A first page starts before the type's first name ('' sorts first in every
+            // collation) or, descending, before the next type's.
+            let first = OrderValue::Text(String::new());
+            let (t, start, cmp) = match (query.after.clone(), query.descending) {
+                (Some((_, value)), _) => (query.type_ids[0], value, cmp),
+                (None, false) => (query.type_ids[0], first, ">="),
+                (None, true) => (query.type_ids[0] + 1, first, "<"),
+            };
+            let (t, v) = (next(&mut args, Arg::from(t)), next(&mut args, Arg::from(start)));
+            condition = format!("{condition} AND (n.type_id, n.name) {cmp} ({t}, {v})");
+        } else if let Some((id, value)) = query.after.clone() {
             // The bound on the order column alone is what an index on it can seek to.
             let range = match query.order {
                 OrderColumn::Id => format!("n.id {cmp} {}", next(&mut args, Arg::from(id))),
+                _ if by_name => format!("{column} {cmp} {}", next(&mut args, Arg::from(value))),
                 _ => {
-                    let v1 = next(&mut args, Arg::from(value));
+                    let v1 = next(&mut args, Arg::from(value.clone()));
                     let v2 = next(&mut args, Arg::from(value));
                     let i = next(&mut args, Arg::from(id));
                     format!("{column} {cmp}= {v1} AND ({column} {cmp} {v2} OR n.id {cmp} {i})")
@@ -581,9 +628,12 @@ impl Store {
             };
             condition = format!("{condition} AND {range}");
         }
-        // The id breaks ties, so pages are stable whatever the order column.
+        // The id breaks ties, so pages are stable whatever the order column; names are unique
+        // in one type.
         let mut order = match query.order {
             OrderColumn::Id => format!("n.id {dir}"),
+            _ if row_bound => format!("n.type_id {dir}, {column} {dir}"),
+            _ if by_name => format!("{column} {dir}"),
             _ => format!("{column} {dir}, n.id {dir}"),
         };
         if !query.sort.is_empty() {

@@ -58,7 +58,7 @@ impl Cursor {
         let end = if fetched < limit {
             Some(String::new())
         } else if self.remaining == Some(0) && fetched > nodes.len() {
-            self.query.after.map(|(id, value)| encode_token(id, value))
+            self.query.after.as_ref().map(|(id, value)| encode_token(*id, value))
         } else {
             None
         };
@@ -135,7 +135,7 @@ impl Registry {
             external_id: params.external_id.clone().filter(|_| parent.is_some()),
             order: page.order,
             descending: page.descending,
-            after: page.after,
+            after: page.after.clone(),
             limit: None,
             offset: None,
             filter,
