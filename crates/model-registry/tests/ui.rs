@@ -19,6 +19,7 @@ testkit::on_every_backend!(
     cross_site_posts_are_refused_and_change_nothing,
     forms_register_edit_and_archive,
     registering_is_all_or_nothing,
+    models_sort_by_name_across_pages,
     pages_cost_the_same_statements_for_few_and_many_rows,
 );
 
@@ -339,6 +340,72 @@ async fn registering_is_all_or_nothing(backend: Backend) {
     assert_eq!(counts(&ui.api).await, [1, 2, 2]);
 }
 
+/// The model names of a models page, and the address of its next page if it has one.
+fn names_and_next(page: &str) -> (Vec<String>, Option<String>) {
+    let table = page.split("<tbody>").nth(1).unwrap().split("</tbody>").next().unwrap();
+    let names = table
+        .split("<a href=\"/ui/models/")
+        .skip(1)
+        .map(|cell| cell.split_once("\">").unwrap().1.split("</a>").next().unwrap().to_owned())
+        .collect();
+    let next = page.split("rel=\"next\" href=\"").nth(1).map(|rest| rest.split('"').next().unwrap().replace("&#38;", "&"));
+    (names, next)
+}
+
+/// Every page of models from `first` on, following "Next page".
+async fn every_page(ui: &Ui, first: &str) -> Vec<Vec<String>> {
+    let (mut pages, mut next) = (Vec::new(), Some(first.to_owned()));
+    while let Some(address) = next {
+        let (status, _, body) = ui.get(&address).await;
+        assert_eq!(status, 200, "{address}: {body}");
+        let (names, following) = names_and_next(&body);
+        pages.push(names);
+        next = following;
+    }
+    pages
+}
+
+async fn models_sort_by_name_across_pages(backend: Backend) {
+    let ui = Ui::start(backend).await;
+    // Mixed case and shared prefixes, none the same name ignoring case (MySQL's collation
+    // would hold two such as one).
+    let prefixes = ["m", "M", "model-", "Model", "mo"];
+    let mut live = Vec::new();
+    for i in 0..60 {
+        let name = format!("{}{i}", prefixes[i % prefixes.len()]);
+        let model = id(&ui.api.created("/registered_models", json!({"name": name})).await);
+        if i % 20 == 7 {
+            ui.api.patch(&format!("/registered_models/{model}"), json!({"state": "ARCHIVED"})).await;
+        } else {
+            live.push(name);
+        }
+    }
+    // The database's order: MySQL's collation ignores case, the others' (SQLite's binary,
+    // testkit's PostgreSQL C.UTF-8) compare code points.
+    let key = |name: &String| if backend == Backend::MySql { name.to_lowercase() } else { name.clone() };
+    live.sort_by_key(key);
+    let pages = every_page(&ui, "/ui/?sort=NAME&order=ASC").await;
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [25, 25, 7], "{pages:?}");
+    assert_eq!(pages.concat(), live, "ascending, page after page");
+    let pages = every_page(&ui, "/ui/?sort=NAME&order=DESC").await;
+    live.reverse();
+    assert_eq!(pages.concat(), live, "descending");
+    // Archived ones too, and a search within name order.
+    assert_eq!(every_page(&ui, "/ui/?sort=NAME&order=ASC&state=ALL").await.concat().len(), 60);
+    let found = every_page(&ui, "/ui/?sort=NAME&order=ASC&q=model").await.concat();
+    let mut expected: Vec<String> = live.iter().filter(|n| n.to_lowercase().starts_with("model")).cloned().collect();
+    expected.sort_by_key(key);
+    assert_eq!(found, expected);
+    // A name token is the UI's: the REST API orders by id for NAME (as upstream) and refuses it.
+    let (_, _, page) = ui.get("/ui/?sort=NAME&order=ASC").await;
+    let next = names_and_next(&page).1.unwrap();
+    let token = next.split("page=").nth(1).unwrap();
+    let (status, body) = ui.api.get(&format!("/registered_models?orderBy=NAME&nextPageToken={token}")).await;
+    assert_eq!(status, 400, "{body}");
+    let (_, by_id) = ui.api.get("/registered_models?orderBy=NAME&pageSize=2").await;
+    assert_eq!(by_id["items"][0]["name"], "m0", "orderBy=NAME is id order over the API: {by_id}");
+}
+
 /// Statements run by the whole process (nextest runs each test in its own). `Other` (session
 /// set-up of a new pool connection, which a page opens when the pool has dropped one beyond
 /// its idle limit) is left out: it depends on the pool's state, not on the page.
@@ -379,7 +446,13 @@ async fn pages_cost_the_same_statements_for_few_and_many_rows(backend: Backend) 
     let [_, _, experiment, _] = seed(&ui.api).await;
     // A read of one or two nodes takes one statement, of more two: "few" is past that.
     add_rows(&ui.api, &experiment, 0, 3).await;
-    let pages = ["/ui/".to_owned(), format!("/ui/experiments/{experiment}"), "/ui/experiments".into(), "/ui/serving".into()];
+    let pages = [
+        "/ui/".to_owned(),
+        "/ui/?sort=NAME&order=ASC".into(),
+        format!("/ui/experiments/{experiment}"),
+        "/ui/experiments".into(),
+        "/ui/serving".into(),
+    ];
     let mut few = Vec::new();
     for page in &pages {
         few.push(statements_for(&ui, page).await);

@@ -150,6 +150,8 @@ pub async fn list(State(state): State<AppState>, Extension(csrf): Extension<Csrf
             "CREATE_TIME" | "LAST_UPDATE_TIME" => query.sort.clone(),
             _ => "ID".into(),
         }),
+        // Name order is the UI's own: the REST API has no NAME (upstream has none).
+        by_name: query.sort == "NAME",
         sort_order: Some(if query.order == "ASC" { "ASC" } else { "DESC" }.into()),
         next_page_token: Some(query.page.clone()),
         ..ListParams::default()
