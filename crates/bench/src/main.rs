@@ -24,8 +24,10 @@
 //!   under the table.
 //! - **W6 UI pages** (only when asked for, `--workloads w6`): one run per web UI page, `/`
 //!   (the first 25 live models with each one's latest version), `/ui/?q=bench-1` (a name
-//!   search), `/ui/?q=no-such-model` (a search nothing matches), `/ui/?sort=LAST_UPDATE_TIME`
-//!   and `/ui/models/{id}` (over the models, in turn). One op = one whole HTML page.
+//!   search), `/ui/?q=no-such-model` (a search nothing matches), `/ui/?sort=LAST_UPDATE_TIME`,
+//!   `/ui/?sort=NAME&order=ASC` (first page by name), the page by name after each model in turn
+//!   (its page token) and `/ui/models/{id}` (over the models, in turn). One op = one whole HTML
+//!   page.
 //!
 //! W2, W3, W4 and W6 run at every size of `--seed-models` (ascending): before each size the
 //! database is topped up to that many registered models through SQL in bulk ([`seed`]: each

@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use hdrhistogram::Histogram;
 
 use crate::api::{Api, ApiError, Model, ModelWithProps, Props};
@@ -213,12 +215,25 @@ pub enum UiPage {
     SearchMiss,
     /// `/ui/?sort=LAST_UPDATE_TIME`: the most recently modified models.
     Modified,
+    /// `/ui/?sort=NAME&order=ASC`: the first page in name order.
+    ByName,
+    /// `/ui/?sort=NAME&order=ASC&page=...`: a page in name order after one of the models, in
+    /// turn (the page token the UI's "Next page" carries).
+    ByNameLater,
     /// `/ui/models/{id}`: a model, its versions and their formats.
     Model,
 }
 
 impl UiPage {
-    pub const ALL: [UiPage; 5] = [UiPage::Models, UiPage::Search, UiPage::SearchMiss, UiPage::Modified, UiPage::Model];
+    pub const ALL: [UiPage; 7] = [
+        UiPage::Models,
+        UiPage::Search,
+        UiPage::SearchMiss,
+        UiPage::Modified,
+        UiPage::ByName,
+        UiPage::ByNameLater,
+        UiPage::Model,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -226,6 +241,8 @@ impl UiPage {
             UiPage::Search => "/ui/?q=bench-1 (search)",
             UiPage::SearchMiss => "/ui/?q=no-such-model (search, no match)",
             UiPage::Modified => "/ui/?sort=LAST_UPDATE_TIME",
+            UiPage::ByName => "/ui/?sort=NAME&order=ASC",
+            UiPage::ByNameLater => "/ui/?sort=NAME&order=ASC&page={token}",
             UiPage::Model => "/ui/models/{id}",
         }
     }
@@ -321,6 +338,16 @@ impl Worker {
                     UiPage::Search => format!("/ui/?q={NAME_PREFIX}"),
                     UiPage::SearchMiss => "/ui/?q=no-such-model".to_owned(),
                     UiPage::Modified => "/ui/?sort=LAST_UPDATE_TIME".to_owned(),
+                    UiPage::ByName => "/ui/?sort=NAME&order=ASC".to_owned(),
+                    UiPage::ByNameLater => {
+                        // The UI's name token: base64 of "<id>:<name>", the last row shown.
+                        let model = &models[*next % models.len()];
+                        let token = BASE64.encode(format!("{}:{}", model.id, model.name));
+                        format!(
+                            "/ui/?sort=NAME&order=ASC&page={}",
+                            url::form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
+                        )
+                    }
                     UiPage::Model => format!("/ui/models/{}", models[*next % models.len()].id),
                 };
                 *next += 1;
