@@ -134,7 +134,7 @@ async fn every_page_answers_with_its_status_and_headers(backend: Backend) {
         assert_eq!(headers[CONTENT_TYPE], "text/html; charset=utf-8", "{page}");
         let csp = headers[CONTENT_SECURITY_POLICY].to_str().unwrap();
         assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{page}: {csp}");
-        assert!(!csp.contains("unsafe-inline") && !csp.contains("script-src"), "{page}: {csp}");
+        assert!(csp.contains("script-src 'self';") && !csp.contains("unsafe-inline"), "{page}: {csp}");
         assert_eq!(headers["x-frame-options"], "DENY", "{page}");
         assert!(body.contains("<main id=\"main\">") && body.contains("/metrics"), "{page}");
     }
@@ -164,6 +164,12 @@ async fn every_page_answers_with_its_status_and_headers(backend: Backend) {
     // The static style sheet, and the API and /metrics as before.
     let (status, headers, _) = ui.get("/ui/static/ui.css").await;
     assert_eq!((status, headers[CONTENT_TYPE].to_str().unwrap()), (200, "text/css; charset=utf-8"));
+    let (status, headers, script) = ui.get("/ui/static/search.js").await;
+    assert_eq!((status, headers[CONTENT_TYPE].to_str().unwrap()), (200, "text/javascript; charset=utf-8"));
+    assert!(script.contains("DEBOUNCE_MS"));
+    let (_, _, models) = ui.get("/ui/").await;
+    assert!(models.contains("<script src=\"/ui/static/search.js\" defer></script>"));
+    assert!(!models.replace("<script src=\"/ui/static/search.js\" defer></script>", "").contains("<script"), "no inline script");
     assert_eq!(ui.get("/api/model_registry/v1alpha3/nope").await.0, 404);
     assert_eq!(ui.get("/api/model_registry/v1alpha3/nope").await.2, "404 page not found\n");
     assert_eq!(ui.get("/metrics").await.0, 200);

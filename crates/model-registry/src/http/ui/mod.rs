@@ -63,6 +63,7 @@ pub static PAGES: &[Page] = &[
     page("/ui/experiments/{id}", Get, Reader, || get(runs::experiment)),
     page("/ui/runs/{id}", Get, Reader, || get(runs::run)),
     page("/ui/compare", Get, Reader, || get(runs::compare)),
+    page("/ui/static/search.js", Get, Reader, || get(search_script)),
     page("/ui/{*rest}", Get, Reader, || get(not_found)),
 ];
 
@@ -92,6 +93,14 @@ const STYLE: &str = include_str!("static/ui.css");
 
 async fn style() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], STYLE).into_response()
+}
+
+/// Search as you type on the models page (the page works without it).
+const SEARCH_SCRIPT: &str = include_str!("static/search.js");
+
+async fn search_script() -> Response {
+    let headers = [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")];
+    (headers, SEARCH_SCRIPT).into_response()
 }
 
 /// What every page's header shows, and the token its forms carry.

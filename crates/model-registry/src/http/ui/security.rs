@@ -1,6 +1,6 @@
-//! What keeps the UI's pages from being abused from other sites: headers that forbid scripts
-//! and framing, and form posts refused unless they come from the UI's own pages (same origin,
-//! and the per-browser token the page carried, a double-submit cookie).
+//! What keeps the UI's pages from being abused from other sites: headers that forbid inline
+//! and foreign scripts and framing, and form posts refused unless they come from the UI's own
+//! pages (same origin, and the per-browser token the page carried, a double-submit cookie).
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -10,9 +10,11 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::SignedIn;
 
-/// No script at all, styles from the server only, forms back to it, never in a frame.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-     frame-ancestors 'none'; base-uri 'none'";
+/// Scripts and styles from the server's own files only (no inline script, none from data),
+/// requests back to it only (the models page's search as you type), forms back to it, never
+/// in a frame.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; \
+     img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The cookie holding the browser's token; forms repeat it in a field of the same name.
 pub const CSRF_COOKIE: &str = "mr_csrf";
