@@ -455,8 +455,6 @@ impl Dialect {
         }
     }
 
-    /// Whether one statement can insert into several tables (PostgreSQL's data-modifying
-    /// `WITH`), so that a node, its properties and its link are written in one round trip.
     /// Whether a page of one type in name order bounds the (type_id, name) index with a row
     /// comparison, the type test hidden: PostgreSQL, which given the type test in sight reads
     /// every row of the type through its type_id index and sorts them when it has no
@@ -465,6 +463,8 @@ impl Dialect {
         self.backend() == Backend::Postgres
     }
 
+    /// Whether one statement can insert into several tables (PostgreSQL's data-modifying
+    /// `WITH`), so that a node, its properties and its link are written in one round trip.
     pub fn writes_with_ctes(self) -> bool {
         self.backend() == Backend::Postgres
     }

@@ -462,9 +462,10 @@ pub async fn add_version(
 ) -> Shown {
     let ctx = Ctx::new(&state, csrf)?;
     let model = ctx.registry.get(RegisteredModel, &id).await.map_err(|e| ctx.fail(e))?;
+    let model_id = crate::registry::parse_id(&id, "registered model ID").map_err(|e| ctx.fail(e))?;
     let mut errors = required(&form, false);
     if errors.is_empty() {
-        match register_version(&ctx, Registering::Under(id.clone()), &form).await {
+        match register_version(&ctx, Registering::Under(model_id), &form).await {
             Ok((_, version)) => return Ok(see_other(&format!("/ui/versions/{version}"))),
             Err((field, e)) => {
                 errors.insert(field, field_error(e).map_err(|e| ctx.fail(e))?);

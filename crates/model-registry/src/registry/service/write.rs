@@ -66,23 +66,18 @@ impl Registry {
         version: &Json,
         artifact: &Json,
     ) -> std::result::Result<(i64, i64), Refused> {
-        let existing = match &model {
-            Registering::Under(id) => Some(parse_id(id, "registered model ID").map_err(Refused::of(Part::Model))?),
-            Registering::New(_) => None,
-        };
         let (this, version, artifact) = (self.clone(), version.clone(), artifact.clone());
         self.datastore
             .write(move |conn| {
                 let (this, model, version, artifact) = (this.clone(), model.clone(), version.clone(), artifact.clone());
                 Box::pin(async move {
-                    let model_id = match (existing, &model) {
-                        (Some(id), _) => id,
-                        (None, Registering::New(body)) => {
+                    let model_id = match &model {
+                        Registering::Under(id) => *id,
+                        Registering::New(body) => {
                             let spec = EntityKind::RegisteredModel.spec();
                             let draft = codec::decode(this.api, spec, Schema::Create, body).map_err(Refused::of(Part::Model))?;
                             this.insert(conn, spec, draft, None, true).await.map_err(Refused::of(Part::Model))?.id
                         }
-                        (None, Registering::Under(_)) => unreachable!("parsed above"),
                     };
                     let spec = EntityKind::ModelVersion.spec();
                     let draft = codec::decode(this.api, spec, Schema::Full, &version).map_err(Refused::of(Part::Version))?;
@@ -283,8 +278,8 @@ impl Registry {
 pub enum Registering {
     /// A new one, from a `RegisteredModelCreate` body.
     New(Json),
-    /// An existing one, by id.
-    Under(String),
+    /// An existing one, by id (a missing one is a 404, nothing written).
+    Under(i64),
 }
 
 /// The part of a registration a refusal is about.
