@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use embedmd::store::{query_totals, QueryKind};
 use model_registry::{App, ServerConfig};
 use reqwest::header::{HeaderMap, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, REFERER, SET_COOKIE};
@@ -455,6 +457,8 @@ async fn pages_cost_the_same_statements_for_few_and_many_rows(backend: Backend) 
     let pages = [
         "/ui/".to_owned(),
         "/ui/?sort=NAME&order=ASC".into(),
+        // The page after "m" in name order, by the token its "Next page" link carries.
+        format!("/ui/?sort=NAME&order=ASC&page={}", STANDARD.encode("1:m")),
         format!("/ui/experiments/{experiment}"),
         "/ui/experiments".into(),
         "/ui/serving".into(),
