@@ -224,6 +224,25 @@ pub struct ListQuery {
     pub sort: Vec<SortKey>,
 }
 
+impl ListQuery {
+    /// Every row of `type_ids`, in id order: a list sets its own fields on top of this.
+    pub fn of(type_ids: Vec<i64>) -> Self {
+        ListQuery {
+            type_ids,
+            parent: None,
+            name: None,
+            external_id: None,
+            order: OrderColumn::Id,
+            descending: false,
+            after: None,
+            limit: None,
+            offset: None,
+            filter: None,
+            sort: Vec::new(),
+        }
+    }
+}
+
 /// Property ids are bound in chunks this large; a page up to this size costs two queries.
 const IN_CHUNK: usize = 10_000;
 
@@ -475,17 +494,10 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<Node>> {
         let query = ListQuery {
-            type_ids: type_ids.to_vec(),
-            parent: None,
             name: name.map(str::to_owned),
             external_id: external_id.map(str::to_owned),
-            order: OrderColumn::Id,
-            descending: false,
-            after: None,
             limit: Some(limit),
-            offset: None,
-            filter: None,
-            sort: Vec::new(),
+            ..ListQuery::of(type_ids.to_vec())
         };
         self.list(conn, kind, &query).await
     }

@@ -1,8 +1,7 @@
 //! Metric history: the row each metric logged under a run leaves, and its lists.
 
 use embedmd::store::{
-    CmpOp, Column, Conn, Filter, FilterValue, ListQuery, Node, NodeFields, NodeKind, OrderColumn, Parent, Target, Under, Value,
-    ValueColumn,
+    CmpOp, Column, Conn, Filter, FilterValue, ListQuery, Node, NodeFields, NodeKind, Parent, Target, Under, Value, ValueColumn,
 };
 
 use super::list::Listing;
@@ -101,17 +100,9 @@ impl Registry {
             conditions.extend([step(CmpOp::Ge, first), step(CmpOp::Le, last)]);
         }
         let query = ListQuery {
-            type_ids: vec![self.type_id(EntityKind::MetricHistory)],
-            parent: None,
-            name: None,
-            external_id: None,
-            order: OrderColumn::Id,
-            descending: false,
-            after: None,
             limit: Some(MAX_BULK_HISTORY_ROWS + 1),
-            offset: None,
             filter: Some(Filter::And(conditions)),
-            sort: Vec::new(),
+            ..ListQuery::of(vec![self.type_id(EntityKind::MetricHistory)])
         };
         let mut reader = self.datastore.reader().await?;
         let rows = self.store.list(&mut reader.conn(), NodeKind::Artifact, &query).await?;

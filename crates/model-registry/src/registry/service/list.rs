@@ -129,17 +129,14 @@ impl Registry {
         };
         let prefix = parent.map(|(_, id)| format!("{id}:")).unwrap_or_default();
         let query = ListQuery {
-            type_ids: kinds.iter().map(|k| self.type_id(*k)).collect(),
             parent: parent.map(|(link, id)| parent_link(link, id)),
             name: params.name.as_ref().filter(|_| parent.is_some()).map(|n| format!("{prefix}{n}")),
             external_id: params.external_id.clone().filter(|_| parent.is_some()),
             order: page.order,
             descending: page.descending,
             after: page.after.clone(),
-            limit: None,
-            offset: None,
             filter,
-            sort: Vec::new(),
+            ..ListQuery::of(kinds.iter().map(|k| self.type_id(*k)).collect())
         };
         let remaining = usize::try_from(page.size).ok().filter(|s| *s > 0);
         let mut cursor = Cursor { registry: self.clone(), kinds: kinds.to_vec(), query, remaining };

@@ -350,19 +350,8 @@ impl Registry {
             return Ok(Vec::new());
         }
         let (parent, filter) = children_of(ids);
-        let query = ListQuery {
-            type_ids: vec![self.mv_type()],
-            parent,
-            name: None,
-            external_id: None,
-            order: OrderColumn::Id,
-            descending: true,
-            after: None,
-            limit: Some(LATEST_SCAN),
-            offset: None,
-            filter,
-            sort: Vec::new(),
-        };
+        let query =
+            ListQuery { parent, descending: true, limit: Some(LATEST_SCAN), filter, ..ListQuery::of(vec![self.mv_type()]) };
         Ok(self.store.list(conn, NodeKind::Context, &query).await?)
     }
 
@@ -550,15 +539,7 @@ impl Registry {
     /// service names one of `ids`).
     async fn check_unserved(&self, conn: &mut Conn<'_>, property: &str, ids: &[i64], what: &str) -> Result<()> {
         let query = ListQuery {
-            type_ids: vec![self.type_id(EntityKind::InferenceService)],
-            parent: None,
-            name: None,
-            external_id: None,
-            order: OrderColumn::Id,
-            descending: false,
-            after: None,
             limit: Some(1),
-            offset: None,
             filter: Some(prop(
                 property,
                 false,
@@ -566,7 +547,7 @@ impl Registry {
                 CmpOp::In,
                 FilterValue::List(ids.iter().map(|i| FilterValue::Int(*i)).collect()),
             )),
-            sort: Vec::new(),
+            ..ListQuery::of(vec![self.type_id(EntityKind::InferenceService)])
         };
         if let Some(service) = self.store.list(conn, NodeKind::Context, &query).await?.pop() {
             return Err(Error::InUse(format!(
@@ -598,17 +579,8 @@ impl Registry {
                     let what = format!("Registered Model (name={name})");
                     this.check_unserved(conn, "registered_model_id", &[model.id], &what).await?;
                     let query = ListQuery {
-                        type_ids: vec![this.mv_type()],
                         parent: Some(embedmd::store::Parent::Context(model.id)),
-                        name: None,
-                        external_id: None,
-                        order: OrderColumn::Id,
-                        descending: false,
-                        after: None,
-                        limit: None,
-                        offset: None,
-                        filter: None,
-                        sort: Vec::new(),
+                        ..ListQuery::of(vec![this.mv_type()])
                     };
                     let versions: Vec<i64> =
                         this.store.list(conn, NodeKind::Context, &query).await?.iter().map(|v| v.id).collect();
@@ -824,17 +796,10 @@ impl Registry {
                     let mut changed = vec![];
                     if archive_existing {
                         let query = ListQuery {
-                            type_ids: vec![this.mv_type()],
                             parent: Some(embedmd::store::Parent::Context(model.id)),
-                            name: None,
-                            external_id: None,
-                            order: OrderColumn::Id,
-                            descending: false,
-                            after: None,
                             limit: Some(MAX_ARCHIVED_AT_ONCE),
-                            offset: None,
                             filter: Some(prop(STAGE, true, ValueColumn::String, CmpOp::Eq, FilterValue::Text(stage.into()))),
-                            sort: Vec::new(),
+                            ..ListQuery::of(vec![this.mv_type()])
                         };
                         changed = this.store.list(conn, NodeKind::Context, &query).await?;
                         changed.retain(|v| v.id != node.id && !archived(v));
@@ -876,17 +841,12 @@ impl Registry {
             SearchOrder::Version => OrderColumn::Id,
         };
         let query = ListQuery {
-            type_ids: vec![self.rm_type()],
-            parent: None,
-            name: None,
-            external_id: None,
             order,
             descending: page.descending,
-            after: None,
             limit: Some(page.limit + 1),
             offset: Some(page.offset),
             filter: and(filters),
-            sort: Vec::new(),
+            ..ListQuery::of(vec![self.rm_type()])
         };
         let mut reader = self.datastore.reader().await?;
         let mut conn = reader.conn();
@@ -913,17 +873,9 @@ impl Registry {
                         values,
                     );
                     let query = ListQuery {
-                        type_ids: vec![self.rm_type()],
-                        parent: None,
-                        name: None,
-                        external_id: None,
-                        order: OrderColumn::Id,
-                        descending: false,
-                        after: None,
                         limit: Some(MAX_MODELS_PER_VERSION_FILTER + 1),
-                        offset: None,
                         filter: Some(name_filter),
-                        sort: Vec::new(),
+                        ..ListQuery::of(vec![self.rm_type()])
                     };
                     let ids: Vec<i64> =
                         self.store.list(&mut conn, NodeKind::Context, &query).await?.iter().map(|m| m.id).collect();
@@ -968,17 +920,13 @@ impl Registry {
             SearchOrder::Version => OrderColumn::Id,
         };
         let query = ListQuery {
-            type_ids: vec![self.mv_type()],
             parent,
-            name: None,
-            external_id: None,
             order,
             descending: page.descending,
-            after: None,
             limit: Some(page.limit + 1),
             offset: Some(page.offset),
             filter: and(filters),
-            sort: Vec::new(),
+            ..ListQuery::of(vec![self.mv_type()])
         };
         let mut nodes = self.store.list(&mut conn, NodeKind::Context, &query).await?;
         let more = nodes.len() > page.limit as usize;

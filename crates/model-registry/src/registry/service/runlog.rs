@@ -8,7 +8,7 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use embedmd::store::{Conn, ListQuery, Node, NodeKind, OrderColumn, Parent, Value};
+use embedmd::store::{Conn, ListQuery, Node, NodeKind, Parent, Value};
 use serde_json::{json, Value as Json};
 
 use super::history::{name_condition, steps_condition};
@@ -211,17 +211,9 @@ impl Registry {
             let mut logged = Vec::new();
             for chunk in steps.chunks(filter_query::MAX_LIST_ITEMS) {
                 let query = ListQuery {
-                    type_ids: vec![self.type_id(history)],
                     parent: Some(Parent::Attribution(run.id)),
-                    name: None,
-                    external_id: None,
-                    order: OrderColumn::Id,
-                    descending: false,
-                    after: None,
-                    limit: None,
-                    offset: None,
-                    sort: Vec::new(),
                     filter: Some(embedmd::store::Filter::And(vec![name_condition(key), steps_condition(chunk)])),
+                    ..ListQuery::of(vec![self.type_id(history)])
                 };
                 logged.extend(
                     self.store.list(conn, NodeKind::Artifact, &query).await?.iter().filter_map(|n| MetricPoint::of(key, n)),

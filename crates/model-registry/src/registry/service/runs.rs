@@ -4,9 +4,7 @@
 
 use std::collections::HashMap;
 
-use embedmd::store::{
-    CmpOp, Column, Filter, FilterValue, ListQuery, NodeKind, OrderColumn, Parent, SortKey, Target, ValueColumn,
-};
+use embedmd::store::{CmpOp, Column, Filter, FilterValue, ListQuery, NodeKind, Parent, SortKey, Target, ValueColumn};
 use serde_json::Value as Json;
 
 use super::Registry;
@@ -184,13 +182,7 @@ impl Registry {
             sort.push(SortKey { target: self.run_target(&RunField::StartTime), descending: true });
         }
         let query = ListQuery {
-            type_ids: vec![self.type_id(EntityKind::ExperimentRun)],
             parent,
-            name: None,
-            external_id: None,
-            order: OrderColumn::Id,
-            descending: false,
-            after: None,
             limit: Some(search.limit.saturating_add(1)),
             offset: Some(search.offset),
             filter: match filters.len() {
@@ -199,6 +191,7 @@ impl Registry {
                 _ => Some(Filter::And(filters)),
             },
             sort,
+            ..ListQuery::of(vec![self.type_id(EntityKind::ExperimentRun)])
         };
         let mut reader = self.datastore.reader().await?;
         let mut conn = reader.conn();

@@ -33,17 +33,11 @@ impl Registry {
                 let model_id = int_property(&service, "registered_model_id")
                     .ok_or_else(|| Error::not_found(format!("inference service {id} has no registered model")))?;
                 let query = ListQuery {
-                    type_ids: vec![self.type_id(EntityKind::ModelVersion)],
                     parent: Some(Parent::Context(model_id)),
-                    name: None,
-                    external_id: None,
                     order: OrderColumn::CreateTime,
                     descending: true,
-                    after: None,
                     limit: Some(1),
-                    offset: None,
-                    filter: None,
-                    sort: Vec::new(),
+                    ..ListQuery::of(vec![self.type_id(EntityKind::ModelVersion)])
                 };
                 let mut latest = self.store.list(&mut conn, EntityKind::ModelVersion.spec().node, &query).await?;
                 self.fill_parent_ids(&mut conn, &mut latest).await?;
