@@ -320,6 +320,9 @@ fn sqlite_options(path: PathBuf) -> SqliteConnectOptions {
         .foreign_keys(false)
         .row_buffer_size(SQLITE_ROW_BUFFER)
         .pragma("cache_size", format!("-{SQLITE_PAGE_CACHE_KIB}"))
+        // The group commit runs each write in a savepoint, whose journal of the pages it
+        // changes is a temporary file by default: a write() per page, in memory instead.
+        .pragma("temp_store", "memory")
 }
 
 fn parse_sqlite(dsn: &str) -> Result<SqliteConnectOptions, DsnError> {
