@@ -373,6 +373,15 @@ async fn check_plans(ds: &Datastore, backend: Backend, stats: &str, empty: bool)
         &format!("a node and its properties by name ({stats})"),
         &explain(reader.conn(), &sql, &args).await,
     );
+    // As an MLflow log reads a run's params and metrics: names under two types.
+    let names: Vec<String> = (5000..5011).map(|i| format!("bench-{i}")).collect();
+    let (sql, args) = store.named_statement(NodeKind::Context, &[model, version], &names);
+    if let Some(plan) = generic_plan(reader.conn(), &sql, &args).await {
+        assert_keyed_plan(backend, &format!("nodes of two types by name ({stats}, generic plan)"), &plan);
+    }
+    assert_keyed_plan(backend, &format!("nodes of two types by name ({stats})"), &explain(reader.conn(), &sql, &args).await);
+    let named = store.named(&mut reader.conn(), NodeKind::Context, &[model, version], &names).await.unwrap();
+    assert_eq!(named.len(), names.len(), "{stats}");
     let found = store.find(&mut reader.conn(), NodeKind::Context, &[model], Some("bench-5000"), None, 2).await.unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].properties.custom.len(), 2, "{stats}");

@@ -21,6 +21,7 @@ testkit::on_every_backend!(
     a_log_batch_failing_part_way_writes_nothing,
     concurrent_batches_to_one_run_keep_every_row,
     the_latest_metric_has_the_highest_step,
+    a_log_batch_costs_the_same_statements_for_10_and_100_metrics,
 );
 
 const TABLES: [&str; 9] = [
@@ -294,6 +295,60 @@ async fn a_log_batch_failing_part_way_writes_nothing(backend: Backend) {
     assert_eq!(got["run"]["data"]["metrics"].as_array().unwrap().len(), 4, "{got}");
     let history = ok(&api, M::GET, "metrics/get-history", json!({"run_id": run, "metric_key": "m0"})).await;
     assert_eq!(history["metrics"].as_array().unwrap().len(), 1 + 7, "{history}");
+}
+
+/// A batch's statements do not grow with its metrics: new ones, rewritten ones, and re-logged
+/// points looked up (of keys whose names hold each other: `m1`, `m1__x`, `m1_`, `x:m1`).
+async fn a_log_batch_costs_the_same_statements_for_10_and_100_metrics(backend: Backend) {
+    use reqwest::Method as M;
+    let api = Api::start(backend).await;
+    let batch = |run: &str, keys: usize, step: usize| {
+        let mut metrics: Vec<Value> =
+            (0..keys).map(|k| json!({"key": format!("m{k}"), "value": k + step, "timestamp": 9, "step": step})).collect();
+        for other in ["m1__x", "m1_", "x:m1"] {
+            metrics.push(json!({"key": other, "value": 1 + step, "timestamp": 9, "step": step}));
+        }
+        let params: Vec<Value> = (0..10).map(|k| json!({"key": format!("p{step}_{k}"), "value": "x"})).collect();
+        json!({"run_id": run, "metrics": metrics, "params": params})
+    };
+    let (small, large) = (new_run(&api, "small").await, new_run(&api, "large").await);
+    let mut costs = Vec::new();
+    // New metrics, then the same metrics at a higher step, then the first step again.
+    for step in [1, 2, 1] {
+        for (run, keys) in [(&small, 10), (&large, 100)] {
+            let start = queries(&api).await;
+            ok(&api, M::POST, "runs/log-batch", batch(run, keys, step)).await;
+            costs.push(queries(&api).await - start);
+        }
+    }
+    for pair in costs.chunks(2) {
+        assert_eq!(pair[0], pair[1], "{costs:?}");
+    }
+    assert!(costs.iter().all(|c| *c <= 14.0), "{costs:?}");
+    // The re-logged points were found as logged: each metric holds two history rows.
+    for key in ["m0", "m1", "m1__x", "m1_", "x:m1", "m99"] {
+        let history = ok(&api, M::GET, "metrics/get-history", json!({"run_id": large, "metric_key": key})).await;
+        let steps: Vec<i64> = history["metrics"].as_array().unwrap().iter().map(|m| m["step"].as_i64().unwrap()).collect();
+        assert_eq!(steps.len(), 2, "{key}: {history}");
+    }
+    let got = ok(&api, M::GET, "runs/get", json!({"run_id": large})).await;
+    let metrics = got["run"]["data"]["metrics"].as_array().unwrap();
+    assert_eq!(metrics.len(), 103, "{got}");
+    assert!(metrics.iter().all(|m| m["step"] == 2), "{got}");
+    assert_eq!(got["run"]["data"]["params"].as_array().unwrap().len(), 20, "{got}");
+    // MLflow's largest batch spans several statements of each kind: every metric keeps its own
+    // value and history row.
+    let full = new_run(&api, "full").await;
+    let metrics: Vec<Value> = (0..1000).map(|k| json!({"key": format!("k{k}"), "value": k, "timestamp": 3, "step": k})).collect();
+    ok(&api, M::POST, "runs/log-batch", json!({"run_id": full, "metrics": metrics})).await;
+    let got = ok(&api, M::GET, "runs/get", json!({"run_id": full})).await;
+    let metrics = got["run"]["data"]["metrics"].as_array().unwrap();
+    assert_eq!(metrics.len(), 1000);
+    assert!(metrics.iter().all(|m| m["key"] == format!("k{}", m["value"].as_f64().unwrap())), "{got}");
+    let history = ok(&api, M::GET, "metrics/get-history", json!({"run_id": full, "metric_key": "k999"})).await;
+    let points = history["metrics"].as_array().unwrap();
+    assert_eq!(points.len(), 1, "{history}");
+    assert_eq!((points[0]["value"].as_f64(), points[0]["step"].as_i64()), (Some(999.0), Some(999)), "{history}");
 }
 
 async fn concurrent_batches_to_one_run_keep_every_row(backend: Backend) {

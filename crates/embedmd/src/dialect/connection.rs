@@ -32,6 +32,17 @@ impl Dialect {
         }
     }
 
+    /// What follows a multi-row INSERT of nodes so that it returns each row's `id`, `type_id`
+    /// and `name`; `None` on MySQL, whose rows are read back by their unique (type, name) key.
+    pub fn keys_returning(self) -> Option<String> {
+        match self.backend() {
+            Backend::MySql => None,
+            Backend::Sqlite | Backend::Postgres => {
+                Some(format!("RETURNING {} AS id, {} AS type_id, name", self.as_i64("id"), self.as_i64("type_id")))
+            }
+        }
+    }
+
     /// A query for the connected database's name and current schema (two text columns), which
     /// golang-migrate folds into its lock ids; `None` on SQLite, whose are both `main`.
     pub fn database_and_schema_query(self) -> Option<&'static str> {

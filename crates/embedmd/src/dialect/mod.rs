@@ -259,6 +259,22 @@ impl Dialect {
         }
     }
 
+    /// What follows a property table's `INSERT ... VALUES` so that a row of the same owner,
+    /// name and kind (the primary key) is overwritten: its value columns take the new row's.
+    pub fn overwriting_property_values(self, owner: &str) -> String {
+        let take = |column: &str| match self.backend() {
+            Backend::MySql => format!("{column} = VALUES({column})"),
+            Backend::Sqlite | Backend::Postgres => format!("{column} = excluded.{column}"),
+        };
+        // Bytes are never written by the registry: an overwritten row holds none.
+        let set = ["int_value", "double_value", "string_value", "bool_value"].map(take).join(", ")
+            + ", byte_value = NULL, proto_value = NULL";
+        match self.backend() {
+            Backend::MySql => format!("ON DUPLICATE KEY UPDATE {set}"),
+            Backend::Sqlite | Backend::Postgres => format!("ON CONFLICT ({owner}, name, is_custom_property) DO UPDATE SET {set}"),
+        }
+    }
+
     /// An INSERT that skips rows whose key already exists; `head` is `INTO t (cols)` and
     /// `tail` the `VALUES ...` part.
     pub fn insert_ignoring_duplicates(self, head: &str, tail: &str) -> String {
@@ -425,6 +441,40 @@ impl Dialect {
             Backend::Sqlite | Backend::MySql => {
                 let condition = format!("{alias}.{column} IN ({})", self.placeholders(first, keys.len()));
                 (format!("{table} {alias}"), condition, keys.iter().map(|k| Arg::from(*k)).collect())
+            }
+        }
+    }
+
+    /// The rows of `table`, as `alias`, of one of `type_ids` named one of `names` (bound from
+    /// parameter `first` on): a `FROM` clause, the condition to AND into `WHERE`, and the
+    /// binds. PostgreSQL's generic plan of two `IN` lists probes the (type_id, name) key by type
+    /// alone and filters every node of the types by name; a lateral probe per name uses both.
+    pub fn rows_by_names(
+        self,
+        table: Table,
+        alias: &str,
+        type_ids: &[i64],
+        names: &[String],
+        first: usize,
+    ) -> (String, String, Vec<Arg>) {
+        let table = self.table(table);
+        let mut args: Vec<Arg> = names.iter().map(|n| Arg::from(n.as_str())).collect();
+        let types = self.placeholders(first + names.len(), type_ids.len());
+        args.extend(type_ids.iter().map(|t| Arg::from(*t)));
+        match self.backend() {
+            Backend::Postgres => {
+                let values: Vec<String> = (0..names.len()).map(|i| format!("({})", self.placeholder(first + i))).collect();
+                let from = format!(
+                    "(VALUES {}) AS page_names(name) CROSS JOIN LATERAL \
+                     (SELECT * FROM {table} k WHERE k.name = page_names.name AND k.type_id IN ({types}) OFFSET 0) {alias}",
+                    values.join(", ")
+                );
+                (from, "TRUE".to_owned(), args)
+            }
+            Backend::Sqlite | Backend::MySql => {
+                let condition =
+                    format!("{alias}.name IN ({}) AND {alias}.type_id IN ({types})", self.placeholders(first, names.len()));
+                (format!("{table} {alias}"), condition, args)
             }
         }
     }

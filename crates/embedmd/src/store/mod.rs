@@ -15,7 +15,7 @@ pub use crate::conn::{query_totals, Conn, QueryKind};
 pub use filter::{CmpOp, Column, Filter, FilterValue, SortKey, Target, ValueColumn};
 
 use crate::dialect::{Dialect, Table};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Which of MLMD's three node tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,6 +79,14 @@ pub struct Properties {
 }
 
 impl Properties {
+    /// The properties of `self` that `before` lacks or holds another value of.
+    pub fn changed_from(&self, before: &Properties) -> Properties {
+        let changed = |now: &BTreeMap<String, Value>, then: &BTreeMap<String, Value>| {
+            now.iter().filter(|(k, v)| then.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect()
+        };
+        Properties { typed: changed(&self.typed, &before.typed), custom: changed(&self.custom, &before.custom) }
+    }
+
     /// Adds a property read back from its table (`is_custom_property` picks the map).
     fn insert(&mut self, custom: bool, name: String, value: Value) {
         let map = if custom { &mut self.custom } else { &mut self.typed };
@@ -194,6 +202,40 @@ impl Parent {
     }
 }
 
+/// A node for [`Store::write_many`], created and last updated at `time`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewNode {
+    pub fields: NodeFields,
+    pub properties: Properties,
+    pub time: i64,
+}
+
+impl NewNode {
+    /// A node as stored: to be written again, or copied.
+    pub fn copy_of(node: &Node) -> NewNode {
+        NewNode {
+            fields: NodeFields {
+                type_id: node.type_id,
+                name: node.name.clone().unwrap_or_default(),
+                external_id: node.external_id.clone(),
+                uri: node.uri.clone(),
+                state: node.state,
+            },
+            properties: node.properties.clone(),
+            time: node.update_time,
+        }
+    }
+}
+
+/// Properties to set on a node that exists (the others it has are kept), and its new update
+/// time: see [`Store::write_many`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetProperties {
+    pub id: i64,
+    pub time: i64,
+    pub properties: Properties,
+}
+
 /// Where a new node hangs: the link to write and the types its parent context may have (the
 /// parent must exist).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,9 +300,25 @@ const PROPERTY_COLUMNS: usize = 7;
 /// The columns of a property row after its owner's id.
 const PROPERTY_VALUE_COLUMNS: &str = "name, is_custom_property, int_value, double_value, string_value, bool_value";
 
-/// Property rows per INSERT: 7 000 bind values, under SQLite's 32 766 (MySQL and PostgreSQL
-/// allow 65 535), so a body with any number of custom properties is stored.
-const PROPERTY_ROWS_PER_INSERT: usize = 1000;
+/// Property rows per INSERT: 28 000 bind values, under SQLite's 32 766 (MySQL and PostgreSQL
+/// allow 65 535), so a body with any number of custom properties is stored, and an MLflow
+/// batch's hundreds of metrics in one statement.
+const PROPERTY_ROWS_PER_INSERT: usize = 4000;
+
+/// Nodes one [`Store::write_many`] statement writes (7 bind values each, and one name each in
+/// the read of their ids, under [`NAMES_PER_READ`]).
+const NODES_PER_INSERT: usize = NAMES_PER_READ;
+
+/// Link rows per INSERT (two bind values each).
+const LINKS_PER_INSERT: usize = 1000;
+
+/// The key of a node just inserted.
+#[derive(FromRow)]
+struct Inserted {
+    id: i64,
+    type_id: i64,
+    name: String,
+}
 
 #[derive(FromRow)]
 struct NodeRow {
@@ -435,8 +493,9 @@ impl Store {
         )
     }
 
-    /// A read of a node or two: rows and properties in one statement (one round trip), since
-    /// repeating so few rows' columns on each property row costs nothing.
+    /// A read of a few nodes (a node or two, the params and metrics an MLflow log names): rows
+    /// and properties in one statement (one round trip), since repeating so few rows' columns
+    /// on each property row costs little.
     async fn read_joined(
         &self,
         conn: &mut Conn<'_>,
@@ -502,33 +561,25 @@ impl Store {
         self.list(conn, kind, &query).await
     }
 
-    /// Nodes of `type_ids` stored under any of `names`, in id order: probes of the unique
-    /// (type, name) key, [`NAMES_PER_READ`] names a statement.
+    /// Nodes of `type_ids` stored under any of `names`, with their properties, in id order:
+    /// probes of the unique (type, name) key, one statement per [`NAMES_PER_READ`] names.
     pub async fn named(&self, conn: &mut Conn<'_>, kind: NodeKind, type_ids: &[i64], names: &[String]) -> Result<Vec<Node>> {
-        let d = self.dialect;
         let mut out = Vec::new();
         if type_ids.is_empty() {
             return Ok(out);
         }
         for chunk in names.chunks(NAMES_PER_READ) {
-            let mut args: Vec<Arg> = type_ids.iter().map(|t| Arg::from(*t)).collect();
-            let types = d.placeholders(1, type_ids.len());
-            let list = d.placeholders(args.len() + 1, chunk.len());
-            args.extend(chunk.iter().map(|n| Arg::from(n.as_str())));
-            let sql = format!(
-                "SELECT {} FROM {} n WHERE n.type_id IN ({types}) AND n.name IN ({list})",
-                self.node_columns(kind),
-                d.table(kind.table())
-            );
-            if chunk.len() <= JOINED_READ_MAX {
-                out.extend(self.read_joined(conn, kind, &sql, &args, "n.id").await?);
-            } else {
-                let rows = conn.fetch_all::<NodeRow>(&sql, &args).await?;
-                out.extend(self.with_properties(conn, kind, rows).await?);
-            }
+            let (sql, args) = self.named_statement(kind, type_ids, chunk);
+            out.extend(self.read_joined(conn, kind, &sql, &args, "n.id").await?);
         }
         out.sort_by_key(|n| n.id);
         Ok(out)
+    }
+
+    /// The statement of [`Store::named`] for one chunk of names, and its binds.
+    pub fn named_statement(&self, kind: NodeKind, type_ids: &[i64], names: &[String]) -> (String, Vec<Arg>) {
+        let (from, condition, args) = self.dialect.rows_by_names(kind.table(), "n", type_ids, names, 1);
+        (format!("SELECT {} FROM {from} WHERE {condition}", self.node_columns(kind)), args)
     }
 
     /// One page of nodes: the page's rows along the index of its order (a fixed plan, bounded
@@ -689,7 +740,7 @@ impl Store {
         if d.writes_with_ctes() && rows.len() <= PROPERTY_ROWS_PER_INSERT {
             let mut sql = format!("WITH node AS ({node} RETURNING id)");
             if !rows.is_empty() {
-                let values = property_values(d, &rows, &mut args, None);
+                let values = property_values(d, rows.iter().map(|row| (None, row)), &mut args);
                 sql.push_str(&format!(
                     ", properties AS (INSERT INTO {} ({}, {PROPERTY_VALUE_COLUMNS}) SELECT node.id, v.* FROM node, \
                      (VALUES {values}) AS v(name, is_custom_property, int_value, double_value, string_value, bool_value))",
@@ -710,7 +761,7 @@ impl Store {
         let Some(id) = conn.insert_returning_id(&node, &args).await? else {
             return Ok(None);
         };
-        self.insert_property_rows(conn, kind, id, &rows).await?;
+        self.insert_property_rows(conn, kind, &owned_by(id, rows)).await?;
         if let Some(under) = under {
             self.link(conn, under.parent, id).await?;
         }
@@ -728,23 +779,8 @@ impl Store {
     ) -> (String, Vec<Arg>) {
         let d = self.dialect;
         let mut args = Vec::new();
-        let mut columns = vec!["type_id", "name", "external_id", "create_time_since_epoch", "last_update_time_since_epoch"];
-        args.extend([
-            Arg::from(fields.type_id),
-            Arg::from(fields.name.as_str()),
-            Arg::from(fields.external_id.clone()),
-            Arg::from(now),
-            Arg::from(now),
-        ]);
-        if kind == NodeKind::Artifact {
-            columns.push("uri");
-            args.push(Arg::from(fields.uri.clone()));
-        }
-        if let Some(state) = kind.state_column() {
-            columns.push(state);
-            args.push(Arg::from(fields.state));
-        }
-        let values = d.placeholders(args.len() - columns.len() + 1, columns.len());
+        let columns = row_values(kind, fields, now, &mut args);
+        let values = d.placeholders(1, columns.len());
         let head = format!("INSERT INTO {} ({})", d.table(kind.table()), columns.join(", "));
         let sql = match under {
             None => format!("{head} VALUES ({values})"),
@@ -768,6 +804,110 @@ impl Store {
             }
         };
         (sql, args)
+    }
+
+    /// Inserts `new` nodes with their properties, each linked to `parent`, and sets properties
+    /// of nodes that exist (`set`), in a fixed number of statements per chunk whatever their
+    /// number: the update times of `set`, the new rows (on MySQL, which has no RETURNING, then
+    /// a read of their ids by MLMD's unique (type, name)), every property row (an upsert: a row
+    /// that exists is overwritten), the links. Unlike [`Store::insert`], the parent's existence
+    /// is not tested: the caller holds its lock. Returns the new nodes' ids in order.
+    pub async fn write_many(
+        &self,
+        conn: &mut Conn<'_>,
+        kind: NodeKind,
+        parent: Parent,
+        new: &[NewNode],
+        set: &[SetProperties],
+    ) -> Result<Vec<i64>> {
+        let d = self.dialect;
+        for chunk in set.chunks(NODES_PER_INSERT) {
+            let mut args = Vec::with_capacity(chunk.len() * 3);
+            let mut cases = String::new();
+            for node in chunk {
+                args.extend([Arg::from(node.id), Arg::from(node.time)]);
+                cases.push_str(&format!(" WHEN {} THEN {}", d.placeholder(args.len() - 1), d.placeholder(args.len())));
+            }
+            let first = args.len() + 1;
+            args.extend(chunk.iter().map(|node| Arg::from(node.id)));
+            let sql = format!(
+                "UPDATE {} SET last_update_time_since_epoch = CASE id{cases} END WHERE id IN ({})",
+                d.table(kind.table()),
+                d.placeholders(first, chunk.len())
+            );
+            conn.execute(&sql, &args).await?;
+        }
+        let mut ids = Vec::with_capacity(new.len());
+        for chunk in new.chunks(NODES_PER_INSERT) {
+            let mut args = Vec::with_capacity(chunk.len() * PROPERTY_COLUMNS);
+            let mut rows = Vec::with_capacity(chunk.len());
+            let mut columns = Vec::new();
+            for node in chunk {
+                let first = args.len() + 1;
+                columns = row_values(kind, &node.fields, node.time, &mut args);
+                rows.push(format!("({})", d.placeholders(first, columns.len())));
+            }
+            let sql = format!("INSERT INTO {} ({}) VALUES {}", d.table(kind.table()), columns.join(", "), rows.join(", "));
+            let inserted = match d.keys_returning() {
+                Some(returning) => conn.fetch_all::<Inserted>(&format!("{sql} {returning}"), &args).await?,
+                None => {
+                    conn.execute(&sql, &args).await?;
+                    self.read_keys(conn, kind, chunk).await?
+                }
+            };
+            let found: HashMap<(i64, String), i64> = inserted.into_iter().map(|r| ((r.type_id, r.name), r.id)).collect();
+            for node in chunk {
+                let key = (node.fields.type_id, node.fields.name.clone());
+                // The unique key refused the insert otherwise.
+                let id = found.get(&key).copied().ok_or(Error::Db(sqlx::Error::RowNotFound))?;
+                ids.push(id);
+            }
+        }
+        let properties: Vec<(i64, PropertyValue<'_>)> = ids
+            .iter()
+            .zip(new)
+            .map(|(id, node)| (*id, &node.properties))
+            .chain(set.iter().map(|node| (node.id, &node.properties)))
+            .flat_map(|(id, properties)| property_rows(properties).into_iter().map(move |row| (id, row)))
+            .collect();
+        for chunk in properties.chunks(PROPERTY_ROWS_PER_INSERT) {
+            let mut args = Vec::with_capacity(chunk.len() * PROPERTY_COLUMNS);
+            let values = property_values(d, chunk.iter().map(|(id, row)| (Some(*id), row)), &mut args);
+            let sql = format!(
+                "INSERT INTO {} ({}, {PROPERTY_VALUE_COLUMNS}) VALUES {values} {}",
+                d.table(kind.property_table()),
+                kind.owner_column(),
+                d.overwriting_property_values(kind.owner_column()),
+            );
+            conn.execute(&sql, &args).await?;
+        }
+        let (table, columns) = parent.link_columns();
+        for chunk in ids.chunks(LINKS_PER_INSERT) {
+            let args: Vec<Arg> = chunk
+                .iter()
+                .flat_map(|child| if parent.child_first() { [*child, parent.id()] } else { [parent.id(), *child] })
+                .map(Arg::from)
+                .collect();
+            let pairs: Vec<String> = (0..chunk.len()).map(|i| format!("({})", d.placeholders(2 * i + 1, 2))).collect();
+            conn.execute(&format!("INSERT INTO {} ({columns}) VALUES {}", d.table(table), pairs.join(", ")), &args).await?;
+        }
+        Ok(ids)
+    }
+
+    /// The keys of nodes just inserted, found by their unique (type, name).
+    async fn read_keys(&self, conn: &mut Conn<'_>, kind: NodeKind, nodes: &[NewNode]) -> Result<Vec<Inserted>> {
+        let d = self.dialect;
+        let mut types: Vec<i64> = nodes.iter().map(|n| n.fields.type_id).collect();
+        types.sort_unstable();
+        types.dedup();
+        let names: Vec<String> = nodes.iter().map(|n| n.fields.name.clone()).collect();
+        let (from, condition, args) = d.rows_by_names(kind.table(), "n", &types, &names, 1);
+        let sql = format!(
+            "SELECT {} AS id, {} AS type_id, n.name FROM {from} WHERE {condition}",
+            d.as_i64("n.id"),
+            d.as_i64("n.type_id")
+        );
+        Ok(conn.fetch_all::<Inserted>(&sql, &args).await?)
     }
 
     /// Rewrites a node's mutable columns and replaces all its properties.
@@ -798,14 +938,15 @@ impl Store {
         let delete =
             format!("DELETE FROM {} WHERE {} = {}", d.table(kind.property_table()), kind.owner_column(), d.placeholder(1));
         conn.execute(&delete, &[Arg::from(id)]).await?;
-        self.insert_property_rows(conn, kind, id, &property_rows(properties)).await
+        self.insert_property_rows(conn, kind, &owned_by(id, property_rows(properties))).await
     }
 
-    async fn insert_property_rows(&self, conn: &mut Conn<'_>, kind: NodeKind, id: i64, rows: &[PropertyValue<'_>]) -> Result<()> {
+    /// Property rows, each with its owner's id.
+    async fn insert_property_rows(&self, conn: &mut Conn<'_>, kind: NodeKind, rows: &[(i64, PropertyValue<'_>)]) -> Result<()> {
         let d = self.dialect;
         for chunk in rows.chunks(PROPERTY_ROWS_PER_INSERT) {
             let mut args = Vec::with_capacity(chunk.len() * PROPERTY_COLUMNS);
-            let values = property_values(d, chunk, &mut args, Some(id));
+            let values = property_values(d, chunk.iter().map(|(id, row)| (Some(*id), row)), &mut args);
             let sql = format!(
                 "INSERT INTO {} ({}, {PROPERTY_VALUE_COLUMNS}) VALUES {values}",
                 d.table(kind.property_table()),
@@ -911,12 +1052,15 @@ impl Store {
         Ok(parents.into_iter().zip(nodes).collect())
     }
 
-    /// Takes the row lock of a node until the transaction ends (SQLite's writers are already
-    /// serialized), so that writes to it, or under it as a parent, happen one after another.
+    /// Takes the row lock of a node until the transaction ends, so that writes to it, or under
+    /// it as a parent, happen one after another; nothing on SQLite, whose writers already do.
     /// A write statement rather than a locking read: on MySQL it does not start the
     /// transaction's snapshot, so reads after it see what the previous holder committed.
     pub async fn lock(&self, conn: &mut Conn<'_>, kind: NodeKind, id: i64) -> Result<()> {
         let d = self.dialect;
+        if d.one_writer_at_a_time() {
+            return Ok(());
+        }
         let sql = format!(
             "UPDATE {} SET last_update_time_since_epoch = last_update_time_since_epoch WHERE id = {}",
             d.table(kind.table()),
@@ -925,6 +1069,27 @@ impl Store {
         conn.execute(&sql, &[Arg::from(id)]).await?;
         Ok(())
     }
+}
+
+/// The columns of a node's row, their values appended to `args`.
+fn row_values(kind: NodeKind, fields: &NodeFields, now: i64, args: &mut Vec<Arg>) -> Vec<&'static str> {
+    let mut columns = vec!["type_id", "name", "external_id", "create_time_since_epoch", "last_update_time_since_epoch"];
+    args.extend([
+        Arg::from(fields.type_id),
+        Arg::from(fields.name.as_str()),
+        Arg::from(fields.external_id.clone()),
+        Arg::from(now),
+        Arg::from(now),
+    ]);
+    if kind == NodeKind::Artifact {
+        columns.push("uri");
+        args.push(Arg::from(fields.uri.clone()));
+    }
+    if let Some(state) = kind.state_column() {
+        columns.push(state);
+        args.push(Arg::from(fields.state));
+    }
+    columns
 }
 
 /// A property to write: name, whether custom, value. Bytes are never written by the registry.
@@ -942,9 +1107,18 @@ fn property_rows(properties: &Properties) -> Vec<PropertyValue<'_>> {
 
 /// `(...), (...)` for `rows`, their binds pushed onto `args`; each row starts with the owner's
 /// id when given (else the caller's SELECT supplies it).
-fn property_values(d: Dialect, rows: &[PropertyValue<'_>], args: &mut Vec<Arg>, owner: Option<i64>) -> String {
-    let mut values = Vec::with_capacity(rows.len());
-    for (name, custom, value) in rows {
+fn owned_by(id: i64, rows: Vec<PropertyValue<'_>>) -> Vec<(i64, PropertyValue<'_>)> {
+    rows.into_iter().map(|row| (id, row)).collect()
+}
+
+/// The VALUES rows of property rows, with their owner's id where one is given.
+fn property_values<'a, 'b: 'a>(
+    d: Dialect,
+    rows: impl Iterator<Item = (Option<i64>, &'a PropertyValue<'b>)>,
+    args: &mut Vec<Arg>,
+) -> String {
+    let mut values = Vec::new();
+    for (owner, (name, custom, value)) in rows {
         let first = args.len() + 1;
         if let Some(owner) = owner {
             args.push(Arg::from(owner));

@@ -643,6 +643,8 @@ async fn get_metric_history(ctx: Ctx, params: Params) -> Reply {
     let rows = items(ctx.registry.metric_history(Some(&id), &query).await?).await?;
     let metrics: Vec<Value> = rows
         .iter()
+        // The name's LIKE ignores case on SQLite and in MariaDB's collation; MLflow's keys do not.
+        .filter(|m| m.get("name").and_then(Value::as_str) == Some(key.as_str()))
         .map(|m| {
             json!({
                 "key": key,

@@ -1,7 +1,8 @@
 //! Metric history: the row each metric logged under a run leaves, and its lists.
 
 use embedmd::store::{
-    CmpOp, Column, Conn, Filter, FilterValue, ListQuery, Node, NodeFields, NodeKind, Parent, Target, Under, Value, ValueColumn,
+    CmpOp, Column, Conn, Filter, FilterValue, ListQuery, NewNode, Node, NodeFields, NodeKind, Parent, Target, Under, Value,
+    ValueColumn,
 };
 
 use super::list::Listing;
@@ -29,8 +30,20 @@ impl Registry {
     /// A history row of a logged artifact (a metric under a run), named
     /// `<parent id>:<name>__<update time>`, attributed to the parent.
     pub(super) async fn record_history(&self, conn: &mut Conn<'_>, row: EntityKind, parent_id: i64, logged: &Node) -> Result<()> {
-        let name = codec::bare_name(logged.name.as_deref().unwrap_or_default()).to_owned();
-        let stored = format!("{parent_id}:{name}__{}", logged.update_time);
+        let NewNode { fields, properties, time } = self.history_row(row, parent_id, NewNode::copy_of(logged))?;
+        let run = EntityKind::ExperimentRun;
+        let under = Under { parent: Parent::Attribution(parent_id), parent_types: vec![self.type_id(run)] };
+        match self.store.insert(conn, row.spec().node, &fields, &properties, time, Some(&under)).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::not_found(format!("no {} found for id {parent_id}", run.spec().label))),
+        }
+    }
+
+    /// The history row of `logged`, to be attributed to the parent; refused (nothing written)
+    /// when its name does not fit.
+    pub(super) fn history_row(&self, row: EntityKind, parent_id: i64, logged: NewNode) -> Result<NewNode> {
+        let name = codec::bare_name(&logged.fields.name).to_owned();
+        let stored = format!("{parent_id}:{name}__{}", logged.time);
         let room = codec::MAX_NAME_CHARS - (stored.chars().count() - name.chars().count());
         // Refused before anything is committed: the caller's transaction, the logged metric
         // included, rolls back.
@@ -41,13 +54,9 @@ impl Registry {
                 codec::MAX_NAME_CHARS
             ))
         })?;
-        let fields = NodeFields { type_id: self.type_id(row), name: stored, external_id: None, uri: None, state: logged.state };
-        let run = EntityKind::ExperimentRun;
-        let under = Under { parent: Parent::Attribution(parent_id), parent_types: vec![self.type_id(run)] };
-        match self.store.insert(conn, row.spec().node, &fields, &logged.properties, logged.update_time, Some(&under)).await? {
-            Some(_) => Ok(()),
-            None => Err(Error::not_found(format!("no {} found for id {parent_id}", run.spec().label))),
-        }
+        let fields =
+            NodeFields { type_id: self.type_id(row), name: stored, external_id: None, uri: None, state: logged.fields.state };
+        Ok(NewNode { fields, ..logged })
     }
 
     /// `GET /experiment_runs[/{id}]/metric_history`: the rows each metric upsert left, by metric
@@ -88,14 +97,7 @@ impl Registry {
             op,
             value: FilterValue::Int(v),
         };
-        let mut conditions = vec![
-            Filter::AttributedTo(runs.to_vec()),
-            Filter::Compare {
-                target: Target::Column(Column::Name),
-                op: CmpOp::Like,
-                value: FilterValue::Text(format!("%:{}\\_\\_%", filter::like_literal(key))),
-            },
-        ];
+        let mut conditions = vec![Filter::AttributedTo(runs.to_vec()), name_condition(key)];
         if let Some((first, last)) = steps {
             conditions.extend([step(CmpOp::Ge, first), step(CmpOp::Le, last)]);
         }
@@ -119,7 +121,7 @@ impl Registry {
         Ok(rows
             .iter()
             .filter_map(|row| {
-                // `<run id>:<key>__<time>`: the LIKE above also takes keys ending in `:<key>`.
+                // `<run id>:<key>__<time>`: the LIKE above ignores case on some databases.
                 let (run, rest) = row.name.as_deref()?.split_once(':')?;
                 let (logged, _) = rest.rsplit_once("__")?;
                 let value = match row.properties.typed.get("value") {
@@ -138,13 +140,25 @@ impl Registry {
     }
 }
 
-/// The history rows of the metric `name` (rows are named `<run id>:<name>__<update time>`).
+/// The history rows of the metric `name` (rows are named `<run id>:<name>__<update time>`, the
+/// time all digits): a LIKE of `:<name>__` that leaves out the rows of keys holding it, whose
+/// rest after it is not the time alone (`<name>__x__<time>`, `<name>___<time>`) or which have
+/// more before it (`x:<name>__<time>`). LIKE ignores case on SQLite and in MariaDB's collation.
 pub(super) fn name_condition(name: &str) -> Filter {
-    Filter::Compare {
+    let like = |pattern: String| Filter::Compare {
         target: Target::Column(Column::Name),
         op: CmpOp::Like,
-        value: FilterValue::Text(format!("%:{}\\_\\_%", filter::like_literal(name))),
-    }
+        value: FilterValue::Text(pattern),
+    };
+    let key = filter::like_literal(name);
+    Filter::And(vec![
+        like(format!("%:{key}\\_\\_%")),
+        Filter::Not(Box::new(Filter::Or(vec![
+            like(format!("%:{key}\\_\\_%\\_\\_%")),
+            like(format!("%:{key}\\_\\_\\_%")),
+            like(format!("%:%:{key}\\_\\_%")),
+        ]))),
+    ])
 }
 
 /// The history rows of these steps.

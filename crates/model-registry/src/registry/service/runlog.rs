@@ -3,16 +3,19 @@
 //! logs to one run then go one after another, on MySQL the reads after the lock see what the
 //! previous writer of the run committed, and every writer takes its locks in one order (the
 //! run, then its metrics), so concurrent batches neither deadlock nor lose rows. The call's
-//! params and metrics are then read by name in one statement, and written.
+//! params and metrics are then read by name in one statement, and written together
+//! ([`embedmd::store::Store::write_many`]): the statements do not grow with the call's size.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use embedmd::store::{Conn, ListQuery, Node, NodeKind, Parent, Value};
+use embedmd::store::{Conn, Filter, ListQuery, NewNode, Node, NodeKind, Parent, Properties, SetProperties, Value};
 use serde_json::{json, Value as Json};
 
 use super::history::{name_condition, steps_condition};
 use super::mlflow::archived;
+use super::write::merge_fields;
 use super::Registry;
 use crate::registry::codec::{self, Schema};
 use crate::registry::error::{Error, Result};
@@ -78,6 +81,14 @@ pub struct RunLog {
     pub tags: Vec<(String, String)>,
 }
 
+/// What a logging call writes under its run, in one [`embedmd::store::Store::write_many`].
+struct Writes {
+    /// The call's time: new params and metrics are created at it, rewritten metrics move to it.
+    now: i64,
+    new: Vec<NewNode>,
+    set: Vec<SetProperties>,
+}
+
 fn run_not_found(run: i64) -> Error {
     Error::not_found(format!("Run with id={run} not found"))
 }
@@ -114,10 +125,9 @@ impl Registry {
         names.sort_unstable();
         names.dedup();
         let existing = self.store.named(conn, NodeKind::Artifact, &[self.type_id(metric), self.type_id(param)], &names).await?;
-        let find = |kind: EntityKind, key: &str| {
-            let name = stored(key);
-            existing.iter().find(|n| n.type_id == self.type_id(kind) && n.name.as_deref() == Some(name.as_str()))
-        };
+        let existing: HashMap<(i64, &str), &Node> =
+            existing.iter().filter_map(|n| Some(((n.type_id, n.name.as_deref()?), n))).collect();
+        let find = |kind: EntityKind, key: &str| existing.get(&(self.type_id(kind), stored(key).as_str())).copied();
 
         let mut new_params: Vec<&(String, String)> = Vec::new();
         for entry @ (key, value) in &log.params {
@@ -139,23 +149,36 @@ impl Registry {
                 None => new_params.push(entry),
             }
         }
+        let mut writes = Writes { now: super::now_ms(), new: Vec::new(), set: Vec::new() };
         for (key, value) in new_params {
             let body = json!({"artifactType": "parameter", "name": key, "value": value, "parameterType": "string"});
-            self.log_new(conn, param, &run, &body).await?;
+            writes.new.push(self.new_log(conn, param, &run, &body, writes.now).await?);
         }
 
         // The metrics by key, in the order of the call.
         let mut by_key: Vec<(&str, Vec<&MetricPoint>)> = Vec::new();
+        let mut key_index: HashMap<&str, usize> = HashMap::new();
         for point in &log.metrics {
-            match by_key.iter_mut().find(|(k, _)| *k == point.key) {
-                Some((_, points)) if points.iter().any(|p| p.same(point)) => {}
-                Some((_, points)) => points.push(point),
-                None => by_key.push((&point.key, vec![point])),
+            match key_index.get(point.key.as_str()) {
+                Some(&i) if by_key[i].1.iter().any(|p| p.same(point)) => {}
+                Some(&i) => by_key[i].1.push(point),
+                None => {
+                    key_index.insert(&point.key, by_key.len());
+                    by_key.push((&point.key, vec![point]));
+                }
             }
         }
-        for (key, points) in by_key {
-            self.log_metric(conn, &run, key, find(metric, key), points).await?;
+        let logged = self.logged_points(conn, run.id, &by_key, |key| find(metric, key)).await?;
+        for (key, mut points) in by_key {
+            points.retain(|p| !logged.iter().any(|l| l.key == key && l.same(p)));
+            self.log_metric(conn, &run, key, find(metric, key), &points, &mut writes).await?;
         }
+        // Run first, then its metrics: the order of every writer of both.
+        let Writes { new, set, .. } = writes;
+        self.store.write_many(conn, NodeKind::Artifact, Parent::Attribution(run.id), &new, &set).await.map_err(|e| {
+            let name = new.first().map(|n| codec::bare_name(&n.fields.name)).unwrap_or_default();
+            self.conflict(metric.spec(), name, &Properties::default(), e)
+        })?;
 
         if !log.tags.is_empty() {
             let spec = run_kind.spec();
@@ -170,8 +193,8 @@ impl Registry {
     }
 
     /// A new param or metric under the run, linked to it and its experiment as the Kubeflow
-    /// upsert links them.
-    async fn log_new(&self, conn: &mut Conn<'_>, kind: EntityKind, run: &Node, body: &Json) -> Result<Node> {
+    /// upsert links them; checked, not yet written.
+    async fn new_log(&self, conn: &mut Conn<'_>, kind: EntityKind, run: &Node, body: &Json, now: i64) -> Result<NewNode> {
         let spec = kind.spec();
         let rules = EntityKind::ExperimentRun.spec().log.as_ref().expect("runs hold logs");
         let mut draft = codec::decode(self.api, spec, Schema::Full, body)?;
@@ -180,70 +203,88 @@ impl Registry {
             custom.insert(rules.grandparent_link.property.into(), Value::Int(experiment));
         }
         custom.insert(rules.parent_link.property.into(), Value::Int(run.id));
-        self.insert(conn, spec, draft, Some((EntityKind::ExperimentRun, run.id)), false).await
+        let checked = self.check_insert(conn, spec, draft, Some((EntityKind::ExperimentRun, run.id)), false).await?;
+        Ok(NewNode { fields: checked.fields, properties: checked.properties, time: now })
     }
 
-    /// One metric's points: a history row each (those not logged before), and the metric
-    /// artifact holding the latest point of all. The history rows are named by distinct times
-    /// up to the artifact's new update time, so the next log of the metric names its rows after.
+    /// One metric's points not logged before: a history row each, and the metric artifact
+    /// holding the latest point of all, new or with its changed properties set. The history
+    /// rows are named by distinct times up to the artifact's new update time, so the next log
+    /// of the metric names its rows after them.
     async fn log_metric(
         &self,
         conn: &mut Conn<'_>,
         run: &Node,
         key: &str,
         stored: Option<&Node>,
-        mut points: Vec<&MetricPoint>,
+        points: &[&MetricPoint],
+        writes: &mut Writes,
     ) -> Result<()> {
-        let spec = EntityKind::Metric.spec();
-        let history = EntityKind::MetricHistory;
-        let latest_stored = stored.and_then(|n| MetricPoint::of(key, n));
-        // Every earlier point is at most the stored latest one, so only points not above it
-        // may have been logged before: those are looked for, one query for all.
-        let maybe_logged: Vec<i64> = points
-            .iter()
-            .filter(|p| latest_stored.as_ref().is_some_and(|l| p.order(l) != Ordering::Greater))
-            .map(|p| p.step)
-            .collect();
-        if stored.is_some() && !maybe_logged.is_empty() {
-            let mut steps = maybe_logged;
-            steps.sort_unstable();
-            steps.dedup();
-            let mut logged = Vec::new();
-            for chunk in steps.chunks(filter_query::MAX_LIST_ITEMS) {
-                let query = ListQuery {
-                    parent: Some(Parent::Attribution(run.id)),
-                    filter: Some(embedmd::store::Filter::And(vec![name_condition(key), steps_condition(chunk)])),
-                    ..ListQuery::of(vec![self.type_id(history)])
-                };
-                logged.extend(
-                    self.store.list(conn, NodeKind::Artifact, &query).await?.iter().filter_map(|n| MetricPoint::of(key, n)),
-                );
-            }
-            points.retain(|p| !logged.iter().any(|l| l.same(p)));
-        }
+        let metric = EntityKind::Metric;
         let Some(newest) = points.iter().copied().max_by(|a, b| a.order(b)) else { return Ok(()) };
-        let latest = match &latest_stored {
+        let latest = match stored.and_then(|n| MetricPoint::of(key, n)) {
             Some(l) if l.order(newest) != Ordering::Less => l,
-            _ => newest,
+            _ => newest.clone(),
         };
-        let node = match stored {
-            None => self.log_new(conn, EntityKind::Metric, run, &latest.body()).await?,
+        let held = match stored {
+            None => self.new_log(conn, metric, run, &latest.body(), writes.now).await?,
             Some(node) => {
-                // Run first, then the metric: the order of every writer of both.
-                self.store.lock(conn, NodeKind::Artifact, node.id).await?;
-                let draft = codec::decode(self.api, spec, Schema::Full, &latest.body())?;
-                let last = super::now_ms().max(node.update_time + points.len() as i64);
-                self.rewrite_at(conn, spec, node.clone(), draft, last).await?
+                // Update times move forward, one per history row.
+                let mut held = NewNode { time: writes.now.max(node.update_time + points.len() as i64), ..NewNode::copy_of(node) };
+                merge_fields(&mut held, &codec::decode(self.api, metric.spec(), Schema::Full, &latest.body())?);
+                let properties = held.properties.changed_from(&node.properties);
+                writes.set.push(SetProperties { id: node.id, time: held.time, properties });
+                held
             }
         };
-        let first = node.update_time - points.len() as i64 + 1;
+        let first = held.time - points.len() as i64 + 1;
         for (i, point) in points.iter().enumerate() {
-            let draft = codec::decode(self.api, spec, Schema::Full, &point.body())?;
-            let mut row = node.clone();
-            row.update_time = first + i as i64;
-            super::write::merge_fields(&mut row, &draft);
-            self.record_history(conn, history, run.id, &row).await?;
+            let mut row = NewNode { time: first + i as i64, ..held.clone() };
+            merge_fields(&mut row, &codec::decode(self.api, metric.spec(), Schema::Full, &point.body())?);
+            writes.new.push(self.history_row(EntityKind::MetricHistory, run.id, row)?);
+        }
+        if stored.is_none() {
+            writes.new.push(held);
         }
         Ok(())
+    }
+
+    /// The points of `by_key` that the run logged before, read in one statement per chunk of
+    /// steps. Every earlier point of a metric is at most its stored latest one, so only points
+    /// not above it are looked for; none when steps go up.
+    async fn logged_points<'a>(
+        &self,
+        conn: &mut Conn<'_>,
+        run: i64,
+        by_key: &[(&str, Vec<&MetricPoint>)],
+        stored: impl Fn(&str) -> Option<&'a Node>,
+    ) -> Result<Vec<MetricPoint>> {
+        let mut keys = Vec::new();
+        let mut steps = Vec::new();
+        for (key, points) in by_key {
+            let Some(latest) = stored(key).and_then(|n| MetricPoint::of(key, n)) else { continue };
+            let before: Vec<i64> = points.iter().filter(|p| p.order(&latest) != Ordering::Greater).map(|p| p.step).collect();
+            if !before.is_empty() {
+                keys.push(*key);
+                steps.extend(before);
+            }
+        }
+        steps.sort_unstable();
+        steps.dedup();
+        let mut logged = Vec::new();
+        let names = Filter::Or(keys.iter().map(|k| name_condition(k)).collect());
+        for chunk in steps.chunks(filter_query::MAX_LIST_ITEMS) {
+            let query = ListQuery {
+                parent: Some(Parent::Attribution(run)),
+                filter: Some(Filter::And(vec![names.clone(), steps_condition(chunk)])),
+                ..ListQuery::of(vec![self.type_id(EntityKind::MetricHistory)])
+            };
+            for row in self.store.list(conn, NodeKind::Artifact, &query).await? {
+                let name = row.name.as_deref().map(codec::bare_name).unwrap_or_default();
+                let key = name.rsplit_once("__").map_or(name, |(key, _)| key);
+                logged.extend(MetricPoint::of(key, &row));
+            }
+        }
+        Ok(logged)
     }
 }

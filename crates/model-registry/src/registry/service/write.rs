@@ -1,12 +1,21 @@
 //! Creates and updates: each one transaction that checks everything before it writes.
 
-use embedmd::store::{Conn, Node, NodeFields, Properties, Under, Value};
+use embedmd::store::{Conn, NewNode, Node, NodeFields, Properties, Under, Value};
 use serde_json::Value as Json;
 
 use super::{label_of, now_ms, parent_link, Registry};
 use crate::registry::codec::{self, parse_id, Draft, Schema, Stored};
 use crate::registry::error::{Error, Result};
 use crate::registry::spec::{Access, EntityKind, Field, Place, Spec, HIDDEN_LINKS};
+
+/// A create checked and ready to write: its row, its properties, the parent it hangs under
+/// and its name as the body gave it.
+pub(super) struct Checked {
+    pub fields: NodeFields,
+    pub properties: Properties,
+    pub parent: Option<(EntityKind, i64)>,
+    pub name: String,
+}
 
 /// How a create was answered: upstream's nested artifact upsert says 200 for most kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +108,8 @@ impl Registry {
         self.create(artifact_kind(body)?, Schema::Full, body, None).await
     }
 
+    /// Creates an entity in the caller's transaction. `path_parent` wins over the body's
+    /// parent field; `defaults` fills the fields the body left out with their defaults.
     pub(super) async fn insert(
         &self,
         conn: &mut Conn<'_>,
@@ -107,6 +118,45 @@ impl Registry {
         path_parent: Option<(EntityKind, i64)>,
         defaults: bool,
     ) -> Result<Node> {
+        let Checked { fields, properties, parent, name } = self.check_insert(conn, spec, draft, path_parent, defaults).await?;
+        let now = now_ms();
+        // The insert itself finds the parent, or writes nothing.
+        let under = spec
+            .parent
+            .zip(parent)
+            .map(|(p, (kind, id))| Under { parent: parent_link(p.link, id), parent_types: vec![self.type_id(kind)] });
+        let id = self
+            .store
+            .insert(conn, spec.node, &fields, &properties, now, under.as_ref())
+            .await
+            .map_err(|e| self.conflict(spec, &name, &properties, e))?;
+        let Some(id) = id else {
+            let (kind, id) = parent.expect("only a parent can be missing");
+            return Err(Error::not_found(format!("no {} found for id {id}", kind.spec().label)));
+        };
+        Ok(Node {
+            id,
+            type_id: fields.type_id,
+            name: Some(fields.name),
+            external_id: fields.external_id,
+            uri: fields.uri,
+            state: fields.state,
+            create_time: now,
+            update_time: now,
+            properties,
+        })
+    }
+
+    /// Checks a create against the entity's rules and works out its row and properties;
+    /// nothing is written.
+    pub(super) async fn check_insert(
+        &self,
+        conn: &mut Conn<'_>,
+        spec: &Spec,
+        draft: Draft,
+        path_parent: Option<(EntityKind, i64)>,
+        defaults: bool,
+    ) -> Result<Checked> {
         let from_body = spec.parent.and_then(|p| p.field.map(|f| (p.kind, f))).and_then(|(kind, f)| match draft.get(f) {
             Some(Stored::Property(Value::Int(id))) => Some((kind, *id)),
             _ => None,
@@ -167,32 +217,7 @@ impl Registry {
                 properties.typed.insert(p.into(), Value::Int(id));
             }
         }
-        let now = now_ms();
-        // The insert itself finds the parent, or writes nothing.
-        let under = spec
-            .parent
-            .zip(parent)
-            .map(|(p, (kind, id))| Under { parent: parent_link(p.link, id), parent_types: vec![self.type_id(kind)] });
-        let id = self
-            .store
-            .insert(conn, spec.node, &fields, &properties, now, under.as_ref())
-            .await
-            .map_err(|e| self.conflict(spec, &name, &properties, e))?;
-        let Some(id) = id else {
-            let (kind, id) = parent.expect("only a parent can be missing");
-            return Err(Error::not_found(format!("no {} found for id {id}", kind.spec().label)));
-        };
-        Ok(Node {
-            id,
-            type_id: fields.type_id,
-            name: Some(fields.name),
-            external_id: fields.external_id,
-            uri: fields.uri,
-            state: fields.state,
-            create_time: now,
-            update_time: now,
-            properties,
-        })
+        Ok(Checked { fields, properties, parent, name })
     }
 
     /// Merges a draft onto a stored node and writes it back.
@@ -328,12 +353,10 @@ fn check_run_times(spec: &Spec, properties: &Properties) -> Result<()> {
 }
 
 /// A draft's fields set on a node in memory (a metric history row's copy of a logged point).
-pub(super) fn merge_fields(node: &mut Node, draft: &Draft) {
-    let mut fields = NodeFields { uri: node.uri.clone(), state: node.state, ..NodeFields::default() };
+pub(super) fn merge_fields(node: &mut NewNode, draft: &Draft) {
     for (field, value) in &draft.fields {
-        apply(&mut fields, &mut node.properties, field, value.clone());
+        apply(&mut node.fields, &mut node.properties, field, value.clone());
     }
-    (node.uri, node.state) = (fields.uri, fields.state);
 }
 
 fn apply(fields: &mut NodeFields, properties: &mut Properties, field: &Field, value: Stored) {
