@@ -17,7 +17,7 @@ use crate::arg::Arg;
 use crate::conn::{map_driver, note_pooler, on_driver, Conn, Driver, Lease, Reader, Tx, Unpooled};
 use crate::dialect::{Dialect, VERSION_TABLE};
 use crate::dsn::{ConnectTarget, Pooler};
-use crate::error::{host_trouble_seen, is_host_trouble, is_unavailable, Result};
+use crate::error::{host_trouble_seen, is_host_trouble, is_unavailable, Error, Result};
 use crate::migrate::SchemaVersion;
 
 type Pools = Driver<SqlitePool, MySqlPool, PgPool>;
@@ -255,8 +255,12 @@ impl Pool {
             if let Some(hosts) = self.hosts.as_ref().filter(|_| is_host_trouble(&error)) {
                 hosts.search(&self.driver).await;
             }
-            if !is_unavailable(&error) || Instant::now() + pause >= deadline {
-                return Err(error.into());
+            // A server that answers the connection's first message with an error instead of
+            // the protocol (PostgreSQL's postmaster out of child slots answers the SSLRequest
+            // so) refuses it for now, as "too many connections" does.
+            let refused = matches!(error, sqlx::Error::Protocol(_));
+            if !(refused || is_unavailable(&error)) || Instant::now() + pause >= deadline {
+                return Err(if refused { Error::Unavailable(error) } else { error.into() });
             }
             tracing::debug!(%error, retry_in = ?pause, "database refused a connection; retrying");
             tokio::time::sleep(pause).await;

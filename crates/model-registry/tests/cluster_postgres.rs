@@ -36,10 +36,16 @@ async fn primary_killed_under_writers_standby_promoted_nothing_acknowledged_lost
 
     let statuses = outcome.statuses();
     let first_hosts: Vec<String> = (0..servers.len()).map(|_| "127.0.0.1:5433".to_owned()).collect();
+    // The servers' errors say what a status other than 201 and 503 was.
+    let errors: Vec<String> = servers
+        .iter()
+        .flat_map(|s| s.log().lines().filter(|l| l.contains("ERROR")).map(str::to_owned).collect::<Vec<_>>())
+        .collect();
     assert!(
         outcome.unexpected.is_empty(),
-        "only 201 and 503 expected ({statuses:?}); the others, relative to the kill of the primary:{}",
-        outcome.describe_unexpected(&first_hosts, killed)
+        "only 201 and 503 expected ({statuses:?}); the others, relative to the kill of the primary:{}\nserver errors:\n{}",
+        outcome.describe_unexpected(&first_hosts, killed),
+        errors.join("\n")
     );
     let back: Vec<Duration> = (0..servers.len())
         .map(|s| outcome.first_success_after(s, promoted).expect("every replica writes after the promotion"))

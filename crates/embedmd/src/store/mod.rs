@@ -761,7 +761,7 @@ impl Store {
         let Some(id) = conn.insert_returning_id(&node, &args).await? else {
             return Ok(None);
         };
-        self.insert_property_rows(conn, kind, &owned_by(id, rows)).await?;
+        self.insert_property_rows(conn, kind, &owned_by(id, rows), false).await?;
         if let Some(under) = under {
             self.link(conn, under.parent, id).await?;
         }
@@ -870,17 +870,7 @@ impl Store {
             .chain(set.iter().map(|node| (node.id, &node.properties)))
             .flat_map(|(id, properties)| property_rows(properties).into_iter().map(move |row| (id, row)))
             .collect();
-        for chunk in properties.chunks(PROPERTY_ROWS_PER_INSERT) {
-            let mut args = Vec::with_capacity(chunk.len() * PROPERTY_COLUMNS);
-            let values = property_values(d, chunk.iter().map(|(id, row)| (Some(*id), row)), &mut args);
-            let sql = format!(
-                "INSERT INTO {} ({}, {PROPERTY_VALUE_COLUMNS}) VALUES {values} {}",
-                d.table(kind.property_table()),
-                kind.owner_column(),
-                d.overwriting_property_values(kind.owner_column()),
-            );
-            conn.execute(&sql, &args).await?;
-        }
+        self.insert_property_rows(conn, kind, &properties, true).await?;
         let (table, columns) = parent.link_columns();
         for chunk in ids.chunks(LINKS_PER_INSERT) {
             let args: Vec<Arg> = chunk
@@ -938,17 +928,25 @@ impl Store {
         let delete =
             format!("DELETE FROM {} WHERE {} = {}", d.table(kind.property_table()), kind.owner_column(), d.placeholder(1));
         conn.execute(&delete, &[Arg::from(id)]).await?;
-        self.insert_property_rows(conn, kind, &owned_by(id, property_rows(properties))).await
+        self.insert_property_rows(conn, kind, &owned_by(id, property_rows(properties)), false).await
     }
 
-    /// Property rows, each with its owner's id.
-    async fn insert_property_rows(&self, conn: &mut Conn<'_>, kind: NodeKind, rows: &[(i64, PropertyValue<'_>)]) -> Result<()> {
+    /// Property rows, each with its owner's id; with `overwrite`, a row that exists takes the
+    /// new value, else it is a unique-key violation.
+    async fn insert_property_rows(
+        &self,
+        conn: &mut Conn<'_>,
+        kind: NodeKind,
+        rows: &[(i64, PropertyValue<'_>)],
+        overwrite: bool,
+    ) -> Result<()> {
         let d = self.dialect;
+        let overwriting = if overwrite { d.overwriting_property_values(kind.owner_column()) } else { String::new() };
         for chunk in rows.chunks(PROPERTY_ROWS_PER_INSERT) {
             let mut args = Vec::with_capacity(chunk.len() * PROPERTY_COLUMNS);
             let values = property_values(d, chunk.iter().map(|(id, row)| (Some(*id), row)), &mut args);
             let sql = format!(
-                "INSERT INTO {} ({}, {PROPERTY_VALUE_COLUMNS}) VALUES {values}",
+                "INSERT INTO {} ({}, {PROPERTY_VALUE_COLUMNS}) VALUES {values} {overwriting}",
                 d.table(kind.property_table()),
                 kind.owner_column(),
             );
