@@ -35,12 +35,7 @@ impl Dialect {
     /// What follows a multi-row INSERT of nodes so that it returns each row's `id`, `type_id`
     /// and `name`; `None` on MySQL, whose rows are read back by their unique (type, name) key.
     pub fn keys_returning(self) -> Option<String> {
-        match self.backend() {
-            Backend::MySql => None,
-            Backend::Sqlite | Backend::Postgres => {
-                Some(format!("RETURNING {} AS id, {} AS type_id, name", self.as_i64("id"), self.as_i64("type_id")))
-            }
-        }
+        self.id_returning().map(|id| format!("{id} AS id, {} AS type_id, name", self.as_i64("type_id")))
     }
 
     /// A query for the connected database's name and current schema (two text columns), which
