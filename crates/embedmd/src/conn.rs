@@ -63,6 +63,9 @@ pub type Unpooled = Driver<SqliteConnection, MySqlConnection, PgConnection>;
 /// A write transaction on a pooled connection; dropped without [`Tx::commit`] it rolls back.
 pub type Tx = Driver<Transaction<'static, Sqlite>, Transaction<'static, MySql>, Transaction<'static, Postgres>>;
 
+/// A statement and its binds, for [`Conn::execute_all`].
+pub type Statement = (String, Vec<Arg>);
+
 /// A pooled connection for reads: outside a transaction, but inside one behind a transaction
 /// pooler ([`Pooler::Transaction`]), where a statement outside one may run on any server session.
 pub type Reader = Driver<Lease<Sqlite>, Lease<MySql>, Lease<Postgres>>;
@@ -274,6 +277,17 @@ macro_rules! bound {
     }};
 }
 
+/// Statements as one text, their binds in order.
+fn joined(statements: Vec<Statement>) -> Statement {
+    let mut sql = Vec::with_capacity(statements.len());
+    let mut args = Vec::new();
+    for (statement, binds) in statements {
+        sql.push(statement);
+        args.extend(binds);
+    }
+    (sql.join(";\n"), args)
+}
+
 /// A row's cells as `kinds` say, whatever the driver.
 fn cells<R: Row>(row: &R, kinds: &[ArgKind]) -> Result<Vec<Arg>, sqlx::Error>
 where
@@ -333,6 +347,36 @@ impl Conn<'_> {
     /// Runs a statement; returns the number of rows it touched.
     pub async fn execute(&mut self, sql: &str, args: &[Arg]) -> Result<u64, sqlx::Error> {
         timed(sql, async { Ok(on_driver!(self, c => c.execute(bound!(sql, args)).await?.rows_affected())) }).await
+    }
+
+    /// Runs statements that return no rows, in order; where the driver takes several in one call
+    /// ([`Dialect::joins_statements`]), as one.
+    pub async fn execute_all(&mut self, statements: Vec<Statement>) -> Result<(), sqlx::Error> {
+        if statements.len() > 1 && Dialect::any_layout(self.backend()).joins_statements() {
+            let (sql, args) = joined(statements);
+            self.execute(&sql, &args).await?;
+            return Ok(());
+        }
+        for (sql, args) in statements {
+            self.execute(&sql, &args).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Conn::fetch_all`] of `query` after [`Conn::execute_all`] of `before`, in one call where
+    /// the driver allows.
+    pub async fn fetch_all_after<T: AnyRow>(
+        &mut self,
+        mut before: Vec<Statement>,
+        query: Statement,
+    ) -> Result<Vec<T>, sqlx::Error> {
+        if !before.is_empty() && Dialect::any_layout(self.backend()).joins_statements() {
+            before.push(query);
+            let (sql, args) = joined(before);
+            return self.fetch_all(&sql, &args).await;
+        }
+        self.execute_all(before).await?;
+        self.fetch_all(&query.0, &query.1).await
     }
 
     /// Runs a script of one or more statements without parameters (text protocol, no prepared

@@ -325,6 +325,11 @@ async fn a_log_batch_costs_the_same_statements_for_10_and_100_metrics(backend: B
         assert_eq!(pair[0], pair[1], "{costs:?}");
     }
     assert!(costs.iter().all(|c| *c <= 14.0), "{costs:?}");
+    // SQLite takes the writes that follow each other in one call: the run, the names, the new
+    // rows with the update times, the property rows with the links.
+    if backend == Backend::Sqlite {
+        assert!(costs.iter().all(|c| *c <= 4.0), "{costs:?}");
+    }
     // The re-logged points were found as logged: each metric holds two history rows.
     for key in ["m0", "m1", "m1__x", "m1_", "x:m1", "m99"] {
         let history = ok(&api, M::GET, "metrics/get-history", json!({"run_id": large, "metric_key": key})).await;

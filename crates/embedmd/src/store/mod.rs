@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::FromRow;
 
 pub use crate::arg::Arg;
+use crate::conn::Statement;
 pub use crate::conn::{query_totals, Conn, QueryKind};
 pub use filter::{CmpOp, Column, Filter, FilterValue, SortKey, Target, ValueColumn};
 
@@ -761,10 +762,9 @@ impl Store {
         let Some(id) = conn.insert_returning_id(&node, &args).await? else {
             return Ok(None);
         };
-        self.insert_property_rows(conn, kind, &owned_by(id, rows), false).await?;
-        if let Some(under) = under {
-            self.link(conn, under.parent, id).await?;
-        }
+        let mut rest = self.property_inserts(kind, &owned_by(id, rows), false);
+        rest.extend(under.map(|under| self.link_statement(under.parent, id)));
+        conn.execute_all(rest).await?;
         Ok(Some(id))
     }
 
@@ -810,8 +810,9 @@ impl Store {
     /// of nodes that exist (`set`), in a fixed number of statements per chunk whatever their
     /// number: the update times of `set`, the new rows (on MySQL, which has no RETURNING, then
     /// a read of their ids by MLMD's unique (type, name)), every property row (an upsert: a row
-    /// that exists is overwritten), the links. Unlike [`Store::insert`], the parent's existence
-    /// is not tested: the caller holds its lock. Returns the new nodes' ids in order.
+    /// that exists is overwritten), the links; on SQLite in two calls (the update times with the
+    /// rows, the rest together). Unlike [`Store::insert`], the parent's existence is not tested:
+    /// the caller holds its lock. Returns the new nodes' ids in order.
     pub async fn write_many(
         &self,
         conn: &mut Conn<'_>,
@@ -821,22 +822,9 @@ impl Store {
         set: &[SetProperties],
     ) -> Result<Vec<i64>> {
         let d = self.dialect;
-        for chunk in set.chunks(NODES_PER_INSERT) {
-            let mut args = Vec::with_capacity(chunk.len() * 3);
-            let mut cases = String::new();
-            for node in chunk {
-                args.extend([Arg::from(node.id), Arg::from(node.time)]);
-                cases.push_str(&format!(" WHEN {} THEN {}", d.placeholder(args.len() - 1), d.placeholder(args.len())));
-            }
-            let first = args.len() + 1;
-            args.extend(chunk.iter().map(|node| Arg::from(node.id)));
-            let sql = format!(
-                "UPDATE {} SET last_update_time_since_epoch = CASE id{cases} END WHERE id IN ({})",
-                d.table(kind.table()),
-                d.placeholders(first, chunk.len())
-            );
-            conn.execute(&sql, &args).await?;
-        }
+        // Sent with the first INSERT (or the property rows), in one call where the driver
+        // allows ([`Conn::execute_all`]); still in this order.
+        let mut pending: Vec<Statement> = set.chunks(NODES_PER_INSERT).map(|chunk| update_times(d, kind, chunk)).collect();
         let mut ids = Vec::with_capacity(new.len());
         for chunk in new.chunks(NODES_PER_INSERT) {
             let mut args = Vec::with_capacity(chunk.len() * PROPERTY_COLUMNS);
@@ -848,9 +836,11 @@ impl Store {
                 rows.push(format!("({})", d.placeholders(first, columns.len())));
             }
             let sql = format!("INSERT INTO {} ({}) VALUES {}", d.table(kind.table()), columns.join(", "), rows.join(", "));
+            let before = std::mem::take(&mut pending);
             let inserted = match d.keys_returning() {
-                Some(returning) => conn.fetch_all::<Inserted>(&format!("{sql} {returning}"), &args).await?,
+                Some(returning) => conn.fetch_all_after::<Inserted>(before, (format!("{sql} {returning}"), args)).await?,
                 None => {
+                    conn.execute_all(before).await?;
                     conn.execute(&sql, &args).await?;
                     self.read_keys(conn, kind, chunk).await?
                 }
@@ -870,7 +860,7 @@ impl Store {
             .chain(set.iter().map(|node| (node.id, &node.properties)))
             .flat_map(|(id, properties)| property_rows(properties).into_iter().map(move |row| (id, row)))
             .collect();
-        self.insert_property_rows(conn, kind, &properties, true).await?;
+        pending.extend(self.property_inserts(kind, &properties, true));
         let (table, columns) = parent.link_columns();
         for chunk in ids.chunks(LINKS_PER_INSERT) {
             let args: Vec<Arg> = chunk
@@ -879,8 +869,9 @@ impl Store {
                 .map(Arg::from)
                 .collect();
             let pairs: Vec<String> = (0..chunk.len()).map(|i| format!("({})", d.placeholders(2 * i + 1, 2))).collect();
-            conn.execute(&format!("INSERT INTO {} ({columns}) VALUES {}", d.table(table), pairs.join(", ")), &args).await?;
+            pending.push((format!("INSERT INTO {} ({columns}) VALUES {}", d.table(table), pairs.join(", ")), args));
         }
+        conn.execute_all(pending).await?;
         Ok(ids)
     }
 
@@ -924,40 +915,41 @@ impl Store {
         }
         args.push(Arg::from(id));
         let sql = format!("UPDATE {} SET {} WHERE id = {}", d.table(kind.table()), sets.join(", "), d.placeholder(args.len()));
-        conn.execute(&sql, &args).await?;
         let delete =
             format!("DELETE FROM {} WHERE {} = {}", d.table(kind.property_table()), kind.owner_column(), d.placeholder(1));
-        conn.execute(&delete, &[Arg::from(id)]).await?;
-        self.insert_property_rows(conn, kind, &owned_by(id, property_rows(properties)), false).await
+        let mut statements = vec![(sql, args), (delete, vec![Arg::from(id)])];
+        statements.extend(self.property_inserts(kind, &owned_by(id, property_rows(properties)), false));
+        Ok(conn.execute_all(statements).await?)
     }
 
-    /// Property rows, each with its owner's id; with `overwrite`, a row that exists takes the
-    /// new value, else it is a unique-key violation.
-    async fn insert_property_rows(
-        &self,
-        conn: &mut Conn<'_>,
-        kind: NodeKind,
-        rows: &[(i64, PropertyValue<'_>)],
-        overwrite: bool,
-    ) -> Result<()> {
+    /// The INSERTs of property rows, each with its owner's id; with `overwrite`, a row that
+    /// exists takes the new value, else it is a unique-key violation.
+    fn property_inserts(&self, kind: NodeKind, rows: &[(i64, PropertyValue<'_>)], overwrite: bool) -> Vec<Statement> {
         let d = self.dialect;
         let overwriting = if overwrite { d.overwriting_property_values(kind.owner_column()) } else { String::new() };
-        for chunk in rows.chunks(PROPERTY_ROWS_PER_INSERT) {
-            let mut args = Vec::with_capacity(chunk.len() * PROPERTY_COLUMNS);
-            let values = property_values(d, chunk.iter().map(|(id, row)| (Some(*id), row)), &mut args);
-            let sql = format!(
-                "INSERT INTO {} ({}, {PROPERTY_VALUE_COLUMNS}) VALUES {values} {overwriting}",
-                d.table(kind.property_table()),
-                kind.owner_column(),
-            );
-            conn.execute(&sql, &args).await?;
-        }
-        Ok(())
+        rows.chunks(PROPERTY_ROWS_PER_INSERT)
+            .map(|chunk| {
+                let mut args = Vec::with_capacity(chunk.len() * PROPERTY_COLUMNS);
+                let values = property_values(d, chunk.iter().map(|(id, row)| (Some(*id), row)), &mut args);
+                let sql = format!(
+                    "INSERT INTO {} ({}, {PROPERTY_VALUE_COLUMNS}) VALUES {values} {overwriting}",
+                    d.table(kind.property_table()),
+                    kind.owner_column(),
+                );
+                (sql, args)
+            })
+            .collect()
     }
 
     /// Records that `child` belongs to the context `parent` (ParentContext, Attribution or
     /// Association); an existing link is kept.
     pub async fn link(&self, conn: &mut Conn<'_>, parent: Parent, child: i64) -> Result<()> {
+        let (sql, args) = self.link_statement(parent, child);
+        conn.execute(&sql, &args).await?;
+        Ok(())
+    }
+
+    fn link_statement(&self, parent: Parent, child: i64) -> Statement {
         let d = self.dialect;
         let (table, columns) = parent.link_columns();
         let values = if parent.child_first() { [child, parent.id()] } else { [parent.id(), child] };
@@ -965,8 +957,7 @@ impl Store {
             &format!("INTO {} ({columns})", d.table(table)),
             &format!("VALUES ({})", d.placeholders(1, 2)),
         );
-        conn.execute(&sql, &[Arg::from(values[0]), Arg::from(values[1])]).await?;
-        Ok(())
+        (sql, vec![Arg::from(values[0]), Arg::from(values[1])])
     }
 
     /// The parent context of each of `children` (ParentContext), one query per chunk.
@@ -1070,6 +1061,24 @@ impl Store {
 }
 
 /// The columns of a node's row, their values appended to `args`.
+/// The UPDATE moving each of `nodes` to its update time.
+fn update_times(d: Dialect, kind: NodeKind, nodes: &[SetProperties]) -> Statement {
+    let mut args = Vec::with_capacity(nodes.len() * 3);
+    let mut cases = String::new();
+    for node in nodes {
+        args.extend([Arg::from(node.id), Arg::from(node.time)]);
+        cases.push_str(&format!(" WHEN {} THEN {}", d.placeholder(args.len() - 1), d.placeholder(args.len())));
+    }
+    let first = args.len() + 1;
+    args.extend(nodes.iter().map(|node| Arg::from(node.id)));
+    let sql = format!(
+        "UPDATE {} SET last_update_time_since_epoch = CASE id{cases} END WHERE id IN ({})",
+        d.table(kind.table()),
+        d.placeholders(first, nodes.len())
+    );
+    (sql, args)
+}
+
 fn row_values(kind: NodeKind, fields: &NodeFields, now: i64, args: &mut Vec<Arg>) -> Vec<&'static str> {
     let mut columns = vec!["type_id", "name", "external_id", "create_time_since_epoch", "last_update_time_since_epoch"];
     args.extend([
