@@ -60,8 +60,12 @@ pub type Conn<'c> = Driver<&'c mut SqliteConnection, &'c mut MySqlConnection, &'
 /// A single, unpooled connection: session locks live and die with it.
 pub type Unpooled = Driver<SqliteConnection, MySqlConnection, PgConnection>;
 
-/// A write transaction on a pooled connection; dropped without [`Tx::commit`] it rolls back.
-pub type Tx = Driver<Transaction<'static, Sqlite>, Transaction<'static, MySql>, Transaction<'static, Postgres>>;
+/// A write transaction on a connection borrowed for `'c`; dropped without [`TxOn::commit`] it
+/// rolls back.
+pub type TxOn<'c> = Driver<Transaction<'c, Sqlite>, Transaction<'c, MySql>, Transaction<'c, Postgres>>;
+
+/// A write transaction on a pooled connection it holds.
+pub type Tx = TxOn<'static>;
 
 /// A statement and its binds, for [`Conn::execute_all`].
 pub type Statement = (String, Vec<Arg>);
@@ -191,7 +195,7 @@ impl Unpooled {
     }
 }
 
-impl Tx {
+impl TxOn<'_> {
     pub fn conn(&mut self) -> Conn<'_> {
         map_driver!(self, t => &mut **t)
     }
@@ -204,6 +208,17 @@ impl Tx {
 impl Reader {
     pub fn conn(&mut self) -> Conn<'_> {
         map_driver!(self, c => &mut **c)
+    }
+
+    /// A write transaction on this connection, opened by `begin` ([`Dialect::write_begin`]).
+    pub async fn begin(&mut self, begin: String) -> Result<TxOn<'_>, sqlx::Error> {
+        Ok(map_driver!(self, c => sqlx::Connection::begin_with(&mut **c, begin).await?))
+    }
+
+    /// Whether a transaction is still open on the connection: after a failed commit, SQLite
+    /// may have rolled back on its own, and the driver then still counts it open.
+    pub fn in_transaction(&self) -> bool {
+        on_driver!(self, c => sqlx::Connection::is_in_transaction(&**c))
     }
 }
 

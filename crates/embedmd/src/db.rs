@@ -209,7 +209,8 @@ impl Pool {
         self.retrying(|| async { Ok(map_driver!(&self.driver, p => p.begin_with(self.begin_statement()).await?)) }).await
     }
 
-    fn begin_statement(&self) -> String {
+    /// The statement opening a write transaction here ([`Reader::begin`] takes it).
+    pub(crate) fn begin_statement(&self) -> String {
         self.pooled_begin.clone().unwrap_or_else(|| self.any_dialect().write_begin().to_owned())
     }
 
