@@ -1060,7 +1060,6 @@ impl Store {
     }
 }
 
-/// The columns of a node's row, their values appended to `args`.
 /// The UPDATE moving each of `nodes` to its update time.
 fn update_times(d: Dialect, kind: NodeKind, nodes: &[SetProperties]) -> Statement {
     let mut args = Vec::with_capacity(nodes.len() * 3);
@@ -1079,6 +1078,7 @@ fn update_times(d: Dialect, kind: NodeKind, nodes: &[SetProperties]) -> Statemen
     (sql, args)
 }
 
+/// The columns of a node's row, their values appended to `args`.
 fn row_values(kind: NodeKind, fields: &NodeFields, now: i64, args: &mut Vec<Arg>) -> Vec<&'static str> {
     let mut columns = vec!["type_id", "name", "external_id", "create_time_since_epoch", "last_update_time_since_epoch"];
     args.extend([
