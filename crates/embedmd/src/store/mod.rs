@@ -763,7 +763,9 @@ impl Store {
             return Ok(None);
         };
         let mut rest = self.property_inserts(kind, &owned_by(id, rows), false);
-        rest.extend(under.map(|under| self.link_statement(under.parent, id)));
+        if let Some(under) = under {
+            rest.extend(self.link_statements(under.parent, &[id]));
+        }
         conn.execute_all(rest).await?;
         Ok(Some(id))
     }
@@ -861,16 +863,7 @@ impl Store {
             .flat_map(|(id, properties)| property_rows(properties).into_iter().map(move |row| (id, row)))
             .collect();
         pending.extend(self.property_inserts(kind, &properties, true));
-        let (table, columns) = parent.link_columns();
-        for chunk in ids.chunks(LINKS_PER_INSERT) {
-            let args: Vec<Arg> = chunk
-                .iter()
-                .flat_map(|child| if parent.child_first() { [*child, parent.id()] } else { [parent.id(), *child] })
-                .map(Arg::from)
-                .collect();
-            let pairs: Vec<String> = (0..chunk.len()).map(|i| format!("({})", d.placeholders(2 * i + 1, 2))).collect();
-            pending.push((format!("INSERT INTO {} ({columns}) VALUES {}", d.table(table), pairs.join(", ")), args));
-        }
+        pending.extend(self.link_statements(parent, &ids));
         conn.execute_all(pending).await?;
         Ok(ids)
     }
@@ -944,20 +937,30 @@ impl Store {
     /// Records that `child` belongs to the context `parent` (ParentContext, Attribution or
     /// Association); an existing link is kept.
     pub async fn link(&self, conn: &mut Conn<'_>, parent: Parent, child: i64) -> Result<()> {
-        let (sql, args) = self.link_statement(parent, child);
-        conn.execute(&sql, &args).await?;
-        Ok(())
+        Ok(conn.execute_all(self.link_statements(parent, &[child])).await?)
     }
 
-    fn link_statement(&self, parent: Parent, child: i64) -> Statement {
+    /// The INSERTs linking each of `children` to `parent`, [`LINKS_PER_INSERT`] a statement;
+    /// a link that exists is kept.
+    fn link_statements(&self, parent: Parent, children: &[i64]) -> Vec<Statement> {
         let d = self.dialect;
         let (table, columns) = parent.link_columns();
-        let values = if parent.child_first() { [child, parent.id()] } else { [parent.id(), child] };
-        let sql = d.insert_ignoring_duplicates(
-            &format!("INTO {} ({columns})", d.table(table)),
-            &format!("VALUES ({})", d.placeholders(1, 2)),
-        );
-        (sql, vec![Arg::from(values[0]), Arg::from(values[1])])
+        children
+            .chunks(LINKS_PER_INSERT)
+            .map(|chunk| {
+                let args: Vec<Arg> = chunk
+                    .iter()
+                    .flat_map(|child| if parent.child_first() { [*child, parent.id()] } else { [parent.id(), *child] })
+                    .map(Arg::from)
+                    .collect();
+                let pairs: Vec<String> = (0..chunk.len()).map(|i| format!("({})", d.placeholders(2 * i + 1, 2))).collect();
+                let sql = d.insert_ignoring_duplicates(
+                    &format!("INTO {} ({columns})", d.table(table)),
+                    &format!("VALUES {}", pairs.join(", ")),
+                );
+                (sql, args)
+            })
+            .collect()
     }
 
     /// The parent context of each of `children` (ParentContext), one query per chunk.
@@ -1112,13 +1115,13 @@ fn property_rows(properties: &Properties) -> Vec<PropertyValue<'_>> {
         .collect()
 }
 
-/// `(...), (...)` for `rows`, their binds pushed onto `args`; each row starts with the owner's
-/// id when given (else the caller's SELECT supplies it).
+/// Each of `rows` with the id of its owner, `id`.
 fn owned_by(id: i64, rows: Vec<PropertyValue<'_>>) -> Vec<(i64, PropertyValue<'_>)> {
     rows.into_iter().map(|row| (id, row)).collect()
 }
 
-/// The VALUES rows of property rows, with their owner's id where one is given.
+/// `(...), (...)` for `rows`, their binds pushed onto `args`; each row starts with its owner's
+/// id when given (else the caller's SELECT supplies it).
 fn property_values<'a, 'b: 'a>(
     d: Dialect,
     rows: impl Iterator<Item = (Option<i64>, &'a PropertyValue<'b>)>,
